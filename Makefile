@@ -1,0 +1,27 @@
+# convlab's entry points. `make setup` then `make test` on a fresh Debian machine (as root).
+PY      := .venv/bin/python
+APT_PKGS := gcc g++ make gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static
+
+.PHONY: setup test demo apt venv
+
+setup: apt venv
+
+apt:
+	@if command -v apt-get >/dev/null; then \
+	  missing=$$(for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	  if [ -n "$$missing" ]; then \
+	    echo "installing Debian packages: $$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  fi; \
+	else echo "apt-get not found: install $(APT_PKGS) by hand" >&2; exit 1; fi
+
+venv:
+	[ -x $(PY) ] || python3 -m venv .venv
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+
+test:
+	$(PY) -m pytest -q
+
+demo:
+	.venv/bin/convlab bench conv --shape 64,64,56,56,3,1 --algo all

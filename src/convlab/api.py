@@ -1,0 +1,118 @@
+"""The public conv API: prepare once per layer, run per input."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from . import registry
+from .errors import ConvInputError
+from .selection import choose_algo
+from .spec import ConvSpec, check_input, check_weights
+
+
+class ConvPlan:
+    """A convolution bound to its weights and one kernel. Call it with NCHW float32 inputs.
+
+    ``prepare_seconds`` is the one-off cost (weight transforms, packing) that benchmarks report
+    separately from the per-input ``run`` time.
+    """
+
+    def __init__(self, spec: ConvSpec, entry: registry.KernelEntry, w: np.ndarray, b, threads: int):
+        entry.check(spec)
+        reason = entry.unavailable()
+        if reason is not None:
+            raise ConvInputError(f"kernel {entry.name} cannot run here: {reason}")
+        self.spec, self.entry, self.threads = spec, entry, threads
+        t0 = time.perf_counter()
+        self._run = entry.prepare(spec, w, b, threads)
+        self.prepare_seconds = time.perf_counter() - t0
+
+    @property
+    def algo(self) -> str:
+        return self.entry.algo
+
+    @property
+    def backend(self) -> str:
+        return self.entry.backend
+
+    def output_shape(self, x_shape) -> tuple[int, int, int, int]:
+        oh, ow = self.spec.output_hw(x_shape[2], x_shape[3])
+        return x_shape[0], self.spec.c_out, oh, ow
+
+    def __call__(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        x = check_input(self.spec, x)
+        shape = self.output_shape(x.shape)
+        if out is None:
+            out = np.empty(shape, np.float32)
+        elif out.shape != shape or out.dtype != np.float32 or not out.flags.c_contiguous:
+            raise ConvInputError(f"out must be a C-contiguous float32 array of shape {shape}, "
+                                 f"got {out.dtype} {out.shape}")
+        self._run(x, out)
+        return out
+
+    def __repr__(self) -> str:
+        return f"ConvPlan({self.spec.describe()}, {self.entry.name}, threads={self.threads})"
+
+
+class AutoPlan:
+    """algo="auto" without a known input size: picks (and prepares) a kernel per input size seen."""
+
+    def __init__(self, spec, backend, w, b, threads):
+        self.spec, self.backend, self.threads = spec, backend, threads
+        self._w, self._b = w, b
+        self._plans: dict[str, ConvPlan] = {}
+        self.prepare_seconds = 0.0
+
+    def plan_for(self, h: int, w: int) -> ConvPlan:
+        algo = choose_algo(self.spec, h, w, self.backend)
+        if algo not in self._plans:
+            p = ConvPlan(self.spec, registry.get(algo, self.backend), self._w, self._b, self.threads)
+            self.prepare_seconds += p.prepare_seconds
+            self._plans[algo] = p
+        return self._plans[algo]
+
+    def __call__(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        x = check_input(self.spec, x)
+        return self.plan_for(x.shape[2], x.shape[3])(x, out)
+
+
+def prepare_conv(w: np.ndarray, b: np.ndarray | None = None, *, stride=1, padding=0, dilation=1,
+                 groups: int = 1, activation=None, algo: str = "auto", backend: str = "numba",
+                 threads: int = 1, input_hw: tuple[int, int] | None = None) -> ConvPlan | AutoPlan:
+    """Bind weights to a kernel. ``input_hw`` lets algo="auto" decide now instead of per input."""
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)):
+        raise ConvInputError(f"groups must be an int, got {groups!r}")
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise ConvInputError(f"threads must be a positive int, got {threads!r}")
+    w, b = check_weights(w, b, int(groups))
+    spec = ConvSpec.build(w.shape[1] * groups, w.shape[0], w.shape[2], w.shape[3], stride=stride,
+                          padding=padding, dilation=dilation, groups=groups, activation=activation,
+                          has_bias=b is not None)
+    spec.activation.slopes_for(spec.c_out)  # validates prelu slope count now, not mid-run
+    if algo == "auto":
+        if backend not in registry.backends():
+            raise ConvInputError(f"unknown backend {backend!r}; known: {', '.join(registry.backends())}")
+        if input_hw is None:
+            return AutoPlan(spec, backend, w, b, int(threads))
+        algo = choose_algo(spec, *input_hw, backend)
+    return ConvPlan(spec, registry.get(algo, backend), w, b, int(threads))
+
+
+def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, *, stride=1, padding=0,
+           dilation=1, groups: int = 1, activation=None, algo: str = "auto", backend: str = "numba",
+           threads: int = 1) -> np.ndarray:
+    """One-shot convolution, NCHW float32 input, OIHW float32 weights (ONNX Conv semantics).
+
+    padding: int, (ph, pw) or ONNX (top, left, bottom, right). activation: None, "relu", "relu6",
+    ("leaky_relu", alpha), ("prelu", slopes), "sigmoid" or "hardswish", applied in the epilogue.
+    Non-contiguous float32 inputs are copied; other dtypes raise ConvInputError.
+    """
+    if isinstance(x, np.ndarray) and x.ndim == 4:
+        input_hw = (x.shape[2], x.shape[3])
+    else:
+        input_hw = None
+    plan = prepare_conv(w, b, stride=stride, padding=padding, dilation=dilation, groups=groups,
+                        activation=activation, algo=algo, backend=backend, threads=threads,
+                        input_hw=input_hw if algo == "auto" and input_hw and min(input_hw) > 0 else None)
+    return plan(x)

@@ -1,0 +1,68 @@
+"""onnxruntime's Conv (plus the activation as its own node) on one shape: the reference peer."""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from ..spec import ConvSpec
+
+OPSET = 17
+
+
+def activation_nodes(spec: ConvSpec, src: str, dst: str) -> tuple[list, list]:
+    """ONNX nodes (and initializers) computing spec.activation from src into dst."""
+    a = spec.activation
+    if a.kind == "none":
+        return [helper.make_node("Identity", [src], [dst])], []
+    if a.kind == "relu":
+        return [helper.make_node("Relu", [src], [dst])], []
+    if a.kind == "relu6":
+        inits = [numpy_helper.from_array(np.float32(0), "act_lo"), numpy_helper.from_array(np.float32(6), "act_hi")]
+        return [helper.make_node("Clip", [src, "act_lo", "act_hi"], [dst])], inits
+    if a.kind == "leaky_relu":
+        return [helper.make_node("LeakyRelu", [src], [dst], alpha=a.alpha)], []
+    if a.kind == "prelu":
+        slope = a.slopes_for(spec.c_out).reshape(spec.c_out, 1, 1)
+        return [helper.make_node("PRelu", [src, "act_slope"], [dst])], [numpy_helper.from_array(slope, "act_slope")]
+    if a.kind == "sigmoid":
+        return [helper.make_node("Sigmoid", [src], [dst])], []
+    if a.kind == "hardswish":
+        return [helper.make_node("HardSwish", [src], [dst])], []
+    raise AssertionError(a.kind)
+
+
+def build_conv_model(spec: ConvSpec, w: np.ndarray, b: np.ndarray | None, input_shape) -> onnx.ModelProto:
+    n, c, h, wd = input_shape
+    oh, ow = spec.output_hw(h, wd)
+    t, l, bo, r = spec.padding
+    inits = [numpy_helper.from_array(w, "W")] + ([numpy_helper.from_array(b, "B")] if b is not None else [])
+    conv = helper.make_node("Conv", ["X", "W"] + (["B"] if b is not None else []), ["conv_out"],
+                            kernel_shape=[spec.kh, spec.kw], strides=list(spec.stride), pads=[t, l, bo, r],
+                            dilations=list(spec.dilation), group=spec.groups)
+    act, act_inits = activation_nodes(spec, "conv_out", "Y")
+    graph = helper.make_graph(
+        [conv] + act, "conv",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [n, c, h, wd])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [n, spec.c_out, oh, ow])],
+        inits + act_inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = 8
+    return model
+
+
+class OrtConv:
+    """A prepared onnxruntime session for one conv shape; call with x."""
+
+    def __init__(self, spec: ConvSpec, w, b, input_shape, threads: int = 1):
+        import onnxruntime as ort
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(build_conv_model(spec, w, b, input_shape).SerializeToString(), so,
+                                            providers=["CPUExecutionProvider"])
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {"X": x})[0]
