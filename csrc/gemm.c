@@ -1,0 +1,180 @@
+/* The portable half of the GEMM: packing and the blocking loops around the micro-kernel.
+ * Only the MR x NR micro-kernel (gemm_ukernel_<isa>.c) knows the instruction set. */
+#include <stdlib.h>
+#include <string.h>
+#include "cl_gemm.h"
+
+enum {
+    KC = 256,        /* depth of one block: an NR-wide B panel (KC x NR) stays in L1 */
+    NC = 512,        /* columns packed at once per thread: KC x NC of B stays in L2 */
+    MR_MAX = 16, NR_MAX = 32,
+};
+
+struct cl_gemm_a {
+    int M, K, mp;          /* mp: M rounded up to MR */
+    const cl_ukernel *uk;
+    float *data;           /* per KC block: mp/MR panels of kc x MR, k-major */
+};
+
+const cl_ukernel *cl_ukernel_for(int isa)
+{
+    switch (isa) {
+    case CL_ISA_AVX512: return cl_ukernel_avx512.fn ? &cl_ukernel_avx512 : &cl_ukernel_scalar;
+    case CL_ISA_AVX2: return cl_ukernel_avx2.fn ? &cl_ukernel_avx2 : &cl_ukernel_scalar;
+    case CL_ISA_NEON: return cl_ukernel_neon.fn ? &cl_ukernel_neon : &cl_ukernel_scalar;
+    default: return &cl_ukernel_scalar;
+    }
+}
+
+static void *aligned(size_t nfloats)
+{
+    /* 64-byte rows for AVX-512 loads; size rounded up as aligned_alloc requires. */
+    size_t bytes = (nfloats * sizeof(float) + 63) & ~(size_t)63;
+    return aligned_alloc(64, bytes ? bytes : 64);
+}
+
+cl_gemm_a *cl_gemm_pack_a(int M, int K, const float *A, int lda)
+{
+    if (M < 1 || K < 1 || lda < K || !A)
+        return NULL;
+    const cl_ukernel *uk = cl_ukernel_for(cl_isa());
+    int mr = uk->mr, mp = (M + mr - 1) / mr * mr;
+    cl_gemm_a *a = malloc(sizeof *a);
+    float *d = aligned((size_t)mp * K);
+    if (!a || !d) {
+        free(a);
+        free(d);
+        return NULL;
+    }
+    *a = (cl_gemm_a){M, K, mp, uk, d};
+    for (int k0 = 0; k0 < K; k0 += KC) {
+        int kc = K - k0 < KC ? K - k0 : KC;
+        for (int i0 = 0; i0 < mp; i0 += mr)
+            for (int k = 0; k < kc; k++)
+                for (int i = 0; i < mr; i++)
+                    *d++ = i0 + i < M ? A[(size_t)(i0 + i) * lda + k0 + k] : 0.0f;
+    }
+    return a;
+}
+
+void cl_gemm_free_a(cl_gemm_a *a)
+{
+    if (a)
+        free(a->data);
+    free(a);
+}
+
+int cl_gemm_a_rows(const cl_gemm_a *a) { return a->M; }
+int cl_gemm_a_depth(const cl_gemm_a *a) { return a->K; }
+
+static void pack_matrix(const cl_bsrc *s, int k0, int kc, int n0, int nc, int nr, float *dst)
+{
+    for (int p = 0; p < nc; p += nr) {
+        int w = nc - p < nr ? nc - p : nr;
+        for (int k = 0; k < kc; k++) {
+            const float *row = s->data + (ptrdiff_t)(k0 + k) * s->ld + n0 + p;
+            memcpy(dst, row, (size_t)w * sizeof(float));
+            for (int j = w; j < nr; j++)
+                dst[j] = 0.0f;
+            dst += nr;
+        }
+    }
+}
+
+/* One thread's share: columns [n_begin, n_end) of C. */
+static int gemm_columns(const cl_gemm_a *a, const cl_bsrc *b, float *C, ptrdiff_t ldc,
+                        const cl_epilogue *ep, int n_begin, int n_end)
+{
+    const cl_ukernel *uk = a->uk;
+    int mr = uk->mr, nr = uk->nr, M = a->M, K = a->K;
+    int act = ep ? ep->act : CL_ACT_NONE;
+    int uk_act = act == CL_ACT_SIGMOID ? CL_ACT_NONE : act;
+    int nc_max = NC / nr * nr;
+    float *bp = aligned((size_t)KC * nc_max);
+    if (!bp)
+        return CL_ENOMEM;
+    _Alignas(64) float tile[MR_MAX * NR_MAX];
+    float bias[MR_MAX], slope[MR_MAX];
+
+    for (int n0 = n_begin; n0 < n_end; n0 += nc_max) {
+        int nc = n_end - n0 < nc_max ? n_end - n0 : nc_max;
+        const float *ap = a->data;
+        for (int k0 = 0; k0 < K; k0 += KC) {
+            int kc = K - k0 < KC ? K - k0 : KC;
+            int flags = (k0 > 0 ? CL_UK_LOAD : 0) | (k0 + kc == K ? CL_UK_EPILOGUE : 0);
+            b->pack(b, k0, kc, n0, nc, nr, bp);
+            for (int j0 = 0; j0 < nc; j0 += nr) {
+                int nn = nc - j0 < nr ? nc - j0 : nr;
+                const float *bpanel = bp + (size_t)j0 * kc;
+                for (int i0 = 0; i0 < M; i0 += mr) {
+                    int mm = M - i0 < mr ? M - i0 : mr;
+                    const float *apanel = ap + (size_t)i0 * kc;
+                    float *c = C + (ptrdiff_t)i0 * ldc + n0 + j0;
+                    for (int i = 0; i < mr; i++) {
+                        bias[i] = ep && ep->bias && i < mm ? ep->bias[i0 + i] : 0.0f;
+                        slope[i] = ep && ep->slope && i < mm ? ep->slope[i0 + i] : 0.0f;
+                    }
+                    if (mm == mr && nn == nr) {
+                        uk->fn(kc, apanel, bpanel, c, ldc, flags, bias, slope, uk_act);
+                    } else {  /* edge tile: compute a full tile aside, keep its valid part */
+                        if (flags & CL_UK_LOAD)
+                            for (int i = 0; i < mm; i++)
+                                memcpy(tile + i * nr, c + i * ldc, (size_t)nn * sizeof(float));
+                        uk->fn(kc, apanel, bpanel, tile, nr, flags, bias, slope, uk_act);
+                        for (int i = 0; i < mm; i++)
+                            memcpy(c + i * ldc, tile + i * nr, (size_t)nn * sizeof(float));
+                    }
+                    if (act == CL_ACT_SIGMOID && (flags & CL_UK_EPILOGUE))
+                        for (int i = 0; i < mm; i++)
+                            cl_sigmoid_inplace(c + i * ldc, (size_t)nn);
+                }
+            }
+            ap += (size_t)a->mp * kc;
+        }
+    }
+    free(bp);
+    return CL_OK;
+}
+
+int cl_gemm_src(const cl_gemm_a *a, const cl_bsrc *b, float *C, ptrdiff_t ldc,
+                const cl_epilogue *ep, int nthreads)
+{
+    if (!a || !b || !C || b->K != a->K || b->N < 1 || ldc < b->N || nthreads < 1)
+        return CL_EINVAL;
+    int nr = a->uk->nr, N = b->N;
+    /* Equal column shares, whole NR panels: which thread computes a column never changes
+     * how it is summed. */
+    int share = ((N + nthreads - 1) / nthreads + nr - 1) / nr * nr;
+    int parts = (N + share - 1) / share, rc = CL_OK;
+    CL_PARALLEL_FOR(parts)
+    for (int p = 0; p < parts; p++) {
+        int n_end = (p + 1) * share < N ? (p + 1) * share : N;
+        if (gemm_columns(a, b, C, ldc, ep, p * share, n_end) != CL_OK) {
+            CL_ATOMIC_WRITE
+            rc = CL_ENOMEM;
+        }
+    }
+    return rc;
+}
+
+int cl_gemm(const cl_gemm_a *a, int N, const float *B, int ldb, float *C, int ldc,
+            const cl_epilogue *ep, int nthreads)
+{
+    if (!a || !B || N < 1 || ldb < N)
+        return CL_EINVAL;
+    cl_bsrc src = {pack_matrix, a->K, N, B, ldb, NULL};
+    return cl_gemm_src(a, &src, C, ldc, ep, nthreads);
+}
+
+int cl_sgemm(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+             float *C, int ldc, const cl_epilogue *ep, int nthreads)
+{
+    if (M < 1 || N < 1 || K < 1 || lda < K)
+        return CL_EINVAL;
+    cl_gemm_a *a = cl_gemm_pack_a(M, K, A, lda);
+    if (!a)
+        return A ? CL_ENOMEM : CL_EINVAL;
+    int rc = cl_gemm(a, N, B, ldb, C, ldc, ep, nthreads);
+    cl_gemm_free_a(a);
+    return rc;
+}

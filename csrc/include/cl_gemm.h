@@ -1,0 +1,68 @@
+/* Single-precision GEMM, BLIS-style: C (M x N) = epilogue(A (M x K) * B (K x N)), all row-major.
+ *
+ * A is packed once (conv weights: at prepare time) into MR-row panels for the micro-kernel
+ * chosen at pack time; B is packed per call into NR-column panels, KC rows at a time.
+ * Threads split the columns of C only, so every output is summed in the same order (k = 0..K-1,
+ * in KC blocks) whatever the thread count: results are bit-identical across thread counts.
+ *
+ * For callers such as Winograd's batched GEMMs: pack each A once with cl_gemm_pack_a, then
+ * call cl_gemm per input with epilogue NULL (plain C = A*B). cl_gemm is reentrant (its packing
+ * buffer is allocated per call), so callers may run several GEMMs from their own threads with
+ * nthreads = 1. */
+#ifndef CL_GEMM_H
+#define CL_GEMM_H
+
+#include "cl_common.h"
+
+/* cffi:begin */
+typedef struct cl_gemm_a cl_gemm_a;
+
+/* Packs A (M x K, row stride lda >= K). NULL if out of memory or an argument is out of range. */
+cl_gemm_a *cl_gemm_pack_a(int M, int K, const float *A, int lda);
+void cl_gemm_free_a(cl_gemm_a *a);
+int cl_gemm_a_rows(const cl_gemm_a *a);
+int cl_gemm_a_depth(const cl_gemm_a *a);
+
+/* C = epilogue(A * B). B: K x N, row stride ldb >= N; C: M x N, row stride ldc >= N.
+ * ep may be NULL (no bias, no activation). Returns CL_OK, CL_EINVAL or CL_ENOMEM. */
+int cl_gemm(const cl_gemm_a *a, int N, const float *B, int ldb, float *C, int ldc,
+            const cl_epilogue *ep, int nthreads);
+
+/* The same with A unpacked (packs it per call): convenient, slower for repeated A. */
+int cl_sgemm(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+             float *C, int ldc, const cl_epilogue *ep, int nthreads);
+/* cffi:end */
+
+/* ---- internal: the micro-kernel contract and B sources other than a plain matrix ---- */
+
+/* Accumulates one MR x NR tile: acc = A panel (kc x MR, k-major) * B panel (kc x NR, k-major);
+ * if (flags & CL_UK_LOAD) acc += C first; if (flags & CL_UK_EPILOGUE) adds bias[i] and applies
+ * act with slope[i] per row i (sigmoid excluded: the driver applies it). Stores MR x NR to c
+ * with row stride ldc. bias and slope always point at MR readable values. */
+enum { CL_UK_LOAD = 1, CL_UK_EPILOGUE = 2 };
+typedef void (*cl_ukernel_fn)(int kc, const float *a, const float *b, float *c, ptrdiff_t ldc,
+                              int flags, const float *bias, const float *slope, int act);
+typedef struct {
+    int mr, nr, isa;
+    cl_ukernel_fn fn;
+} cl_ukernel;
+
+/* Every micro-kernel this build has (x86: scalar, avx2, avx512; aarch64: scalar, neon). */
+extern const cl_ukernel cl_ukernel_scalar, cl_ukernel_avx2, cl_ukernel_avx512, cl_ukernel_neon;
+const cl_ukernel *cl_ukernel_for(int isa);
+
+/* A source of B: writes rows k0..k0+kc-1, columns n0..n0+nc-1 as NR-wide panels (panel p holds
+ * columns n0+p*nr.., k-major, kc*nr floats), zero beyond column N-1. Lets im2col pack straight
+ * from the image instead of materialising the K x N matrix. */
+typedef struct cl_bsrc cl_bsrc;
+struct cl_bsrc {
+    void (*pack)(const cl_bsrc *src, int k0, int kc, int n0, int nc, int nr, float *dst);
+    int K, N;
+    const float *data;
+    ptrdiff_t ld;
+    const void *ctx;
+};
+int cl_gemm_src(const cl_gemm_a *a, const cl_bsrc *b, float *C, ptrdiff_t ldc,
+                const cl_epilogue *ep, int nthreads);
+
+#endif

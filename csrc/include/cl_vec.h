@@ -1,0 +1,99 @@
+/* The thin vector layer: one float vector type `clv` of CLV_W lanes and the handful of operations
+ * the kernels written once (GEMM micro-kernel template, depthwise rows) need. Define exactly one
+ * of CL_VEC_AVX512, CL_VEC_AVX2, CL_VEC_NEON, CL_VEC_SCALAR before including it (x86 files do so
+ * inside CL_ISA_BEGIN_* so these inline functions get the target attribute). */
+#ifndef CL_VEC_H
+#define CL_VEC_H
+
+#include "cl_common.h"
+
+#if defined(CL_VEC_AVX512)
+#include <immintrin.h>
+typedef __m512 clv;
+#define CLV_W 16
+static inline clv clv_loadu(const float *p) { return _mm512_loadu_ps(p); }
+static inline void clv_storeu(float *p, clv v) { _mm512_storeu_ps(p, v); }
+static inline clv clv_set1(float x) { return _mm512_set1_ps(x); }
+static inline clv clv_fma(clv a, clv b, clv c) { return _mm512_fmadd_ps(a, b, c); }
+static inline clv clv_add(clv a, clv b) { return _mm512_add_ps(a, b); }
+static inline clv clv_mul(clv a, clv b) { return _mm512_mul_ps(a, b); }
+/* max/min return their second operand when either is NaN: put the value second, NaN survives. */
+static inline clv clv_max(clv bound, clv v) { return _mm512_max_ps(bound, v); }
+static inline clv clv_min(clv bound, clv v) { return _mm512_min_ps(bound, v); }
+static inline clv clv_select_neg(clv v, clv if_neg)
+{
+    return _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), if_neg);
+}
+#elif defined(CL_VEC_AVX2)
+#include <immintrin.h>
+typedef __m256 clv;
+#define CLV_W 8
+static inline clv clv_loadu(const float *p) { return _mm256_loadu_ps(p); }
+static inline void clv_storeu(float *p, clv v) { _mm256_storeu_ps(p, v); }
+static inline clv clv_set1(float x) { return _mm256_set1_ps(x); }
+static inline clv clv_fma(clv a, clv b, clv c) { return _mm256_fmadd_ps(a, b, c); }
+static inline clv clv_add(clv a, clv b) { return _mm256_add_ps(a, b); }
+static inline clv clv_mul(clv a, clv b) { return _mm256_mul_ps(a, b); }
+static inline clv clv_max(clv bound, clv v) { return _mm256_max_ps(bound, v); }
+static inline clv clv_min(clv bound, clv v) { return _mm256_min_ps(bound, v); }
+static inline clv clv_select_neg(clv v, clv if_neg)
+{
+    return _mm256_blendv_ps(v, if_neg, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ));
+}
+#elif defined(CL_VEC_NEON)
+#include <arm_neon.h>
+typedef float32x4_t clv;
+#define CLV_W 4
+static inline clv clv_loadu(const float *p) { return vld1q_f32(p); }
+static inline void clv_storeu(float *p, clv v) { vst1q_f32(p, v); }
+static inline clv clv_set1(float x) { return vdupq_n_f32(x); }
+static inline clv clv_fma(clv a, clv b, clv c) { return vfmaq_f32(c, a, b); }
+static inline clv clv_add(clv a, clv b) { return vaddq_f32(a, b); }
+static inline clv clv_mul(clv a, clv b) { return vmulq_f32(a, b); }
+static inline clv clv_max(clv bound, clv v) { return vmaxq_f32(bound, v); }   /* NaN-propagating */
+static inline clv clv_min(clv bound, clv v) { return vminq_f32(bound, v); }
+static inline clv clv_select_neg(clv v, clv if_neg)
+{
+    return vbslq_f32(vcltq_f32(v, vdupq_n_f32(0.0f)), if_neg, v);
+}
+#elif defined(CL_VEC_SCALAR)
+typedef float clv;
+#define CLV_W 1
+static inline clv clv_loadu(const float *p) { return *p; }
+static inline void clv_storeu(float *p, clv v) { *p = v; }
+static inline clv clv_set1(float x) { return x; }
+/* fmaf would be a slow libm call without hardware FMA; a*b+c keeps the scalar path honest
+ * (-ffp-contract may still fuse it where the target has FMA). */
+static inline clv clv_fma(clv a, clv b, clv c) { return a * b + c; }
+static inline clv clv_add(clv a, clv b) { return a + b; }
+static inline clv clv_mul(clv a, clv b) { return a * b; }
+static inline clv clv_max(clv bound, clv v) { return v < bound ? bound : v; }
+static inline clv clv_min(clv bound, clv v) { return v > bound ? bound : v; }
+static inline clv clv_select_neg(clv v, clv if_neg) { return v < 0.0f ? if_neg : v; }
+#else
+#error "define one of CL_VEC_AVX512, CL_VEC_AVX2, CL_VEC_NEON, CL_VEC_SCALAR"
+#endif
+
+/* The epilogue's activation on one vector; slope is the row's PReLU slope broadcast. Sigmoid is
+ * not here (callers run cl_sigmoid_inplace on the stored values). Matches cl_act1 lane by lane. */
+static inline clv clv_act(clv v, int act, clv slope)
+{
+    switch (act) {
+    case CL_ACT_RELU: return clv_max(clv_set1(0.0f), v);
+    case CL_ACT_RELU6: return clv_min(clv_set1(6.0f), clv_max(clv_set1(0.0f), v));
+    case CL_ACT_PRELU: return clv_select_neg(v, clv_mul(v, slope));
+    case CL_ACT_HARDSWISH: {
+        clv t = clv_min(clv_set1(6.0f), clv_max(clv_set1(0.0f), clv_add(v, clv_set1(3.0f))));
+        return clv_mul(clv_mul(v, t), clv_set1(1.0f / 6.0f));
+    }
+    default: return v;
+    }
+}
+
+#if defined(__GNUC__)
+#define CL_UNROLL _Pragma("GCC unroll 32")
+#else
+#define CL_UNROLL
+#endif
+
+#endif
