@@ -1,0 +1,176 @@
+"""What gets timed on one shape: every registered kernel and every requested peer, as zero-argument
+callables on the same seeded input, or the reason one cannot run.
+"""
+from __future__ import annotations
+
+import importlib
+import time
+import zlib
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .. import registry
+from ..errors import ConvlabError
+from ..spec import ConvSpec
+from .grid import PEER_ALGO, Shape, SweepSpec
+
+# Max |candidate - first candidate| / max|first candidate| before a candidate counts as wrong;
+# loose enough for Winograd's larger float32 error, tight enough to catch a broken kernel.
+AGREEMENT_TOL = 1e-3
+
+
+@dataclass
+class Candidate:
+    shape: Shape
+    algo: str
+    backend: str
+    run: Callable[[], np.ndarray] | None = None   # returns the output, for the agreement check
+    status: str = "ok"
+    reason: str = ""
+    prepare_ms: float | None = None
+
+
+def conv_specs(shape: Shape) -> list[ConvSpec]:
+    """The convs one shape runs, in order (two for dwsep)."""
+    s = shape
+    if s.op == "dwsep":
+        return [ConvSpec.build(s.c_in, s.c_in, s.k, s.k, stride=s.stride, padding=s.padding, groups=s.c_in,
+                               has_bias=True),
+                ConvSpec.build(s.c_in, s.c_out, 1, 1, has_bias=True)]
+    return [ConvSpec.build(s.c_in, s.c_out, s.k, s.k, stride=s.stride, padding=s.padding, groups=s.groups,
+                           has_bias=True)]
+
+
+def _inputs(shape: Shape, specs: list[ConvSpec]):
+    rng = np.random.default_rng(zlib.crc32(repr(shape).encode()))
+    x = rng.standard_normal((shape.batch, shape.c_in, shape.h, shape.w), dtype=np.float32)
+    params = [(rng.standard_normal(sp.weight_shape, dtype=np.float32) * np.float32((sp.weight_shape[1] * sp.kh * sp.kw) ** -0.5),
+               rng.standard_normal(sp.c_out, dtype=np.float32)) for sp in specs]
+    return x, params
+
+
+def _chain(stages: list[Callable[[np.ndarray], np.ndarray]], x: np.ndarray) -> Callable[[], np.ndarray]:
+    if len(stages) == 1:
+        f = stages[0]
+        return lambda: f(x)
+
+    def run():
+        y = x
+        for f in stages:
+            y = f(y)
+        return y
+    return run
+
+
+def kernel_stages(entry: registry.KernelEntry, specs, params, x_shape, threads, backend):
+    """Prepared run functions writing into preallocated outputs; dwsep's depthwise half uses the
+    backend's `depthwise` kernel when it has one, so the pair's algo names the pointwise kernel."""
+    stages, prep, shape = [], 0.0, x_shape
+    for i, (sp, (w, b)) in enumerate(zip(specs, params)):
+        e = entry
+        if len(specs) > 1 and i == 0:
+            e = _depthwise_entry(sp, backend)
+        e.check(sp)
+        t0 = time.perf_counter()
+        run = e.prepare(sp, w, b, threads)
+        prep += time.perf_counter() - t0
+        oh, ow = sp.output_hw(shape[2], shape[3])
+        shape = (shape[0], sp.c_out, oh, ow)
+        out = np.empty(shape, np.float32)
+        stages.append(lambda xx, run=run, out=out: (run(xx, out), out)[1])
+    return stages, prep * 1e3
+
+
+def _depthwise_entry(sp: ConvSpec, backend: str) -> registry.KernelEntry:
+    for algo in ("depthwise", "direct"):
+        try:
+            e = registry.get(algo, backend)
+        except ConvlabError:
+            continue
+        if e.supports(sp) and e.unavailable() is None:
+            return e
+    raise ConvlabError(f"backend {backend} has no kernel for the depthwise half of the pair")
+
+
+def peer_stages(peer: str, specs, params, x_shape, threads):
+    if peer == "onnxruntime":
+        from ..peers.onnxruntime_conv import OrtConv as cls
+    else:
+        try:
+            mod = importlib.import_module(f"convlab.peers.{peer}_conv")
+        except ImportError as e:
+            raise ConvlabError(f"peer {peer} not available: {e}") from None
+        cls = getattr(mod, {"ncnn": "NcnnConv", "torch": "TorchConv"}[peer], None)
+        if cls is None:
+            raise ConvlabError(f"peer {peer}: convlab.peers.{peer}_conv has no runner class")
+    stages, shape = [], x_shape
+    t0 = time.perf_counter()
+    for sp, (w, b) in zip(specs, params):
+        stages.append(cls(sp, w, b, shape, threads=threads))
+        oh, ow = sp.output_hw(shape[2], shape[3])
+        shape = (shape[0], sp.c_out, oh, ow)
+    return stages, (time.perf_counter() - t0) * 1e3
+
+
+def candidates(spec: SweepSpec, shape: Shape, threads: int) -> list[Candidate]:
+    specs = conv_specs(shape)
+    x, params = _inputs(shape, specs)
+    out: list[Candidate] = []
+    over = spec.max_gflop is not None and shape.gflop() > spec.max_gflop
+    for backend in spec.backends:
+        for e in registry.entries(backend):
+            if (spec.algos == "all" and e.algo == "reference") or (spec.algos != "all" and e.algo not in spec.algos):
+                continue
+            c = Candidate(shape, e.algo, backend)
+            out.append(c)
+            target = specs[-1]
+            v = e.constraints.violation(target)
+            if v is not None:
+                c.status, c.reason = "unsupported", f"{v[0]}: {v[1]}"
+            elif e.unavailable() is not None:
+                c.status, c.reason = "unsupported", f"unavailable: {e.unavailable()}"
+            elif over:
+                c.status, c.reason = "skipped", f"over budget: {shape.gflop():.1f} > {spec.max_gflop} GFLOP"
+            else:
+                _prepare(c, lambda: kernel_stages(e, specs, params, x.shape, threads, backend), x)
+    for peer in spec.peers:
+        c = Candidate(shape, PEER_ALGO, peer)
+        out.append(c)
+        if over:
+            c.status, c.reason = "skipped", f"over budget: {shape.gflop():.1f} > {spec.max_gflop} GFLOP"
+        else:
+            _prepare(c, lambda: peer_stages(peer, specs, params, x.shape, threads), x)
+    _check_agreement(out)
+    return out
+
+
+def _prepare(c: Candidate, make, x) -> None:
+    try:
+        stages, c.prepare_ms = make()
+        c.run = _chain(stages, x)
+    except ConvlabError as e:
+        c.status, c.reason = "unsupported", str(e)
+    except Exception as e:  # a crashing kernel is a result of the sweep, not the end of it
+        c.status, c.reason = "error", f"{type(e).__name__}: {e}"
+
+
+def _check_agreement(cands: list[Candidate]) -> None:
+    """Run each candidate once; one that disagrees with the first is an error, not a timing."""
+    first = None
+    for c in cands:
+        if c.status != "ok":
+            continue
+        try:
+            y = np.array(c.run(), copy=True)
+        except Exception as e:
+            c.status, c.reason, c.run = "error", f"{type(e).__name__}: {e}", None
+            continue
+        if first is None:
+            first = y
+            continue
+        scale = max(float(np.abs(first).max()), 1e-30)
+        err = float(np.abs(y.astype(np.float64) - first).max()) / scale if y.shape == first.shape else np.inf
+        if not err <= AGREEMENT_TOL:
+            c.status, c.reason, c.run = "error", f"wrong result: relative error {err:.3g} vs the first candidate", None

@@ -1,0 +1,164 @@
+"""Run a sweep: time every candidate of every group, append the rows, resume where it stopped.
+
+Unit of work is a group (one shape cell at one thread count, all its candidates interleaved); its
+rows are written together when it finishes, so a kill loses at most the group in flight, and
+--resume measures only rows the file lacks.
+"""
+from __future__ import annotations
+
+import datetime
+import os
+import subprocess
+from pathlib import Path
+
+from tqdm import tqdm
+
+from .. import registry
+from ..errors import ConvlabError
+from . import measure as measure_mod
+from .candidates import candidates
+from .device import device_id
+from .grid import PEER_ALGO, Group, SweepSpec
+from .store import ResultFile, read_meta, row_key, sidecar, write_json
+
+REPO = Path(__file__).resolve().parents[3]
+NOISE_NOTE = ("timed on a shared host (other jobs running): compare candidates within one group, whose "
+              "timings are interleaved; absolute times across groups carry the host's noise")
+
+
+def parse_shard(text: str | None) -> tuple[int, int]:
+    if not text:
+        return 1, 1
+    try:
+        i, n = (int(t) for t in text.split("/"))
+    except ValueError:
+        raise ConvlabError(f"--shard must look like I/N (e.g. 2/4), got {text!r}") from None
+    if not 1 <= i <= n:
+        raise ConvlabError(f"--shard {text}: need 1 <= I <= N")
+    return i, n
+
+
+def default_out_dir() -> Path:
+    return REPO / "results" / device_id()
+
+
+def results_path(spec: SweepSpec, out_dir: Path, shard: tuple[int, int]) -> Path:
+    i, n = shard
+    return out_dir / (f"{spec.name}.csv" if n == 1 else f"{spec.name}.shard-{i}-of-{n}.csv")
+
+
+def planned_keys(spec: SweepSpec, group: Group) -> set[tuple]:
+    keys = set()
+    for s in group.shapes:
+        base = (s.op, s.k, s.stride, s.padding, s.c_in, s.c_out, s.h, s.w, s.groups, s.batch, group.threads)
+        for b in spec.backends:
+            for e in registry.entries(b):
+                if (spec.algos == "all" and e.algo != "reference") or (spec.algos != "all" and e.algo in spec.algos):
+                    keys.add(base + (e.algo, b))
+        keys |= {base + (PEER_ALGO, p) for p in spec.peers}
+    return keys
+
+
+def my_groups(spec: SweepSpec, shard: tuple[int, int]) -> list[Group]:
+    i, n = shard
+    return [g for idx, g in enumerate(spec.groups()) if idx % n == i - 1]
+
+
+def run_sweep(spec: SweepSpec, out_dir: Path | None = None, *, resume: bool = False,
+              shard: tuple[int, int] = (1, 1), progress: bool = True) -> Path:
+    unknown = set(spec.backends) - set(registry.backends())
+    if unknown:
+        raise ConvlabError(f"sweep {spec.name}: unknown backend(s) {', '.join(sorted(unknown))}; "
+                           f"known: {', '.join(registry.backends())}")
+    out_dir = Path(out_dir) if out_dir else default_out_dir()
+    path = results_path(spec, out_dir, shard)
+    if path.exists() and not resume:
+        raise ConvlabError(f"{path} exists: pass --resume to continue it, or remove it to start over")
+    if path.exists():
+        old = read_meta(path).get("fingerprint")
+        if old and old != spec.fingerprint():
+            raise ConvlabError(f"{path} was made by a different version of sweep {spec.name!r} "
+                               f"(fingerprint {old} != {spec.fingerprint()}); remove it to start over")
+    store = ResultFile(path)
+    meta = _metadata(spec, shard, read_meta(path) if path.exists() else None)
+    write_json(sidecar(path), meta)
+    groups = my_groups(spec, shard)
+    todo = [(g, planned_keys(spec, g) - store.keys) for g in groups]
+    todo = [(g, keys) for g, keys in todo if keys]
+    bar = tqdm(total=len(groups), initial=len(groups) - len(todo), desc=spec.name, unit="shape",
+               disable=not progress, dynamic_ncols=True)
+    for g, keys in todo:
+        bar.set_postfix_str(f"{g.shapes[0].c_in}->{g.shapes[0].c_out} {g.shapes[0].h}x{g.shapes[0].w} "
+                            f"k{g.shapes[0].k} t{g.threads}")
+        store.add(_measure_group(spec, g, keys))
+        bar.update()
+    bar.close()
+    meta["finished_at"] = _now()
+    meta["complete"] = all(not (planned_keys(spec, g) - store.keys) for g in groups)
+    write_json(sidecar(path), meta)
+    return path
+
+
+def _measure_group(spec: SweepSpec, g: Group, keys: set[tuple]) -> list[dict]:
+    cands = []
+    for s in g.shapes:
+        cands += [c for c in candidates(spec, s, g.threads) if _key(c, g.threads) in keys]
+    timed = measure_mod.interleaved({i: c.run for i, c in enumerate(cands) if c.status == "ok"}, spec.timing)
+    now = _now()
+    rows = []
+    for i, c in enumerate(cands):
+        s = c.shape
+        row = dict(zip(("op", "k", "stride", "padding", "c_in", "c_out", "h", "w", "groups", "batch"),
+                       (s.op, s.k, s.stride, s.padding, s.c_in, s.c_out, s.h, s.w, s.groups, s.batch)),
+                   threads=g.threads, algo=c.algo, backend=c.backend, status=c.status, reason=c.reason,
+                   prepare_ms=_round(c.prepare_ms), measured_at=now)
+        if i in timed:
+            t = timed[i]
+            row.update(median_ms=_round(t.median_ms), q1_ms=_round(t.q1_ms), q3_ms=_round(t.q3_ms),
+                       repeats=t.repeats, rel_ci=round(t.rel_ci, 4),
+                       gflop_s=round(s.gflop() / (t.median_ms * 1e-3), 3) if t.median_ms > 0 else None)
+        rows.append(row)
+    return rows
+
+
+def _key(c, threads) -> tuple:
+    s = c.shape
+    return (s.op, s.k, s.stride, s.padding, s.c_in, s.c_out, s.h, s.w, s.groups, s.batch, threads, c.algo, c.backend)
+
+
+def _round(v):
+    return None if v is None else float(f"{v:.6g}")
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _metadata(spec: SweepSpec, shard: tuple[int, int], old: dict | None) -> dict:
+    meta = dict(sweep=spec.name, spec_path=spec.path, description=spec.description, reference=spec.reference,
+                fingerprint=spec.fingerprint(), device_id=device_id(), shard=list(shard), timing=vars(spec.timing),
+                machine=machine_info(), noise=NOISE_NOTE, started_at=_now(), complete=False,
+                kernels={f"{e.algo}/{e.backend}": e.description for b in spec.backends for e in registry.entries(b)})
+    if old:
+        meta["sessions"] = old.get("sessions", []) + [{k: old.get(k) for k in ("started_at", "finished_at", "machine")}]
+    return meta
+
+
+def machine_info() -> dict:
+    try:
+        from ..bench.machine import machine_info as bench_machine_info
+    except ImportError:
+        bench_machine_info = None
+    if bench_machine_info is not None:
+        return bench_machine_info()
+    return {"device_id": device_id(), "cpu_count": os.cpu_count(), "git_revision": _git_revision()}
+
+
+def _git_revision() -> str | None:
+    try:
+        rev = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return rev.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "") if rev.returncode == 0 else None
