@@ -1,0 +1,156 @@
+"""A 1:N face gallery in one JSON file, safe for several processes at once.
+
+Writes are atomic: the new content goes to a temporary file in the same directory, is fsync'ed,
+then os.replace()d over the gallery (and the directory fsync'ed), so a crash at any point leaves
+either the old or the new gallery, never a mix. Every read-modify-write holds an exclusive
+fcntl.flock on a side lock file (the gallery file itself is replaced, so it cannot carry the lock);
+reads hold a shared lock. The content carries a SHA-256 of its entries: a file that fails to parse
+or to verify raises GalleryCorruptError and is never overwritten by a fresh empty gallery.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+
+import numpy as np
+
+from .compare import l2_normalise
+from .errors import GalleryCorruptError, GalleryError
+
+FORMAT = "convlab-face-gallery"
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class Match:
+    name: str
+    score: float      # best cosine similarity over the name's templates
+
+
+def _digest(dim: int, entries: list) -> str:
+    canon = json.dumps({"dim": dim, "entries": entries}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canon.encode()).hexdigest()
+
+
+class Gallery:
+    """Named templates on disk. Each name may hold several templates (enrolled separately)."""
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        self.lock_path = self.path + ".lock"
+
+    @contextlib.contextmanager
+    def _locked(self, exclusive: bool):
+        parent = os.path.dirname(os.path.abspath(self.path))
+        if not os.path.isdir(parent):
+            raise GalleryError(f"gallery directory {parent} does not exist")
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def _read(self) -> tuple[int | None, list]:
+        """(dim, entries) of the file on disk; (None, []) if there is no gallery yet."""
+        try:
+            with open(self.path, "rb") as f:
+                raw = f.read()
+        except FileNotFoundError:
+            return None, []
+        try:
+            doc = json.loads(raw)
+            if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+                raise ValueError("not a convlab face gallery")
+            if doc.get("version") != VERSION:
+                raise ValueError(f"unsupported version {doc.get('version')!r}")
+            dim, entries = doc["dim"], doc["entries"]
+            if doc.get("sha256") != _digest(dim, entries):
+                raise ValueError("checksum mismatch (the file was modified or damaged)")
+            for e in entries:
+                if not isinstance(e.get("name"), str) or len(e.get("template", ())) != dim:
+                    raise ValueError("malformed entry")
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise GalleryCorruptError(f"gallery {self.path} is corrupt: {e}; it was left untouched "
+                                      "(move it aside to start a new gallery)") from e
+        return dim, entries
+
+    def _write(self, dim: int, entries: list) -> None:
+        doc = {"format": FORMAT, "version": VERSION, "dim": dim, "entries": entries,
+               "sha256": _digest(dim, entries)}
+        data = json.dumps(doc, indent=1).encode()
+        parent = os.path.dirname(os.path.abspath(self.path))
+        fd, tmp = tempfile.mkstemp(prefix=os.path.basename(self.path) + ".", suffix=".tmp", dir=parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        dfd = os.open(parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)  # makes the rename itself durable
+        finally:
+            os.close(dfd)
+
+    def enroll(self, name: str, template) -> int:
+        """Add a template under name; returns how many templates the name now has."""
+        if not isinstance(name, str) or not name.strip():
+            raise GalleryError("a gallery name must be a non-empty string")
+        t = l2_normalise(template)
+        with self._locked(exclusive=True):
+            dim, entries = self._read()
+            if dim is not None and dim != t.size:
+                raise GalleryError(f"template has {t.size} values but the gallery holds {dim}-value templates")
+            entries.append({"name": name, "template": [float(v) for v in t]})
+            self._write(t.size, entries)
+            return sum(e["name"] == name for e in entries)
+
+    def remove(self, name: str) -> int:
+        """Remove every template of name; returns how many were removed."""
+        with self._locked(exclusive=True):
+            dim, entries = self._read()
+            kept = [e for e in entries if e["name"] != name]
+            if len(kept) == len(entries):
+                raise GalleryError(f"{name!r} is not in the gallery {self.path}")
+            self._write(dim, kept)
+            return len(entries) - len(kept)
+
+    def names(self) -> dict[str, int]:
+        """Name -> number of templates, in enrollment order."""
+        with self._locked(exclusive=False):
+            _, entries = self._read()
+        counts: dict[str, int] = {}
+        for e in entries:
+            counts[e["name"]] = counts.get(e["name"], 0) + 1
+        return counts
+
+    def templates(self) -> tuple[list[str], np.ndarray]:
+        with self._locked(exclusive=False):
+            dim, entries = self._read()
+        mat = np.array([e["template"] for e in entries], np.float32).reshape(len(entries), dim or 0)
+        return [e["name"] for e in entries], mat
+
+    def identify(self, template, top: int = 5) -> list[Match]:
+        """The best-matching names, best first (cosine similarity of the closest template per name)."""
+        t = l2_normalise(template)
+        names, mat = self.templates()
+        if not names:
+            return []
+        if mat.shape[1] != t.size:
+            raise GalleryError(f"template has {t.size} values but the gallery holds {mat.shape[1]}-value templates")
+        scores = mat.astype(np.float64) @ t.astype(np.float64)
+        best: dict[str, float] = {}
+        for n, s in zip(names, scores):
+            best[n] = max(best.get(n, -1.0), float(s))
+        ranked = sorted(best.items(), key=lambda kv: -kv[1])[:top]
+        return [Match(n, min(s, 1.0)) for n, s in ranked]

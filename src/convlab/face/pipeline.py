@@ -1,0 +1,124 @@
+"""The face pipeline: image -> detector -> (fitter) -> alignment -> extractor -> templates, timed per stage."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import budgets
+from .blur import laplacian_variance
+from .compare import cosine
+from .errors import ImageError, ModelSpecError
+from .image import load_image
+from .stages import Detector, Extractor, Fitter
+
+
+@dataclass
+class Face:
+    box: np.ndarray              # (4,) x1, y1, x2, y2 in image pixels
+    score: float
+    landmarks: np.ndarray        # (5, 2) x, y in image pixels, inside the box
+    template: np.ndarray | None = None
+
+    def to_json(self) -> dict:
+        return {"box": [round(float(v), 2) for v in self.box], "score": round(float(self.score), 5),
+                "landmarks": [[round(float(x), 2), round(float(y), 2)] for x, y in self.landmarks]}
+
+
+@dataclass
+class Result:
+    faces: list[Face]
+    stages: dict[str, float]                 # milliseconds
+    image_hw: tuple[int, int]
+    n_compares: int = 0
+    sharpness: float | None = None
+    extra: dict = field(default_factory=dict)
+
+    def budgets(self) -> dict:
+        return budgets.verdicts(self.stages, len(self.faces), self.n_compares)
+
+    def to_json(self) -> dict:
+        return {"faces": [f.to_json() for f in self.faces],
+                "stages": {k: round(v, 3) for k, v in self.stages.items()},
+                "budgets": self.budgets()}
+
+
+class BlurryImageError(ImageError):
+    """The blur pre-filter rejected the frame."""
+
+
+class _Timer:
+    def __init__(self):
+        self.ms: dict[str, float] = {}
+
+    def add(self, stage: str, t0: float) -> None:
+        self.ms[stage] = self.ms.get(stage, 0.0) + (time.perf_counter() - t0) * 1e3
+
+
+class FacePipeline:
+    """detector (+ fitter unless skipped) + extractor; `run` returns faces with templates and stage times.
+
+    Without a fitter the detector's own landmarks are used (CenterFace-style detectors give them).
+    blur_threshold: frames whose variance of the Laplacian is below it are rejected before any network runs.
+    """
+
+    def __init__(self, detector: Detector, extractor: Extractor | None, fitter: Fitter | None = None, *,
+                 blur_threshold: float | None = None):
+        if fitter is None and not detector.gives_landmarks:
+            raise ModelSpecError("the detector gives no landmarks, so a fitter is needed")
+        self.detector, self.fitter, self.extractor = detector, fitter, extractor
+        self.blur_threshold = blur_threshold
+
+    def run(self, image, *, extract: bool = True) -> Result:
+        t = _Timer()
+        t0 = time.perf_counter()
+        rgb = load_image(image)
+        t.add("load", t0)
+        sharp = None
+        if self.blur_threshold is not None:
+            t0 = time.perf_counter()
+            sharp = laplacian_variance(rgb)
+            t.add("blur", t0)
+            if sharp < self.blur_threshold:
+                raise BlurryImageError(f"image rejected by the blur pre-filter: variance of the Laplacian "
+                                       f"{sharp:.1f} < threshold {self.blur_threshold:g}")
+        t0 = time.perf_counter()
+        det = self.detector(rgb)
+        t.add("detector", t0)
+        faces = []
+        for i in range(len(det.scores)):
+            if self.fitter is not None:
+                t0 = time.perf_counter()
+                lm = self.fitter(rgb, det.boxes[i])
+                t.add("fitter", t0)
+            else:
+                lm = det.landmarks[i]
+            faces.append(Face(det.boxes[i], float(det.scores[i]), lm))
+        t.ms.setdefault("fitter", 0.0)
+        n_compares = 0
+        if extract and self.extractor is not None:
+            for f in faces:
+                t0 = time.perf_counter()
+                aligned = self.extractor.align(rgb, f.landmarks)
+                t.add("align", t0)
+                t0 = time.perf_counter()
+                f.template = self.extractor(aligned)
+                t.add("extractor", t0)
+            # One comparison per face against the first face: the "compare two templates" half of the budget.
+            for f in faces:
+                t0 = time.perf_counter()
+                cosine(faces[0].template, f.template)
+                t.add("compare", t0)
+                n_compares += 1
+        return Result(faces, t.ms, rgb.shape[:2], n_compares, sharp)
+
+    def template(self, image) -> tuple[np.ndarray, Result]:
+        """The template of the best-scoring face in the image (for verify / enroll / identify)."""
+        if self.extractor is None:
+            raise ModelSpecError("this pipeline has no extractor")
+        res = self.run(image)
+        if not res.faces:
+            raise ImageError(f"no face found in {image if isinstance(image, str) else 'the image'} "
+                             f"(detector threshold {self.detector.score_threshold:g})")
+        return res.faces[0].template, res
