@@ -1,0 +1,216 @@
+"""ModelSpec: how to feed a model and how to read its outputs, for zoo models and user models alike.
+
+The face pipeline and the RKNN path pre- and post-process from this description instead of
+hard-coding per-model constants. A spec is a small JSON or YAML file next to the .onnx:
+
+    name: detector
+    onnx: detector.onnx
+    input: {name: input, shape: [1, 3, 240, 320], layout: NCHW,
+            mean: [127, 127, 127], std: [128, 128, 128], channel_order: RGB}
+    outputs: [{name: loc, shape: [1, 4420, 4]}, {name: conf, shape: [1, 4420, 2]}]
+    decoding:
+      kind: ssd
+      loc: loc
+      conf: conf
+      conf_activation: softmax          # or logits: the caller applies softmax
+      face_class: 1
+      variances: [0.1, 0.2]
+      priors: {min_sizes: [[10, 16, 24], [32, 48], [64, 96], [128, 192, 256]],
+               steps: [8, 16, 32, 64], aspect_ratios: [1.0], clip: false}
+
+Pixels are in [0, 255] in `channel_order`; the network input is (pixel - mean) / std per channel.
+Decoding kinds and their keys are in `DECODINGS`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from ..errors import ConvlabError
+
+
+class ModelSpecError(ConvlabError):
+    """A model spec file or dict is malformed."""
+
+
+# kind -> (required keys, optional keys with defaults). Output-naming keys must name a declared output.
+DECODINGS: dict[str, tuple[tuple[str, ...], dict]] = {
+    "classification": (("output", "classes"), {"activation": "logits"}),
+    "ssd": (("loc", "conf", "priors"),
+            {"conf_activation": "softmax", "face_class": 1, "variances": [0.1, 0.2]}),
+    "centerface": (("heatmap", "scale", "offset"), {"landmarks": None, "stride": 4}),
+    "landmarks": (("output", "num_points"), {"normalized": True, "reference_points": None}),
+    "embedding": (("output", "dim"), {"normalize": "l2"}),
+}
+_OUTPUT_KEYS = {"output", "loc", "conf", "heatmap", "scale", "offset", "landmarks"}
+_PRIOR_KEYS = {"min_sizes", "steps", "aspect_ratios", "clip"}
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    name: str
+    shape: tuple[int, ...]
+    layout: str = "NCHW"
+    mean: tuple[float, ...] = (0.0, 0.0, 0.0)
+    std: tuple[float, ...] = (1.0, 1.0, 1.0)
+    channel_order: str = "RGB"
+
+    @property
+    def height(self) -> int:
+        return self.shape[1 if self.layout == "NHWC" else 2]
+
+    @property
+    def width(self) -> int:
+        return self.shape[2 if self.layout == "NHWC" else 3]
+
+    @property
+    def channels(self) -> int:
+        return self.shape[3 if self.layout == "NHWC" else 1]
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    name: str
+    shape: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    input: InputSpec
+    outputs: tuple[OutputSpec, ...]
+    decoding: dict = field(default_factory=dict)
+    onnx: str | None = None
+    description: str = ""
+
+    @property
+    def kind(self) -> str:
+        return self.decoding["kind"]
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name, "onnx": self.onnx, "description": self.description,
+            "input": {"name": self.input.name, "shape": list(self.input.shape), "layout": self.input.layout,
+                      "mean": list(self.input.mean), "std": list(self.input.std),
+                      "channel_order": self.input.channel_order},
+            "outputs": [{"name": o.name, "shape": None if o.shape is None else list(o.shape)} for o in self.outputs],
+            "decoding": self.decoding,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict, source: str = "spec") -> "ModelSpec":
+        return _parse(d, source)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "ModelSpec":
+        path = Path(path)
+        text = path.read_text()
+        try:
+            d = yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else json.loads(text)
+        except (yaml.YAMLError, json.JSONDecodeError) as e:
+            raise ModelSpecError(f"{path}: not valid {'YAML' if path.suffix in ('.yaml', '.yml') else 'JSON'}: {e}") from None
+        return _parse(d, str(path))
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write as JSON (YAML for a .yaml/.yml path), atomically."""
+        path = Path(path)
+        d = self.to_dict()
+        text = yaml.safe_dump(d, sort_keys=False) if path.suffix in (".yaml", ".yml") else json.dumps(d, indent=2) + "\n"
+        write_atomic(path, text.encode())
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write to a temporary file in the same directory, then rename: readers never see half a file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def _need(d, key: str, where: str):
+    if not isinstance(d, dict) or key not in d:
+        raise ModelSpecError(f"{where}: missing required key {key!r}")
+    return d[key]
+
+
+def _numbers(v, n: int | None, where: str) -> tuple[float, ...]:
+    if not isinstance(v, (list, tuple)) or not all(isinstance(t, (int, float)) and not isinstance(t, bool) for t in v):
+        raise ModelSpecError(f"{where}: expected a list of numbers, got {v!r}")
+    if n is not None and len(v) != n:
+        raise ModelSpecError(f"{where}: expected {n} values, got {len(v)}")
+    return tuple(float(t) for t in v)
+
+
+def _parse(d, src: str) -> ModelSpec:
+    if not isinstance(d, dict):
+        raise ModelSpecError(f"{src}: a model spec must be a mapping, got {type(d).__name__}")
+    i = _need(d, "input", src)
+    shape = _need(i, "shape", f"{src}: input")
+    if not isinstance(shape, (list, tuple)) or len(shape) != 4 or not all(isinstance(s, int) and s > 0 for s in shape):
+        raise ModelSpecError(f"{src}: input.shape must be 4 positive ints, got {shape!r}")
+    layout = i.get("layout", "NCHW")
+    if layout not in ("NCHW", "NHWC"):
+        raise ModelSpecError(f"{src}: input.layout must be NCHW or NHWC, got {layout!r}")
+    order = i.get("channel_order", "RGB")
+    if order not in ("RGB", "BGR"):
+        raise ModelSpecError(f"{src}: input.channel_order must be RGB or BGR, got {order!r}")
+    c = shape[3 if layout == "NHWC" else 1]
+    std = _numbers(i.get("std", [1.0] * c), c, f"{src}: input.std")
+    if any(s == 0 for s in std):
+        raise ModelSpecError(f"{src}: input.std must not contain 0")
+    inp = InputSpec(str(_need(i, "name", f"{src}: input")), tuple(shape), layout,
+                    _numbers(i.get("mean", [0.0] * c), c, f"{src}: input.mean"), std, order)
+    outs = _need(d, "outputs", src)
+    if not isinstance(outs, list) or not outs:
+        raise ModelSpecError(f"{src}: outputs must be a non-empty list")
+    outputs = tuple(OutputSpec(str(_need(o, "name", f"{src}: outputs[{k}]")),
+                               None if o.get("shape") is None else tuple(int(s) for s in o["shape"]))
+                    for k, o in enumerate(outs))
+    dec = dict(_need(d, "decoding", src))
+    kind = _need(dec, "kind", f"{src}: decoding")
+    if kind not in DECODINGS:
+        raise ModelSpecError(f"{src}: unknown decoding kind {kind!r}; known: {', '.join(DECODINGS)}")
+    required, optional = DECODINGS[kind]
+    for k in required:
+        _need(dec, k, f"{src}: decoding ({kind})")
+    unknown = set(dec) - set(required) - set(optional) - {"kind"}
+    if unknown:
+        raise ModelSpecError(f"{src}: decoding ({kind}) has unknown keys {sorted(unknown)}")
+    dec = {"kind": kind, **{k: v for k, v in optional.items()}, **dec}
+    names = {o.name for o in outputs}
+    for k in _OUTPUT_KEYS & set(required + tuple(optional)):
+        if dec.get(k) is not None and dec[k] not in names:
+            raise ModelSpecError(f"{src}: decoding.{k} = {dec[k]!r} is not one of the outputs {sorted(names)}")
+    if kind == "ssd":
+        _check_priors(dec["priors"], f"{src}: decoding.priors")
+        _numbers(dec["variances"], 2, f"{src}: decoding.variances")
+        if dec["conf_activation"] not in ("softmax", "logits"):
+            raise ModelSpecError(f"{src}: decoding.conf_activation must be softmax or logits")
+    return ModelSpec(str(_need(d, "name", src)), inp, outputs, dec, d.get("onnx"), str(d.get("description", "")))
+
+
+def _check_priors(p, where: str) -> None:
+    if not isinstance(p, dict):
+        raise ModelSpecError(f"{where}: must be a mapping")
+    unknown = set(p) - _PRIOR_KEYS
+    if unknown:
+        raise ModelSpecError(f"{where}: unknown keys {sorted(unknown)}; known: {sorted(_PRIOR_KEYS)}")
+    mins, steps = _need(p, "min_sizes", where), _need(p, "steps", where)
+    if not isinstance(mins, list) or not all(isinstance(m, list) and m for m in mins):
+        raise ModelSpecError(f"{where}: min_sizes must be a list (one per feature map) of non-empty lists")
+    for m in mins:
+        if min(_numbers(m, None, f"{where}.min_sizes")) <= 0:
+            raise ModelSpecError(f"{where}: min_sizes must be positive")
+    if len(_numbers(steps, len(mins), f"{where}.steps (one per min_sizes entry)")) and min(steps) <= 0:
+        raise ModelSpecError(f"{where}: steps must be positive")
+    if min(_numbers(p.get("aspect_ratios", [1.0]), None, f"{where}.aspect_ratios")) <= 0:
+        raise ModelSpecError(f"{where}: aspect_ratios must be positive")
