@@ -1,0 +1,61 @@
+/* Winograd F(m x m, 3 x 3) convolution, m in {2, 4, 6}: stride 1, dilation 1, groups 1, any
+ * input size and padding. One driver (winograd.c) for every tile size: per block of tiles it
+ * transforms the input (V = B^T d B), runs alpha*alpha GEMMs over channels with the packed GEMM
+ * of cl_gemm.h (M_k = U_k V_k, alpha = m + 2), and transforms back (Y = A^T M A) with bias and
+ * activation fused. The tile transforms are written once over the vector layer
+ * (winograd_impl.h) and built per ISA (winograd_<isa>.c). */
+#ifndef CL_WINOGRAD_H
+#define CL_WINOGRAD_H
+
+#include "cl_conv.h"
+
+/* cffi:begin */
+typedef struct cl_winograd cl_winograd;
+
+/* Transforms and packs the weights w (c_out x c_in x 3 x 3) for tile size m. CL_EINVAL if m is
+ * not 2, 4 or 6 or s is not a 3x3, stride 1, dilation 1, groups 1 conv; *out is set on CL_OK. */
+int cl_winograd_prepare(int m, const cl_conv_shape *s, const float *w, cl_winograd **out);
+void cl_winograd_free(cl_winograd *p);
+
+/* y = epilogue(conv(x)), NCHW. s must have the channels the weights were prepared for (any n,
+ * h, w, padding). Results are bit-identical for every nthreads. CL_OK, CL_EINVAL or CL_ENOMEM. */
+int cl_winograd_run(const cl_winograd *p, const cl_conv_shape *s, const float *x, float *y,
+                    const cl_epilogue *ep, int nthreads);
+
+/* The transform matrices (exact, as doubles): at (m x alpha), g (alpha x 3), bt (alpha x alpha),
+ * row-major. The plain definitions every optimised transform must match. CL_EINVAL for a bad m. */
+int cl_winograd_matrices(int m, double *at, double *g, double *bt);
+
+/* Max |optimised - plain| / max|plain| of the input and output tile transforms of one ISA on
+ * seeded random tiles (partial and padded tiles included); negative if the ISA cannot run here. */
+double cl_winograd_check_transforms(int m, int isa, unsigned seed);
+/* cffi:end */
+
+/* ---- internal: what each ISA build of winograd_impl.h provides ---- */
+
+/* Where one tile of a block is: input offset of its image, its top-left input coordinate (may
+ * be negative: padding), output offset of its image and top-left output coordinate. A lane past
+ * the last tile has y0 = x0 = CL_WINO_NO_TILE and oy = ox = INT_MAX/2: it reads zeros and
+ * writes nothing. */
+enum { CL_WINO_NO_TILE = -(1 << 29) };
+typedef struct {
+    ptrdiff_t in_off, out_off;
+    int y0, x0, oy, ox;
+} cl_wino_tile;
+
+/* input: gathers vl tiles (alpha x alpha, zeros outside the h x w plane) of one channel and stores
+ * V = B^T d B, position k = i*alpha + j at v + k*vstride (vl consecutive floats, one per tile).
+ * output: reads M the same way, stores act(A^T M A + bias) of each tile's valid part. */
+typedef void (*cl_wino_input_fn)(const float *plane, int h, int w, const cl_wino_tile *t,
+                                 float *v, ptrdiff_t vstride);
+typedef void (*cl_wino_output_fn)(const float *mv, ptrdiff_t mstride, const cl_wino_tile *t,
+                                  float *plane, int oh, int ow, float bias, float slope, int act);
+typedef struct {
+    int vl;                          /* tiles per call: the vector width; 0 if not built */
+    cl_wino_input_fn input[3];       /* index m/2 - 1 */
+    cl_wino_output_fn output[3];
+} cl_wino_kernels;
+
+extern const cl_wino_kernels cl_wino_scalar, cl_wino_avx2, cl_wino_avx512, cl_wino_neon;
+
+#endif

@@ -1,0 +1,363 @@
+/* Winograd F(m x m, 3 x 3), m = 2, 4, 6: the driver shared by every tile size and ISA.
+ *
+ * prepare: U_k = (G g G^T)_k for each of the alpha^2 positions k, in double, rounded once, and
+ * packed as the A operand of the GEMM (c_out x c_in).
+ * run: the tiles of all images form one list, cut into blocks of tb tiles (a multiple of the GEMM's
+ * NR and of the vector width, sized so a block's V and M stay in L2). Per block: the input
+ * transform writes V_k (c_in x tb, one row per channel) for every k, alpha^2 GEMMs give
+ * M_k = U_k V_k (c_out x tb), the output transform reads M and writes the outputs with the
+ * epilogue fused. Threads take whole blocks; a tile's arithmetic never depends on which block or
+ * thread holds it, so results are bit-identical for any thread count. */
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cl_gemm.h"
+#include "cl_winograd.h"
+
+/* The matrices, exact. Points 0, +-1, +-2 (F(4,3)) and 0, +-1, +-1/2, +-2 (F(6,3)) plus infinity;
+ * the 1/N_j denominators live in G (applied once, to the weights, in double), so B^T and A^T
+ * hold small dyadic constants. Derived with the Cook-Toom construction and checked symbolically
+ * (A^T [(G g) . (B^T d)] = correlation of d with g). */
+static const double AT2[2 * 4] = {1, 1, 1, 0, 0, 1, -1, 1};
+static const double G2[4 * 3] = {1, 0, 0, .5, .5, .5, .5, -.5, .5, 0, 0, 1};
+static const double BT2[4 * 4] = {1, 0, -1, 0, 0, 1, 1, 0, 0, -1, 1, 0, 0, -1, 0, 1};
+
+static const double AT4[4 * 6] = {1, 1, 1, 1, 1, 0, 0, 1, -1, 2, -2, 0,
+                                  0, 1, 1, 4, 4, 0, 0, 1, -1, 8, -8, 1};
+static const double G4[6 * 3] = {1 / 4., 0, 0, -1 / 6., -1 / 6., -1 / 6., -1 / 6., 1 / 6., -1 / 6.,
+                                 1 / 24., 1 / 12., 1 / 6., 1 / 24., -1 / 12., 1 / 6., 0, 0, 1};
+static const double BT4[6 * 6] = {4, 0, -5, 0, 1, 0, 0, -4, -4, 1, 1, 0, 0, 4, -4, -1, 1, 0,
+                                  0, -2, -1, 2, 1, 0, 0, 2, -1, -2, 1, 0, 0, 4, 0, -5, 0, 1};
+
+static const double AT6[6 * 8] = {
+    1, 1, 1, 1, 1, 1, 1, 0,
+    0, 1, -1, 1 / 2., -1 / 2., 2, -2, 0,
+    0, 1, 1, 1 / 4., 1 / 4., 4, 4, 0,
+    0, 1, -1, 1 / 8., -1 / 8., 8, -8, 0,
+    0, 1, 1, 1 / 16., 1 / 16., 16, 16, 0,
+    0, 1, -1, 1 / 32., -1 / 32., 32, -32, 1};
+static const double G6[8 * 3] = {
+    1, 0, 0,
+    -2 / 9., -2 / 9., -2 / 9.,
+    -2 / 9., 2 / 9., -2 / 9.,
+    32 / 45., 16 / 45., 8 / 45.,
+    32 / 45., -16 / 45., 8 / 45.,
+    1 / 90., 1 / 45., 2 / 45.,
+    1 / 90., -1 / 45., 2 / 45.,
+    0, 0, 1};
+static const double BT6[8 * 8] = {
+    1, 0, -21 / 4., 0, 21 / 4., 0, -1, 0,
+    0, 1, 1, -17 / 4., -17 / 4., 1, 1, 0,
+    0, -1, 1, 17 / 4., -17 / 4., -1, 1, 0,
+    0, 2, 4, -5 / 2., -5, 1 / 2., 1, 0,
+    0, -2, 4, 5 / 2., -5, -1 / 2., 1, 0,
+    0, 1 / 2., 1 / 4., -5 / 2., -5 / 4., 2, 1, 0,
+    0, -1 / 2., 1 / 4., 5 / 2., -5 / 4., -2, 1, 0,
+    0, -1, 0, 21 / 4., 0, -21 / 4., 0, 1};
+
+typedef struct {
+    const double *at, *g, *bt;
+} wino_matrices;
+
+static int matrices_for(int m, wino_matrices *mat)
+{
+    switch (m) {
+    case 2: *mat = (wino_matrices){AT2, G2, BT2}; return CL_OK;
+    case 4: *mat = (wino_matrices){AT4, G4, BT4}; return CL_OK;
+    case 6: *mat = (wino_matrices){AT6, G6, BT6}; return CL_OK;
+    default: return CL_EINVAL;
+    }
+}
+
+int cl_winograd_matrices(int m, double *at, double *g, double *bt)
+{
+    wino_matrices mat;
+    if (matrices_for(m, &mat) != CL_OK || !at || !g || !bt)
+        return CL_EINVAL;
+    int a = m + 2;
+    memcpy(at, mat.at, sizeof(double) * m * a);
+    memcpy(g, mat.g, sizeof(double) * a * 3);
+    memcpy(bt, mat.bt, sizeof(double) * a * a);
+    return CL_OK;
+}
+
+static const cl_wino_kernels *kernels_for(int isa)
+{
+    const cl_wino_kernels *k = isa == CL_ISA_AVX512 ? &cl_wino_avx512
+                             : isa == CL_ISA_AVX2 ? &cl_wino_avx2
+                             : isa == CL_ISA_NEON ? &cl_wino_neon : &cl_wino_scalar;
+    return k->vl ? k : &cl_wino_scalar;
+}
+
+struct cl_winograd {
+    int m, alpha, c_in, c_out;
+    int nr;                          /* the GEMM micro-kernel's NR, fixed when U was packed */
+    const cl_wino_kernels *k;
+    cl_gemm_a **u;                   /* alpha^2 packed c_out x c_in matrices */
+};
+
+void cl_winograd_free(cl_winograd *p)
+{
+    if (!p)
+        return;
+    if (p->u)
+        for (int k = 0; k < p->alpha * p->alpha; k++)
+            cl_gemm_free_a(p->u[k]);
+    free(p->u);
+    free(p);
+}
+
+static int is_winograd_shape(const cl_conv_shape *s)
+{
+    return cl_conv_shape_check(s) == CL_OK && s->kh == 3 && s->kw == 3 && s->sh == 1 && s->sw == 1 &&
+           s->dh == 1 && s->dw == 1 && s->groups == 1;
+}
+
+int cl_winograd_prepare(int m, const cl_conv_shape *s, const float *w, cl_winograd **out)
+{
+    wino_matrices mat;
+    if (!out || !w || matrices_for(m, &mat) != CL_OK || !s || !is_winograd_shape(s))
+        return CL_EINVAL;
+    *out = NULL;
+    int a = m + 2, isa = cl_isa();
+    cl_winograd *p = calloc(1, sizeof *p);
+    float *uk = malloc(sizeof(float) * (size_t)s->c_out * s->c_in);
+    if (p)
+        *p = (cl_winograd){m, a, s->c_in, s->c_out, cl_ukernel_for(isa)->nr, kernels_for(isa), NULL};
+    if (p)
+        p->u = calloc((size_t)a * a, sizeof *p->u);
+    if (!p || !uk || !p->u) {
+        free(uk);
+        cl_winograd_free(p);
+        return CL_ENOMEM;
+    }
+    for (int i = 0; i < a; i++)
+        for (int j = 0; j < a; j++) {
+            for (int co = 0; co < s->c_out; co++)
+                for (int ci = 0; ci < s->c_in; ci++) {
+                    const float *g = w + ((size_t)co * s->c_in + ci) * 9;
+                    double acc = 0;
+                    for (int r = 0; r < 3; r++)
+                        for (int c = 0; c < 3; c++)
+                            acc += mat.g[i * 3 + r] * g[r * 3 + c] * mat.g[j * 3 + c];
+                    uk[(size_t)co * s->c_in + ci] = (float)acc;
+                }
+            p->u[i * a + j] = cl_gemm_pack_a(s->c_out, s->c_in, uk, s->c_in);
+            if (!p->u[i * a + j]) {
+                free(uk);
+                cl_winograd_free(p);
+                return CL_ENOMEM;
+            }
+        }
+    free(uk);
+    *out = p;
+    return CL_OK;
+}
+
+/* A block's V and M together stay under this, so the GEMMs read and write L2, not memory. */
+enum { BLOCK_BYTES = 512 * 1024 };
+
+static int block_tiles(const cl_winograd *p, long long tiles, int nthreads)
+{
+    int unit = p->nr;
+    while (unit % p->k->vl)
+        unit += p->nr;
+    long long per_tile = (long long)p->alpha * p->alpha * (p->c_in + p->c_out) * (long long)sizeof(float);
+    long long tb = BLOCK_BYTES / per_tile / unit * unit;
+    long long share = (tiles + nthreads - 1) / nthreads;   /* keep every thread busy */
+    share = (share + unit - 1) / unit * unit;
+    if (tb > share)
+        tb = share;
+    return tb < unit ? unit : (int)tb;
+}
+
+typedef struct {
+    const cl_winograd *p;
+    const cl_conv_shape *s;
+    const float *x;
+    float *y;
+    const cl_epilogue *ep;
+    int tiles_y, tiles_x, tb;
+    long long tiles;
+} wino_job;
+
+static void locate_tiles(const wino_job *j, long long t0, cl_wino_tile *t)
+{
+    const cl_conv_shape *s = j->s;
+    int m = j->p->m;
+    long long per_image = (long long)j->tiles_y * j->tiles_x;
+    for (int l = 0; l < j->tb; l++) {
+        long long i = t0 + l;
+        if (i >= j->tiles) {
+            t[l] = (cl_wino_tile){0, 0, CL_WINO_NO_TILE, CL_WINO_NO_TILE, INT_MAX / 2, INT_MAX / 2};
+            continue;
+        }
+        long long n = i / per_image, r = i % per_image;
+        int ty = (int)(r / j->tiles_x), tx = (int)(r % j->tiles_x);
+        t[l] = (cl_wino_tile){(ptrdiff_t)n * s->c_in * s->h * s->w, (ptrdiff_t)n * s->c_out * s->oh * s->ow,
+                              ty * m - s->pt, tx * m - s->pl, ty * m, tx * m};
+    }
+}
+
+static int run_block(const wino_job *j, long long t0, cl_wino_tile *t, float *v, float *mm)
+{
+    const cl_winograd *p = j->p;
+    const cl_conv_shape *s = j->s;
+    const cl_wino_kernels *k = p->k;
+    int tb = j->tb, vl = k->vl, a2 = p->alpha * p->alpha, fn = p->m / 2 - 1;
+    ptrdiff_t vstride = (ptrdiff_t)p->c_in * tb, mstride = (ptrdiff_t)p->c_out * tb;
+    locate_tiles(j, t0, t);
+    for (int c = 0; c < p->c_in; c++)
+        for (int g = 0; g < tb; g += vl)
+            k->input[fn](j->x + (ptrdiff_t)c * s->h * s->w, s->h, s->w, t + g, v + (ptrdiff_t)c * tb + g,
+                         vstride);
+    for (int q = 0; q < a2; q++) {
+        int rc = cl_gemm(p->u[q], tb, v + q * vstride, tb, mm + q * mstride, tb, NULL, 1);
+        if (rc != CL_OK)
+            return rc;
+    }
+    const cl_epilogue *ep = j->ep;
+    int act = ep ? ep->act : CL_ACT_NONE;
+    for (int co = 0; co < p->c_out; co++) {
+        float bias = ep && ep->bias ? ep->bias[co] : 0.0f;
+        float slope = ep && ep->slope ? ep->slope[co] : 0.0f;
+        for (int g = 0; g < tb; g += vl)
+            k->output[fn](mm + (ptrdiff_t)co * tb + g, mstride, t + g, j->y + (ptrdiff_t)co * s->oh * s->ow,
+                          s->oh, s->ow, bias, slope, act);
+    }
+    return CL_OK;
+}
+
+/* One thread's blocks [b0, b1), with its own workspace. */
+static int run_blocks(const wino_job *j, long long b0, long long b1)
+{
+    const cl_winograd *p = j->p;
+    size_t a2 = (size_t)p->alpha * p->alpha;
+    cl_wino_tile *t = malloc(sizeof *t * (size_t)j->tb);
+    float *v = malloc(sizeof(float) * a2 * p->c_in * j->tb);
+    float *mm = malloc(sizeof(float) * a2 * p->c_out * j->tb);
+    int rc = t && v && mm ? CL_OK : CL_ENOMEM;
+    for (long long b = b0; b < b1 && rc == CL_OK; b++)
+        rc = run_block(j, b * j->tb, t, v, mm);
+    free(t);
+    free(v);
+    free(mm);
+    return rc;
+}
+
+int cl_winograd_run(const cl_winograd *p, const cl_conv_shape *s, const float *x, float *y,
+                    const cl_epilogue *ep, int nthreads)
+{
+    if (!p || !s || !x || !y || nthreads < 1 || !is_winograd_shape(s) || s->c_in != p->c_in ||
+        s->c_out != p->c_out)
+        return CL_EINVAL;
+    int m = p->m;
+    wino_job j = {p, s, x, y, ep, (s->oh + m - 1) / m, (s->ow + m - 1) / m, 0, 0};
+    j.tiles = (long long)s->n * j.tiles_y * j.tiles_x;
+    j.tb = block_tiles(p, j.tiles, nthreads);
+    long long blocks = (j.tiles + j.tb - 1) / j.tb;
+    int parts = blocks < nthreads ? (int)blocks : nthreads, rc = CL_OK;
+    CL_PARALLEL_FOR(parts)
+    for (int i = 0; i < parts; i++) {
+        int r = run_blocks(&j, blocks * i / parts, blocks * (i + 1) / parts);
+        if (r != CL_OK)
+            rc = r;  /* benign race: any failure is reported */
+    }
+    return rc;
+}
+
+/* ---- the plain transforms (matrix products in double) and the check of an ISA against them ---- */
+
+static double plain_input(const wino_matrices *mat, int a, const double *d, int i, int j)
+{
+    double acc = 0;
+    for (int r = 0; r < a; r++)
+        for (int c = 0; c < a; c++)
+            acc += mat->bt[i * a + r] * d[r * a + c] * mat->bt[j * a + c];
+    return acc;
+}
+
+static double plain_output(const wino_matrices *mat, int a, const double *mv, int i, int j)
+{
+    double acc = 0;
+    for (int r = 0; r < a; r++)
+        for (int c = 0; c < a; c++)
+            acc += mat->at[i * a + r] * mv[r * a + c] * mat->at[j * a + c];
+    return acc;
+}
+
+static float rand_unit(uint32_t *state)
+{
+    *state = *state * 1664525u + 1013904223u;
+    return (float)(*state >> 8) / (float)(1u << 23) * 2.0f - 1.0f;   /* [-1, 1) */
+}
+
+static void track(double ref, double got, double *err, double *scale)
+{
+    *err = fmax(*err, fabs(ref - got));   /* NaN got: fmax keeps err, caught by the caller */
+    *scale = fmax(*scale, fabs(ref));
+}
+
+double cl_winograd_check_transforms(int m, int isa, unsigned seed)
+{
+    wino_matrices mat;
+    if (matrices_for(m, &mat) != CL_OK || !cl_isa_supported(isa))
+        return -1.0;
+    const cl_wino_kernels *k = kernels_for(isa);
+    if (isa != CL_ISA_SCALAR && k == &cl_wino_scalar)
+        return -1.0;    /* not built for this ISA */
+    enum { H = 11, W = 13, VL_MAX = 16 };    /* a plane that tiles cannot cover exactly */
+    int a = m + 2, vl = k->vl, fn = m / 2 - 1, bad = 0;
+    float plane[H * W], v[64 * VL_MAX], out[VL_MAX * H * W];
+    uint32_t st = seed;
+    for (int i = 0; i < H * W; i++)
+        plane[i] = rand_unit(&st);
+    double err = 0, scale = 0;
+    /* Tile origins inside, overlapping the padding and past the edge; lane vl-1 is past the last
+     * tile when vl > 1 (reads zeros, writes nothing). */
+    for (int y0 = -2; y0 < H; y0 += 3)
+        for (int x0 = -2; x0 < W; x0 += 5) {
+            cl_wino_tile t[VL_MAX];
+            for (int l = 0; l < vl; l++)
+                t[l] = (cl_wino_tile){0, (ptrdiff_t)l * H * W, y0 + l % 3, x0 - l % 2,
+                                      y0 + 2 + l % 3, x0 + 2 + l % 2};
+            if (vl > 1)
+                t[vl - 1] = (cl_wino_tile){0, (ptrdiff_t)(vl - 1) * H * W, CL_WINO_NO_TILE, CL_WINO_NO_TILE, INT_MAX / 2, INT_MAX / 2};
+            k->input[fn](plane, H, W, t, v, vl);
+            for (int l = 0; l < vl; l++) {
+                double d[64];
+                for (int r = 0; r < a; r++)
+                    for (int c = 0; c < a; c++) {
+                        int yy = t[l].y0 + r, xx = t[l].x0 + c;
+                        d[r * a + c] = yy >= 0 && yy < H && xx >= 0 && xx < W ? plane[yy * W + xx] : 0.0;
+                    }
+                for (int i = 0; i < a; i++)
+                    for (int j = 0; j < a; j++)
+                        track(plain_input(&mat, a, d, i, j), v[(i * a + j) * vl + l], &err, &scale);
+            }
+            /* The output transform of the same V, as if it were M; each lane has its own plane. */
+            for (int i = 0; i < VL_MAX * H * W; i++)
+                out[i] = NAN;
+            k->output[fn](v, vl, t, out, H, W, 0.0f, 0.0f, CL_ACT_NONE);
+            for (int l = 0; l < vl; l++) {
+                double mv[64];
+                for (int q = 0; q < a * a; q++)
+                    mv[q] = v[q * vl + l];
+                const float *o = out + t[l].out_off;
+                for (int yy = 0; yy < H; yy++)
+                    for (int xx = 0; xx < W; xx++) {
+                        int i = yy - t[l].oy, j = xx - t[l].ox;
+                        int mine = i >= 0 && i < m && j >= 0 && j < m;
+                        float got = o[yy * W + xx];
+                        if (mine)
+                            track(plain_output(&mat, a, mv, i, j), got, &err, &scale);
+                        bad |= mine ? got != got : got == got;   /* wrote exactly its own part */
+                    }
+            }
+        }
+    if (bad)
+        return 1e30;
+    return scale > 0 ? err / scale : err;
+}

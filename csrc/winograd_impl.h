@@ -1,0 +1,176 @@
+/* Winograd tile transforms written once over the vector layer (cl_vec.h): each lane of a vector
+ * is a different tile, so every transform is plain elementwise arithmetic with no shuffles, and
+ * the same code is NEON, AVX2, AVX-512 or scalar. Each winograd_<isa>.c includes this file after
+ * cl_vec.h and defines WINO_KERNELS, the name of its cl_wino_kernels.
+ *
+ * The 1D transforms are the matrices of winograd.c (the plain versions) factored by hand: rows of
+ * B^T and A^T for the points +p and -p share their even and odd parts, so each pair costs one
+ * add and one subtract of shared sums (as in ncnn and Lavin & Gray). */
+#include <limits.h>
+#include "cl_winograd.h"
+
+/* cl_vec.h has no subtract; an FMA by -1 rounds once, so it is exactly a - b. */
+static inline clv w_sub(clv a, clv b) { return clv_fma(clv_set1(-1.0f), b, a); }
+/* a + c*b with a constant c. */
+static inline clv w_axpy(clv a, float c, clv b) { return clv_fma(clv_set1(c), b, a); }
+
+/* ---- 1D transforms: in[0..alpha-1] at stride is -> out at stride os ---- */
+
+static inline void bt_f23(const clv *d, int is, clv *o, int os)
+{
+    o[0] = w_sub(d[0], d[2 * is]);
+    o[os] = clv_add(d[is], d[2 * is]);
+    o[2 * os] = w_sub(d[2 * is], d[is]);
+    o[3 * os] = w_sub(d[3 * is], d[is]);
+}
+
+static inline void at_f23(const clv *s, int is, clv *o, int os)
+{
+    o[0] = clv_add(clv_add(s[0], s[is]), s[2 * is]);
+    o[os] = clv_add(w_sub(s[is], s[2 * is]), s[3 * is]);
+}
+
+static inline void bt_f43(const clv *d, int is, clv *o, int os)
+{
+    clv d0 = d[0], d1 = d[is], d2 = d[2 * is], d3 = d[3 * is], d4 = d[4 * is], d5 = d[5 * is];
+    clv a12 = w_axpy(d4, -4.0f, d2), b12 = w_axpy(d3, -4.0f, d1);
+    clv a34 = w_sub(d4, d2), b34 = clv_mul(clv_set1(2.0f), w_sub(d3, d1));
+    o[0] = w_axpy(w_axpy(d4, 4.0f, d0), -5.0f, d2);
+    o[os] = clv_add(a12, b12);
+    o[2 * os] = w_sub(a12, b12);
+    o[3 * os] = clv_add(a34, b34);
+    o[4 * os] = w_sub(a34, b34);
+    o[5 * os] = w_axpy(w_axpy(d5, 4.0f, d1), -5.0f, d3);
+}
+
+static inline void at_f43(const clv *s, int is, clv *o, int os)
+{
+    clv s1 = clv_add(s[is], s[2 * is]), d1 = w_sub(s[is], s[2 * is]);
+    clv s2 = clv_add(s[3 * is], s[4 * is]), d2 = w_sub(s[3 * is], s[4 * is]);
+    o[0] = clv_add(clv_add(s[0], s1), s2);
+    o[os] = w_axpy(d1, 2.0f, d2);
+    o[2 * os] = w_axpy(s1, 4.0f, s2);
+    o[3 * os] = clv_add(w_axpy(d1, 8.0f, d2), s[5 * is]);
+}
+
+static inline void bt_f63(const clv *d, int is, clv *o, int os)
+{
+    clv d0 = d[0], d1 = d[is], d2 = d[2 * is], d3 = d[3 * is];
+    clv d4 = d[4 * is], d5 = d[5 * is], d6 = d[6 * is], d7 = d[7 * is];
+    clv a12 = w_axpy(clv_add(d2, d6), -4.25f, d4), b12 = w_axpy(clv_add(d1, d5), -4.25f, d3);
+    clv a34 = w_axpy(w_axpy(d6, 4.0f, d2), -5.0f, d4);
+    clv b34 = w_axpy(w_axpy(clv_mul(clv_set1(2.0f), d1), -2.5f, d3), 0.5f, d5);
+    clv a56 = w_axpy(w_axpy(d6, 0.25f, d2), -1.25f, d4);
+    clv b56 = w_axpy(w_axpy(clv_mul(clv_set1(0.5f), d1), -2.5f, d3), 2.0f, d5);
+    o[0] = w_axpy(w_sub(d0, d6), 5.25f, w_sub(d4, d2));
+    o[os] = clv_add(a12, b12);
+    o[2 * os] = w_sub(a12, b12);
+    o[3 * os] = clv_add(a34, b34);
+    o[4 * os] = w_sub(a34, b34);
+    o[5 * os] = clv_add(a56, b56);
+    o[6 * os] = w_sub(a56, b56);
+    o[7 * os] = w_axpy(w_sub(d7, d1), 5.25f, w_sub(d3, d5));
+}
+
+static inline void at_f63(const clv *s, int is, clv *o, int os)
+{
+    clv s1 = clv_add(s[is], s[2 * is]), d1 = w_sub(s[is], s[2 * is]);
+    clv s2 = clv_add(s[3 * is], s[4 * is]), d2 = w_sub(s[3 * is], s[4 * is]);
+    clv s3 = clv_add(s[5 * is], s[6 * is]), d3 = w_sub(s[5 * is], s[6 * is]);
+    o[0] = clv_add(clv_add(clv_add(s[0], s1), s2), s3);
+    o[os] = w_axpy(w_axpy(d1, 0.5f, d2), 2.0f, d3);
+    o[2 * os] = w_axpy(w_axpy(s1, 0.25f, s2), 4.0f, s3);
+    o[3 * os] = w_axpy(w_axpy(d1, 0.125f, d2), 8.0f, d3);
+    o[4 * os] = w_axpy(w_axpy(s1, 0.0625f, s2), 16.0f, s3);
+    o[5 * os] = clv_add(w_axpy(w_axpy(d1, 0.03125f, d2), 32.0f, d3), s[7 * is]);
+}
+
+typedef void (*w_1d_fn)(const clv *, int, clv *, int);
+
+/* ---- 2D tile transforms, generic in alpha; always inlined so alpha and the 1D transform are
+ * constants in each instance below ---- */
+
+static inline __attribute__((always_inline)) void
+input_tiles(int alpha, w_1d_fn bt, const float *plane, int h, int w, const cl_wino_tile *t,
+            float *v, ptrdiff_t vstride)
+{
+    _Alignas(64) float d[8 * 8 * CLV_W];   /* d[(r*alpha + c)*CLV_W + lane] */
+    int inside = 1;
+    for (int l = 0; l < CLV_W; l++)
+        inside &= t[l].y0 >= 0 && t[l].y0 + alpha <= h && t[l].x0 >= 0 && t[l].x0 + alpha <= w;
+    if (inside) {
+        for (int l = 0; l < CLV_W; l++) {
+            const float *src = plane + t[l].in_off + (ptrdiff_t)t[l].y0 * w + t[l].x0;
+            for (int r = 0; r < alpha; r++)
+                for (int c = 0; c < alpha; c++)
+                    d[(r * alpha + c) * CLV_W + l] = src[(ptrdiff_t)r * w + c];
+        }
+    } else {  /* padding and partial tiles: zeros outside the plane */
+        for (int l = 0; l < CLV_W; l++)
+            for (int r = 0; r < alpha; r++) {
+                int y = t[l].y0 + r;
+                for (int c = 0; c < alpha; c++) {
+                    int x = t[l].x0 + c;
+                    d[(r * alpha + c) * CLV_W + l] = y >= 0 && y < h && x >= 0 && x < w
+                        ? plane[t[l].in_off + (ptrdiff_t)y * w + x] : 0.0f;
+                }
+            }
+    }
+    clv in[8 * 8], rows[8 * 8], out[8 * 8];
+    for (int k = 0; k < alpha * alpha; k++)
+        in[k] = clv_loadu(d + k * CLV_W);
+    for (int r = 0; r < alpha; r++)          /* d B: transform each row */
+        bt(in + r * alpha, 1, rows + r * alpha, 1);
+    for (int c = 0; c < alpha; c++)          /* B^T (d B): transform each column */
+        bt(rows + c, alpha, out + c, alpha);
+    for (int k = 0; k < alpha * alpha; k++)
+        clv_storeu(v + k * vstride, out[k]);
+}
+
+static inline __attribute__((always_inline)) void
+output_tiles(int alpha, int m, w_1d_fn at, const float *mv, ptrdiff_t mstride, const cl_wino_tile *t,
+             float *plane, int oh, int ow, float bias, float slope, int act)
+{
+    clv in[8 * 8], rows[8 * 6], out[6 * 6];
+    for (int k = 0; k < alpha * alpha; k++)
+        in[k] = clv_loadu(mv + k * mstride);
+    for (int r = 0; r < alpha; r++)          /* M A: each row to m values */
+        at(in + r * alpha, 1, rows + r * m, 1);
+    for (int c = 0; c < m; c++)              /* A^T (M A) */
+        at(rows + c, m, out + c, m);
+    _Alignas(64) float y[6 * 6 * CLV_W];     /* y[(i*m + j)*CLV_W + lane] */
+    clv vb = clv_set1(bias), vs = clv_set1(slope);
+    for (int k = 0; k < m * m; k++)
+        clv_storeu(y + k * CLV_W, clv_act(clv_add(out[k], vb), act, vs));
+    if (act == CL_ACT_SIGMOID)
+        cl_sigmoid_inplace(y, (size_t)m * m * CLV_W);
+    for (int l = 0; l < CLV_W; l++) {
+        int rows_left = oh - t[l].oy, cols_left = ow - t[l].ox;
+        int mi = rows_left < m ? rows_left : m, mj = cols_left < m ? cols_left : m;
+        if (mi <= 0 || mj <= 0)
+            continue;  /* a lane past the last tile */
+        float *dst = plane + t[l].out_off + (ptrdiff_t)t[l].oy * ow + t[l].ox;
+        for (int i = 0; i < mi; i++)
+            for (int j = 0; j < mj; j++)
+                dst[(ptrdiff_t)i * ow + j] = y[(i * m + j) * CLV_W + l];
+    }
+}
+
+#define W_INSTANCE(M, ALPHA)                                                                    \
+    static void input_f##M##3(const float *plane, int h, int w, const cl_wino_tile *t, float *v,  \
+                              ptrdiff_t vstride)                                                \
+    {                                                                                           \
+        input_tiles(ALPHA, bt_f##M##3, plane, h, w, t, v, vstride);                             \
+    }                                                                                           \
+    static void output_f##M##3(const float *mv, ptrdiff_t mstride, const cl_wino_tile *t,        \
+                               float *plane, int oh, int ow, float bias, float slope, int act)  \
+    {                                                                                           \
+        output_tiles(ALPHA, M, at_f##M##3, mv, mstride, t, plane, oh, ow, bias, slope, act);    \
+    }
+W_INSTANCE(2, 4)
+W_INSTANCE(4, 6)
+W_INSTANCE(6, 8)
+#undef W_INSTANCE
+
+const cl_wino_kernels WINO_KERNELS = {
+    CLV_W, {input_f23, input_f43, input_f63}, {output_f23, output_f43, output_f63}};
