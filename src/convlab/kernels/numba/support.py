@@ -1,0 +1,33 @@
+"""What every Numba kernel needs besides its loops: thread control and the in-bounds part of a row."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import numba
+from numba import njit
+
+
+@contextmanager
+def numba_threads(threads: int):
+    """Run the enclosed prange loops on ``threads`` threads (capped at Numba's pool), then restore.
+
+    Kernels parallelise over independent outputs only, so the count changes speed, never results.
+    """
+    old = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(old)
+
+
+@njit(inline="always", cache=True)
+def tap_range(out_len, stride, offset, in_len):
+    """Output positions o in [lo, hi) whose input index o * stride + offset lies inside [0, in_len).
+
+    Padding is handled by skipping the out-of-range part instead of reading a padded copy.
+    """
+    lo = 0 if offset >= 0 else (-offset + stride - 1) // stride
+    last = in_len - 1 - offset
+    hi = 0 if last < 0 else min(out_len, last // stride + 1)
+    return lo, max(lo, hi)

@@ -1,0 +1,133 @@
+"""Winograd F(2x2, 3x3): each 2x2 output tile from a 4x4 input tile with 16 multiplies per channel
+pair instead of 36 (Lavin & Gray 2016).
+
+    Y = A^T [ (G g G^T) (.) (B^T d B) ] A
+
+prepare: U = G g G^T per (out, in) channel pair, computed in float64 and rounded once, stored as
+16 matrices (C_out x C_in) packed for the GEMM. run: V = B^T d B for every input tile (padding by
+bounds), then 16 GEMMs over channels M[t] = U[t] @ V[t] (gemm.py), then Y = A^T M A plus the
+fused bias + activation, writing only the in-bounds part of edge tiles (odd sizes).
+
+Error bound (error_factor). Per channel, output y_ij is sum_t A_ti A_tj U_t V_t. Taking
+absolute values of the transforms, each of y's two 1-D factors is bounded by
+sum_t |A^T|_it (|G| 1)_t (|B^T| 1)_t = 1*1*2 + 1*1.5*2 + 1*1.5*2 = 8 (both rows of A^T),
+against 3 terms for the direct 1-D sum: an amplification of 8/3 per dimension, (8/3)^2 = 7.1 in
+2-D, for inputs and weights of comparable magnitude. The rounding steps are the input transform
+(3 additions per V value), the GEMM (C_in terms) and the output transform (8 additions): at most
+C_in + 12 rounding steps against the direct sum's 9 C_in + 1, a ratio at most 1.3 (C_in = 1).
+So |error| <= 7.1 * 1.3 * (9 C_in + 1) * eps * (|w| conv |x|) ~ 9.2 K eps; error_factor = 10.
+tests/test_numba_winograd.py checks the bound holds and that it is tight enough for a
+transform off by 1e-3 to fail it.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from ...activation import ACT_NONE
+from ...registry import Constraints, KernelEntry, pairs, register
+from ...spec import ConvSpec
+from .epilogue import bias_act, epilogue_args
+from .gemm import pack_a, sgemm
+from .support import numba_threads
+
+G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
+BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]])   # input_transform spells it out
+AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]])                                 # output_transform spells it out
+ERROR_FACTOR = 10.0
+
+
+def transform_weights(w: np.ndarray, g: np.ndarray = G) -> np.ndarray:
+    """(C_out, C_in, 3, 3) -> U as 16 matrices (16, C_out, C_in), t = 4 * row + col of G g G^T."""
+    u = np.einsum("ai,ocij,bj->ocab", g, w.astype(np.float64), g)
+    return np.ascontiguousarray(u.reshape(w.shape[0], w.shape[1], 16).transpose(2, 0, 1), np.float32)
+
+
+@njit(inline="always", cache=True)
+def _load(x, b, c, iy, ix):
+    h, w = x.shape[2], x.shape[3]
+    return x[b, c, iy, ix] if 0 <= iy < h and 0 <= ix < w else np.float32(0)
+
+
+@njit(cache=True, parallel=True)
+def input_transform(x, pt, pl, th, tw, v):
+    """v[t, c, tile] = (B^T d B)[t] for the 4x4 input tile d of every (image, tile row, tile col)."""
+    n, c_in = x.shape[0], x.shape[1]
+    for job in prange(n * c_in):
+        b, c = job // c_in, job % c_in
+        d = np.empty((4, 4), np.float32)
+        for ty in range(th):
+            for tx in range(tw):
+                tile = (b * th + ty) * tw + tx
+                for r in range(4):
+                    iy = 2 * ty - pt + r
+                    for q in range(4):
+                        d[r, q] = _load(x, b, c, iy, 2 * tx - pl + q)
+                for q in range(4):   # columns of B^T d
+                    t0, t1, t2, t3 = d[0, q] - d[2, q], d[1, q] + d[2, q], d[2, q] - d[1, q], d[1, q] - d[3, q]
+                    d[0, q], d[1, q], d[2, q], d[3, q] = t0, t1, t2, t3
+                for r in range(4):   # rows of (B^T d) B
+                    e0, e1, e2, e3 = d[r, 0], d[r, 1], d[r, 2], d[r, 3]
+                    v[4 * r, c, tile] = e0 - e2
+                    v[4 * r + 1, c, tile] = e1 + e2
+                    v[4 * r + 2, c, tile] = e2 - e1
+                    v[4 * r + 3, c, tile] = e1 - e3
+
+
+@njit(cache=True, parallel=True)
+def output_transform(m, th, tw, bias, code, slopes, out):
+    """out[b, o, 2ty:2ty+2, 2tx:2tx+2] = act(A^T M A + bias), clipped to the output's edge."""
+    n, c_out, oh, ow = out.shape
+    for job in prange(n * c_out):
+        b, o = job // c_out, job % c_out
+        for ty in range(th):
+            for tx in range(tw):
+                tile = (b * th + ty) * tw + tx
+                # A^T M: its two rows of four (u, l), then each times A.
+                u0 = m[0, o, tile] + m[4, o, tile] + m[8, o, tile]
+                u1 = m[1, o, tile] + m[5, o, tile] + m[9, o, tile]
+                u2 = m[2, o, tile] + m[6, o, tile] + m[10, o, tile]
+                u3 = m[3, o, tile] + m[7, o, tile] + m[11, o, tile]
+                l0 = m[4, o, tile] - m[8, o, tile] - m[12, o, tile]
+                l1 = m[5, o, tile] - m[9, o, tile] - m[13, o, tile]
+                l2 = m[6, o, tile] - m[10, o, tile] - m[14, o, tile]
+                l3 = m[7, o, tile] - m[11, o, tile] - m[15, o, tile]
+                y = 2 * ty
+                x0 = 2 * tx
+                out[b, o, y, x0] = bias_act(u0 + u1 + u2, bias[o], code, slopes[o])
+                if x0 + 1 < ow:
+                    out[b, o, y, x0 + 1] = bias_act(u1 - u2 - u3, bias[o], code, slopes[o])
+                if y + 1 < oh:
+                    out[b, o, y + 1, x0] = bias_act(l0 + l1 + l2, bias[o], code, slopes[o])
+                    if x0 + 1 < ow:
+                        out[b, o, y + 1, x0 + 1] = bias_act(l1 - l2 - l3, bias[o], code, slopes[o])
+
+
+def prepare_with(spec: ConvSpec, w, b, threads, g=G):
+    """prepare, with the weight-transform matrix as a parameter so tests can feed a wrong one."""
+    ap = pack_a(transform_weights(w, g))
+    bias, code, slopes = epilogue_args(spec.activation, b, spec.c_out)
+    none = np.zeros((16, spec.c_out), np.float32)
+    pt, pl = spec.padding[:2]
+
+    def run(x, out):
+        n, _, h, wd = x.shape
+        oh, ow = spec.output_hw(h, wd)
+        th, tw = (oh + 1) // 2, (ow + 1) // 2
+        v = np.empty((16, spec.c_in, n * th * tw), np.float32)
+        m = np.empty((16, spec.c_out, n * th * tw), np.float32)
+        with numba_threads(threads):
+            input_transform(x, pt, pl, th, tw, v)
+            sgemm(ap, spec.c_out, v, m, none, ACT_NONE, none)
+            output_transform(m, th, tw, bias, code, slopes, out)
+    return run
+
+
+def prepare(spec: ConvSpec, w, b, threads):
+    return prepare_with(spec, w, b, threads)
+
+
+register(KernelEntry("winograd_f23", "numba", prepare,
+                     Constraints(kernel_sizes=pairs(3), strides=pairs(1), dilations=pairs(1), groups="one"),
+                     "Winograd F(2x2,3x3): tile transforms + 16 batched Numba SGEMMs over channels",
+                     error_factor=ERROR_FACTOR))
