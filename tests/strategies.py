@@ -14,7 +14,7 @@ MAX_MACS = 4_000_000   # keeps the float64 reference fast enough for hundreds of
 
 def _dim(draw, lo, hi):
     # Mostly small sizes (fast, and where edge handling lives), sometimes up to the full range.
-    return draw(st.one_of(st.integers(lo, min(hi, 12)), st.integers(lo, hi)))
+    return draw(st.one_of(st.integers(lo, max(lo, min(hi, 12))), st.integers(lo, hi)))
 
 
 def _choose(draw, allowed, fallback):
