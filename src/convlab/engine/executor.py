@@ -1,0 +1,146 @@
+"""The executor: a graph's nodes as a list of steps, conv weights prepared once, activations in an arena.
+
+Every float32 intermediate tensor is a view into one arena buffer (see arena.py); a conv kernel
+writes straight into its output's view, other ops' results are copied into theirs, and
+Reshape-like ops just re-view their input's bytes. Non-float tensors (shape arithmetic left in
+when constant folding is off) are ordinary NumPy arrays.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..spec import ConvSpec
+from . import kernel_choice
+from .arena import Arena, Lifetime
+from .errors import ModelInputError
+from .graph import Graph, Node
+from .ops import OPS
+from .ops.tensor import VIEW_OPS
+from .shapes import conv_spec
+
+
+@dataclass
+class Step:
+    node: Node
+    run: object                      # conv plan, or the op function
+    kernel: str = "numpy"            # what computes it, for the profile
+    note: str = ""                   # why the kernel is not the one asked for
+    flops: int = 0
+    spec: ConvSpec | None = None
+    in_shapes: list = field(default_factory=list)
+    out_shapes: list = field(default_factory=list)
+
+
+def _flops(node: Node, graph: Graph, in_shapes, out_shapes) -> int:
+    if node.op == "ConvTranspose":
+        w = graph.consts[node.input(1)].shape
+        return 2 * int(np.prod(in_shapes[0])) * w[1] * w[2] * w[3]
+    if node.op in ("Gemm", "MatMul"):
+        a = in_shapes[0]
+        k = a[0] if node.op == "Gemm" and node.attr("transA", 0) else a[-1]
+        return 2 * int(np.prod(out_shapes[0])) * k
+    return 0
+
+
+class Executor:
+    def __init__(self, graph: Graph, conv: str = "auto", backend: str = "numba", threads: int = 1,
+                 overrides=None, reuse: bool = True):
+        self.graph = graph
+        overrides = kernel_choice.read_overrides(overrides)
+        conv_names = {n.name for n in graph.nodes if n.op == "Conv"}
+        unknown = sorted(set(overrides) - conv_names)
+        if unknown:
+            raise ModelInputError(f"overrides name {unknown}, which are not conv layers of this model "
+                                  f"(after passes); conv layers: {sorted(conv_names)}")
+        self.steps = [self._step(n, conv, backend, threads, overrides.get(n.name, {})) for n in graph.nodes]
+        self.arena = Arena(*self._lifetimes(reuse))
+
+    def _step(self, node: Node, conv, backend, threads, override) -> Step:
+        g = self.graph
+        in_shapes = [g.shapes[i][0] if i in g.shapes else np.shape(g.consts.get(i)) for i in node.inputs if i]
+        out_shapes = [g.shapes[o][0] for o in node.outputs if o]
+        if node.op != "Conv":
+            return Step(node, OPS[node.op], flops=_flops(node, g, in_shapes, out_shapes),
+                        in_shapes=in_shapes, out_shapes=out_shapes)
+        w = g.consts[node.input(1)]
+        b = g.consts[node.input(2)] if node.input(2) else None
+        spec = conv_spec(node, in_shapes[0], w, node.fused)
+        plan, note = kernel_choice.choose(w, b, spec, tuple(in_shapes[0][2:]), override.get("algo", conv),
+                                          override.get("backend", backend), threads)
+        return Step(node, plan, kernel=f"{plan.algo}/{plan.backend}", note=note,
+                    flops=spec.flops(in_shapes[0][0], *in_shapes[0][2:]), spec=spec,
+                    in_shapes=in_shapes, out_shapes=out_shapes)
+
+    def _lifetimes(self, reuse: bool):
+        """Arena tensors (float32 intermediates) with the steps they live over; views share their root."""
+        g = self.graph
+        root, lifetimes, shapes = {}, {}, {}
+        end = len(self.steps)
+        for k, step in enumerate(self.steps):
+            n = step.node
+            for i in n.inputs:
+                if i in root:
+                    r = root[i]
+                    lifetimes[r] = Lifetime(lifetimes[r].size, lifetimes[r].first, k)
+            for o in n.outputs:
+                if not o or g.shapes[o][1] != np.float32:
+                    continue
+                if n.op in VIEW_OPS:
+                    if n.inputs[0] in root:
+                        root[o] = root[n.inputs[0]]
+                    continue
+                shapes[o] = g.shapes[o][0]
+                root[o] = o
+                lifetimes[o] = Lifetime(4 * int(np.prod(shapes[o], dtype=np.int64)), k, k)
+        for o in g.outputs:
+            if o in root:
+                r = root[o]
+                lifetimes[r] = Lifetime(lifetimes[r].size, lifetimes[r].first, end)
+        if not reuse:   # every tensor alive throughout: the no-reuse layout, for comparison and tests
+            lifetimes = {k: Lifetime(t.size, 0, end) for k, t in lifetimes.items()}
+        return lifetimes, shapes
+
+    def check_feeds(self, feeds) -> dict[str, np.ndarray]:
+        if not isinstance(feeds, dict):
+            raise ModelInputError(f"inputs must be a dict {{name: array}}, got {type(feeds).__name__}")
+        unknown = sorted(set(feeds) - set(self.graph.inputs))
+        if unknown:
+            raise ModelInputError(f"unknown input(s) {unknown}; the model's inputs are {sorted(self.graph.inputs)}")
+        out = {}
+        for name, (shape, dtype) in self.graph.inputs.items():
+            if name not in feeds:
+                raise ModelInputError(f"missing input {name!r} ({dtype} {shape})")
+            x = feeds[name]
+            if not isinstance(x, np.ndarray):
+                raise ModelInputError(f"input {name!r} must be a numpy array, got {type(x).__name__}")
+            if x.dtype != dtype:
+                raise ModelInputError(f"input {name!r} must be {dtype}, got {x.dtype}")
+            if x.shape != shape:
+                raise ModelInputError(f"input {name!r} must have shape {shape} (fixed at load), got {x.shape}")
+            out[name] = np.ascontiguousarray(x)
+        return out
+
+    def run(self, feeds, clock: list | None = None) -> dict[str, np.ndarray]:
+        """Outputs for the given inputs. With `clock` (a list), appends each step's seconds to it."""
+        g, views = self.graph, self.arena.views
+        values = dict(g.consts)
+        values.update(self.check_feeds(feeds))
+        for step in self.steps:
+            t0 = time.perf_counter() if clock is not None else 0.0
+            n = step.node
+            if step.spec is not None:
+                out = n.outputs[0]
+                values[out] = step.run(values[n.inputs[0]], out=views[out])
+            else:
+                results = step.run(n, [values[i] if i else None for i in n.inputs], g.opset)
+                for o, r in zip(n.outputs, results):
+                    if o in views:
+                        np.copyto(views[o], r)
+                        r = views[o]
+                    values[o] = r
+            if clock is not None:
+                clock.append(time.perf_counter() - t0)
+        return {o: np.array(values[o], copy=True) for o in g.outputs}

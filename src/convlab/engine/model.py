@@ -1,0 +1,65 @@
+"""Model: load an ONNX file for a fixed input shape, optimise it, run it, profile it."""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+
+from . import passes as passes_mod
+from . import shapes
+from .executor import Executor
+from .export import to_onnx
+from .loader import load_graph
+from .profile import Profile, measure
+
+
+class Model:
+    def __init__(self, graph, executor: Executor, pass_report: list[dict], options: dict):
+        self.graph, self.executor, self.pass_report, self.options = graph, executor, pass_report, options
+
+    @classmethod
+    def load(cls, source, input_shapes: dict | None = None, *, conv: str = "auto", backend: str = "numba",
+             threads: int = 1, passes="all", overrides=None, reuse: bool = True) -> "Model":
+        """source: path, bytes or onnx.ModelProto. See the package docstring for the options."""
+        graph = load_graph(source, input_shapes)
+        shapes.infer(graph)
+        report = passes_mod.run_passes(graph, passes)
+        executor = Executor(graph, conv=conv, backend=backend, threads=threads, overrides=overrides, reuse=reuse)
+        return cls(graph, executor, report, {"conv": conv, "backend": backend, "threads": threads})
+
+    @property
+    def inputs(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+        return dict(self.graph.inputs)
+
+    @property
+    def outputs(self) -> list[str]:
+        return list(self.graph.outputs)
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return self.executor.run(feeds)
+
+    __call__ = run
+
+    def random_inputs(self, seed: int = 0) -> dict[str, np.ndarray]:
+        """Standard-normal float inputs (zeros for integer inputs) of the fixed shapes."""
+        rng = np.random.default_rng(seed)
+        return {name: (rng.standard_normal(shape).astype(dtype) if np.issubdtype(dtype, np.floating)
+                       else np.zeros(shape, dtype)) for name, (shape, dtype) in self.graph.inputs.items()}
+
+    def profile(self, feeds=None, repeat: int = 10, warmup: int = 2) -> Profile:
+        feeds = self.random_inputs() if feeds is None else feeds
+        return measure(self.executor, feeds, repeat, warmup, self.pass_report, self.options["threads"])
+
+    def layers(self) -> list[dict]:
+        """Each conv layer's kernel, and the reason when it fell back from the one asked for."""
+        return [{"layer": s.node.name, "conv": s.spec.describe(), "kernel": s.kernel, "note": s.note}
+                for s in self.executor.steps if s.spec is not None]
+
+    @property
+    def memory(self) -> dict:
+        return self.executor.arena.report()
+
+    def to_onnx(self) -> onnx.ModelProto:
+        return to_onnx(self.graph)
+
+    def save(self, path) -> None:
+        onnx.save(self.to_onnx(), path)

@@ -1,0 +1,65 @@
+"""Per-layer timing of a loaded model: medians over repeats after warm-up, as a table or JSON."""
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+def _shape(s) -> str:
+    return "x".join(str(d) for d in s) if len(s) else "scalar"
+
+
+@dataclass
+class Profile:
+    rows: list[dict]
+    total_ms: float                  # median wall time of a whole run
+    repeat: int
+    threads: int
+    arena: dict
+    passes: list = field(default_factory=list)
+
+    def table(self) -> str:
+        from tabulate import tabulate
+        rows = [[r["layer"], r["op"], r["input"], r["output"], r["kernel"] + (" *" if r["note"] else ""),
+                 f"{r['ms']:.3f}", f"{r['pct']:.1f}", f"{r['gflops']:.2f}" if r["gflops"] else ""]
+                for r in self.rows]
+        text = tabulate(rows, headers=["layer", "op", "input", "output", "kernel", "ms", "%", "GFLOP/s"],
+                        disable_numparse=True)
+        notes = [f"  * {r['layer']}: {r['note']}" for r in self.rows if r["note"]]
+        a = self.arena
+        footer = [f"total {self.total_ms:.3f} ms (median of {self.repeat}, {self.threads} thread(s), "
+                  f"{platform.processor() or platform.machine()})",
+                  f"activation arena: {a['peak_bytes'] / 2**20:.2f} MiB peak vs {a['no_reuse_bytes'] / 2**20:.2f} MiB "
+                  f"without reuse ({a['tensors']} tensors, {100 * a['saving']:.0f}% saved)"]
+        return "\n".join([text] + (["fallbacks:"] + notes if notes else []) + footer)
+
+    def to_json(self) -> dict:
+        return {"total_ms": self.total_ms, "repeat": self.repeat, "threads": self.threads,
+                "arena": self.arena, "passes": self.passes, "layers": self.rows}
+
+
+def measure(executor, feeds, repeat: int = 10, warmup: int = 2, passes=None, threads: int = 1) -> Profile:
+    for _ in range(warmup):
+        executor.run(feeds)
+    per_step, totals = [], []
+    for _ in range(repeat):
+        clock: list[float] = []
+        t0 = time.perf_counter()
+        executor.run(feeds, clock=clock)
+        totals.append(time.perf_counter() - t0)
+        per_step.append(clock)
+    step_ms = np.median(np.array(per_step), axis=0) * 1e3
+    total_ms = float(np.median(totals) * 1e3)
+    rows = []
+    for step, ms in zip(executor.steps, step_ms):
+        rows.append({"layer": step.node.name, "op": step.node.op + (f"+{step.spec.activation!r}"
+                     if step.spec is not None and step.spec.activation.kind != "none" else ""),
+                     "input": _shape(step.in_shapes[0]) if step.in_shapes else "",
+                     "output": _shape(step.out_shapes[0]) if step.out_shapes else "",
+                     "kernel": step.kernel, "ms": float(ms), "pct": float(100 * ms / step_ms.sum()) if step_ms.sum() else 0.0,
+                     "gflops": step.flops / (ms * 1e6) if step.flops and ms > 0 else 0.0,
+                     "flops": step.flops, "note": step.note})
+    return Profile(rows, total_ms, repeat, threads, executor.arena.report(), list(passes or []))

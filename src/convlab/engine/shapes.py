@@ -1,0 +1,86 @@
+"""Shape inference for a fixed input shape, by running the graph's cheap ops on placeholders.
+
+Each non-conv op runs on zeros of its inputs' shapes (Conv and ConvTranspose shapes come from
+their geometry), so the inferred shapes are exactly what the executor will produce — the same
+NumPy code decides both. Values that depend only on constants and input *shapes* (Shape ->
+Gather -> Concat -> Reshape chains) come out with their actual value: ``known``, which the
+fold_constants pass turns into constants.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ConvlabError
+from ..spec import ConvSpec, resolve_auto_pad
+from .errors import ModelLoadError
+from .graph import Graph, Node
+from .ops import OPS
+from .ops.conv_transpose import conv_transpose_geometry
+
+
+def conv_spec(node: Node, x_shape, w: np.ndarray, activation=None) -> ConvSpec:
+    """The ConvSpec of an ONNX Conv node for input shape x_shape (NCHW)."""
+    kernel = tuple(node.attr("kernel_shape") or w.shape[2:])
+    strides = tuple(node.attr("strides") or (1, 1))
+    dil = tuple(node.attr("dilations") or (1, 1))
+    pads = resolve_auto_pad(node.attr("auto_pad", "NOTSET"), node.attr("pads"), x_shape[2:], kernel, strides, dil)
+    groups = node.attr("group", 1)
+    return ConvSpec.build(w.shape[1] * groups, w.shape[0], w.shape[2], w.shape[3], stride=strides, padding=pads,
+                          dilation=dil, groups=groups, activation=activation,
+                          has_bias=bool(node.input(2)))
+
+
+def _conv_shape(node: Node, shapes, consts):
+    x = shapes[0]
+    w = consts.get(node.input(1))
+    if w is None:
+        raise ModelLoadError(f"Conv {node.name!r}: weights {node.input(1)!r} are not constant; only constant weights "
+                             "are supported")
+    if len(x) != 4 or w.ndim != 4:
+        raise ModelLoadError(f"Conv {node.name!r}: only 2-D convolution is supported (input {x}, weights {w.shape})")
+    spec = conv_spec(node, x, w)
+    if x[1] != spec.c_in:
+        raise ModelLoadError(f"Conv {node.name!r}: input has {x[1]} channels, weights expect {spec.c_in}")
+    return (x[0], spec.c_out) + spec.output_hw(x[2], x[3])
+
+
+def _conv_transpose_shape(node: Node, shapes, consts):
+    x, w = shapes[0], consts[node.input(1)].shape
+    *_, sizes = conv_transpose_geometry(node, x[2:], w)
+    return (x[0], w[1] * node.attr("group", 1)) + tuple(sizes)
+
+
+def infer(graph: Graph) -> dict[str, np.ndarray]:
+    """Fill graph.shapes for every non-constant value; return the values known at load."""
+    shapes = {k: v for k, v in graph.inputs.items()}
+    known: dict[str, np.ndarray] = {}
+    for node in graph.nodes:
+        ins = [None if not i else graph.consts.get(i, known.get(i)) for i in node.inputs]
+        try:
+            with np.errstate(all="ignore"):
+                if node.op in ("Conv", "ConvTranspose"):
+                    consts = {i: graph.consts[i] for i in node.inputs if i in graph.consts}
+                    in_shapes = [shapes[i][0] if i in shapes else None for i in node.inputs]
+                    fn = _conv_shape if node.op == "Conv" else _conv_transpose_shape
+                    shapes[node.outputs[0]] = (fn(node, in_shapes, consts), np.dtype(np.float32))
+                    continue
+                all_known = all(v is not None or not name for v, name in zip(ins, node.inputs))
+                args = [v if v is not None or not name else np.zeros(*shapes[name])
+                        for v, name in zip(ins, node.inputs)]
+                outs = OPS[node.op](node, args, graph.opset)
+        except ConvlabError:
+            raise
+        except Exception as e:
+            shown = [shapes[i][0] if i in shapes else np.shape(graph.consts.get(i, known.get(i)))
+                     for i in node.inputs if i]
+            raise ModelLoadError(f"node {node.name!r} ({node.op}) fails for input shapes {shown}: "
+                                 f"{type(e).__name__}: {e}") from None
+        for name, v in zip(node.outputs, outs):
+            if not name:
+                continue
+            v = np.asarray(v)
+            shapes[name] = (tuple(v.shape), v.dtype)
+            if all_known or node.op == "Shape":
+                known[name] = v
+    graph.shapes = shapes
+    return known
