@@ -65,7 +65,7 @@ class AutoPlan:
         self.prepare_seconds = 0.0
 
     def plan_for(self, h: int, w: int) -> ConvPlan:
-        algo = choose_algo(self.spec, h, w, self.backend)
+        algo = choose_algo(self.spec, h, w, self.backend, self.threads)
         if algo not in self._plans:
             p = ConvPlan(self.spec, registry.get(algo, self.backend), self._w, self._b, self.threads)
             self.prepare_seconds += p.prepare_seconds
@@ -95,7 +95,7 @@ def prepare_conv(w: np.ndarray, b: np.ndarray | None = None, *, stride=1, paddin
             raise ConvInputError(f"unknown backend {backend!r}; known: {', '.join(registry.backends())}")
         if input_hw is None:
             return AutoPlan(spec, backend, w, b, int(threads))
-        algo = choose_algo(spec, *input_hw, backend)
+        algo = choose_algo(spec, *input_hw, backend, int(threads))
     return ConvPlan(spec, registry.get(algo, backend), w, b, int(threads))
 
 
