@@ -24,6 +24,15 @@ static inline clv clv_select_neg(clv v, clv if_neg)
 {
     return _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), if_neg);
 }
+/* even = p[0], p[2], ..., odd = p[1], p[3], ... over 2 * CLV_W floats (stride-2 taps). */
+static inline void clv_load_even_odd(const float *p, clv *even, clv *odd)
+{
+    __m512 a = _mm512_loadu_ps(p), b = _mm512_loadu_ps(p + 16);
+    __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    *even = _mm512_permutex2var_ps(a, ie, b);
+    *odd = _mm512_permutex2var_ps(a, io, b);
+}
 #elif defined(CL_VEC_AVX2)
 #include <immintrin.h>
 typedef __m256 clv;
@@ -39,6 +48,13 @@ static inline clv clv_min(clv bound, clv v) { return _mm256_min_ps(bound, v); }
 static inline clv clv_select_neg(clv v, clv if_neg)
 {
     return _mm256_blendv_ps(v, if_neg, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ));
+}
+static inline void clv_load_even_odd(const float *p, clv *even, clv *odd)
+{
+    __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
+    /* shuffle picks within 128-bit lanes: a0 a2 b0 b2 | a4 a6 b4 b6; the permute fixes the order */
+    *even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xD8));
+    *odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xDD)), 0xD8));
 }
 #elif defined(CL_VEC_NEON)
 #include <arm_neon.h>
@@ -56,6 +72,12 @@ static inline clv clv_select_neg(clv v, clv if_neg)
 {
     return vbslq_f32(vcltq_f32(v, vdupq_n_f32(0.0f)), if_neg, v);
 }
+static inline void clv_load_even_odd(const float *p, clv *even, clv *odd)
+{
+    float32x4x2_t v = vld2q_f32(p);
+    *even = v.val[0];
+    *odd = v.val[1];
+}
 #elif defined(CL_VEC_SCALAR)
 typedef float clv;
 #define CLV_W 1
@@ -70,6 +92,11 @@ static inline clv clv_mul(clv a, clv b) { return a * b; }
 static inline clv clv_max(clv bound, clv v) { return v < bound ? bound : v; }
 static inline clv clv_min(clv bound, clv v) { return v > bound ? bound : v; }
 static inline clv clv_select_neg(clv v, clv if_neg) { return v < 0.0f ? if_neg : v; }
+static inline void clv_load_even_odd(const float *p, clv *even, clv *odd)
+{
+    *even = p[0];
+    *odd = p[1];
+}
 #else
 #error "define one of CL_VEC_AVX512, CL_VEC_AVX2, CL_VEC_NEON, CL_VEC_SCALAR"
 #endif

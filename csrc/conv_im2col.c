@@ -1,0 +1,111 @@
+/* im2col + GEMM: per image and group, Y (c_out/g x OH*OW) = W (c_out/g x K) * X_col (K x OH*OW),
+ * K = (c_in/g)*kh*kw, with the bias and activation fused in the GEMM's epilogue. X_col is never
+ * built: its NR-column panels are packed straight from the image (pack_im2col), KC rows at a time. */
+#include <stdlib.h>
+#include <string.h>
+#include "cl_conv.h"
+#include "cl_gemm.h"
+
+struct cl_im2col {
+    int c_out, cig, kh, kw, groups;
+    cl_gemm_a *a[];                 /* one packed weight matrix per group */
+};
+
+typedef struct {
+    const cl_conv_shape *s;
+    const float *x;                 /* first channel of this image and group */
+} im2col_ctx;
+
+static int is_plain_gemm(const cl_conv_shape *s)
+{
+    return s->kh == 1 && s->kw == 1 && s->sh == 1 && s->sw == 1 &&
+           !(s->pt | s->pl | s->pb | s->pr);
+}
+
+/* Row k of X_col is input channel k/(kh*kw) shifted by tap (i, j); column n is output pixel
+ * (n / ow, n % ow). Each panel row is filled run by run, a run being the panel's columns that
+ * fall in one output row: zeros where the tap reads padding, a (strided) copy elsewhere. */
+static void pack_im2col(const cl_bsrc *src, int k0, int kc, int n0, int nc, int nr, float *dst)
+{
+    const im2col_ctx *c = src->ctx;
+    const cl_conv_shape *s = c->s;
+    int taps = s->kh * s->kw;
+    for (int p = 0; p < nc; p += nr) {
+        int cols = nc - p < nr ? nc - p : nr;
+        for (int k = k0; k < k0 + kc; k++) {
+            int ci = k / taps, i = k % taps / s->kw, j = k % s->kw;
+            const float *plane = c->x + (ptrdiff_t)ci * s->h * s->w;
+            int n = n0 + p, oy = n / s->ow, ox = n % s->ow;
+            for (int q = 0; q < cols;) {
+                int run = s->ow - ox < cols - q ? s->ow - ox : cols - q;
+                int iy = oy * s->sh - s->pt + i * s->dh;
+                int ix0 = ox * s->sw - s->pl + j * s->dw;   /* input column of the run's first */
+                if (iy < 0 || iy >= s->h) {
+                    memset(dst + q, 0, (size_t)run * sizeof(float));
+                } else {
+                    const float *row = plane + (ptrdiff_t)iy * s->w;
+                    for (int t = 0; t < run; t++) {
+                        int ix = ix0 + t * s->sw;
+                        dst[q + t] = ix >= 0 && ix < s->w ? row[ix] : 0.0f;
+                    }
+                }
+                q += run;
+                oy++;
+                ox = 0;
+            }
+            for (int q = cols; q < nr; q++)
+                dst[q] = 0.0f;
+            dst += nr;
+        }
+    }
+}
+
+cl_im2col *cl_im2col_prepare(const cl_conv_shape *s, const float *w)
+{
+    if (cl_conv_shape_check(s) != CL_OK || !w)
+        return NULL;
+    int g = s->groups, cog = s->c_out / g, k = s->c_in / g * s->kh * s->kw;
+    cl_im2col *p = calloc(1, sizeof *p + (size_t)g * sizeof(cl_gemm_a *));
+    if (!p)
+        return NULL;
+    *p = (cl_im2col){s->c_out, s->c_in / g, s->kh, s->kw, g};
+    for (int gi = 0; gi < g; gi++)
+        if (!(p->a[gi] = cl_gemm_pack_a(cog, k, w + (ptrdiff_t)gi * cog * k, k))) {
+            cl_im2col_free(p);
+            return NULL;
+        }
+    return p;
+}
+
+void cl_im2col_free(cl_im2col *p)
+{
+    if (!p)
+        return;
+    for (int g = 0; g < p->groups; g++)
+        cl_gemm_free_a(p->a[g]);
+    free(p);
+}
+
+int cl_im2col_run(const cl_im2col *p, const cl_conv_shape *s, const float *x, float *y,
+                  const cl_epilogue *ep, int nthreads)
+{
+    if (!p || !x || !y || cl_conv_shape_check(s) != CL_OK || s->c_out != p->c_out ||
+        s->c_in / s->groups != p->cig || s->kh != p->kh || s->kw != p->kw || s->groups != p->groups)
+        return CL_EINVAL;
+    int g = s->groups, cig = p->cig, cog = s->c_out / g, npix = s->oh * s->ow;
+    int k = cig * s->kh * s->kw;
+    ptrdiff_t in_plane = (ptrdiff_t)s->h * s->w;
+    for (int b = 0; b < s->n; b++)
+        for (int gi = 0; gi < g; gi++) {
+            const float *xg = x + ((ptrdiff_t)b * s->c_in + (ptrdiff_t)gi * cig) * in_plane;
+            float *yg = y + ((ptrdiff_t)b * s->c_out + (ptrdiff_t)gi * cog) * npix;
+            im2col_ctx ctx = {s, xg};
+            cl_bsrc src = {pack_im2col, k, npix, xg, in_plane, &ctx};
+            cl_epilogue e = cl_epilogue_from(ep, gi * cog);
+            int rc = is_plain_gemm(s) ? cl_gemm(p->a[gi], npix, xg, npix, yg, npix, &e, nthreads)
+                                      : cl_gemm_src(p->a[gi], &src, yg, npix, &e, nthreads);
+            if (rc != CL_OK)
+                return rc;
+        }
+    return CL_OK;
+}

@@ -1,0 +1,14 @@
+/* Depthwise 3x3 row kernel, AVX512 build of dwconv3x3_impl.h. */
+#include "cl_dwconv.h"
+#include "cl_isa.h"
+
+#if CL_X86
+CL_ISA_BEGIN_AVX512
+#define CL_VEC_AVX512
+#include "cl_vec.h"
+#include "dwconv3x3_impl.h"
+CL_ISA_END
+const cl_dw_row_fn cl_dw_row_avx512 = dw_row;
+#else
+const cl_dw_row_fn cl_dw_row_avx512 = 0;
+#endif

@@ -1,0 +1,7 @@
+/* Depthwise 3x3 row kernel, portable build of dwconv3x3_impl.h (one column per step). */
+#include "cl_dwconv.h"
+#define CL_VEC_SCALAR
+#include "cl_vec.h"
+#include "dwconv3x3_impl.h"
+
+const cl_dw_row_fn cl_dw_row_scalar = dw_row;

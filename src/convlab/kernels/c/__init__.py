@@ -1,0 +1,2 @@
+"""Backend "c": the kernels in csrc/, compiled by cffi (API mode) when the package is installed."""
+from . import depthwise, direct, im2col  # noqa: F401

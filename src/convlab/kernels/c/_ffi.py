@@ -1,0 +1,86 @@
+"""Loads convlab._native (the cffi extension built from csrc/) and the helpers every C kernel wrapper shares."""
+from __future__ import annotations
+
+import numpy as np
+
+from ...errors import ConvlabError
+
+try:
+    from ..._native import ffi, lib
+    _REASON = None
+except ImportError as e:  # not built: no compiler at install time, or a source checkout never installed
+    ffi = lib = None
+    _REASON = (f"the C extension convlab._native is not built ({e}); "
+               "run `make setup` (pip install -e .) with a C compiler installed")
+
+
+def unavailable() -> str | None:
+    return _REASON
+
+
+def check(rc: int, what: str) -> None:
+    """C entry points return CL_OK / CL_EINVAL / CL_ENOMEM; turn the failures into exceptions."""
+    if rc == lib.CL_OK:
+        return
+    if rc == lib.CL_ENOMEM:
+        raise MemoryError(f"{what}: out of memory in the C kernel")
+    raise ConvlabError(f"{what}: the C kernel rejected its arguments (code {rc}); this is a convlab bug, "
+                       "the Python side should have caught it")
+
+
+def fptr(a: np.ndarray | None):
+    """float* to a C-contiguous float32 array (NULL for None). The caller keeps `a` alive."""
+    if a is None:
+        return ffi.NULL
+    assert a.dtype == np.float32 and a.flags.c_contiguous
+    return ffi.cast("float *", a.ctypes.data)
+
+
+class Epilogue:
+    """A cl_epilogue for one conv layer, holding the bias and slope arrays it points into."""
+
+    def __init__(self, spec, b: np.ndarray | None):
+        self.bias = None if b is None else np.ascontiguousarray(b, np.float32)
+        self.slope = np.ascontiguousarray(spec.activation.slopes_for(spec.c_out))
+        self.c = ffi.new("cl_epilogue *", {"bias": fptr(self.bias), "slope": fptr(self.slope),
+                                           "act": spec.activation.code})
+
+
+def isa_names() -> list[str]:
+    """The instruction sets this CPU can run the C kernels with (tests force each in turn)."""
+    return [ffi.string(lib.cl_isa_name(i)).decode() for i in range(4) if lib.cl_isa_supported(i)]
+
+
+def isa() -> str:
+    return ffi.string(lib.cl_isa_name(lib.cl_isa())).decode()
+
+
+def set_isa(name: str | None) -> None:
+    """Force an instruction set (None: back to the cpuid choice). Not thread-safe: for tests and studies."""
+    code = -1 if name is None else {"scalar": 0, "avx2": 1, "avx512": 2, "neon": 3}.get(name, 99)
+    if lib.cl_set_isa(code) != lib.CL_OK:
+        raise ConvlabError(f"instruction set {name!r} is not available here; have: {', '.join(isa_names())}")
+
+
+def conv_shape(spec, x_shape):
+    """The cl_conv_shape C checks again (cl_conv_shape_check) for an input of x_shape."""
+    n, c, h, w = x_shape
+    oh, ow = spec.output_hw(h, w)
+    t, l, b, r = spec.padding
+    return ffi.new("cl_conv_shape *", dict(
+        n=n, c_in=c, h=h, w=w, c_out=spec.c_out, kh=spec.kh, kw=spec.kw, groups=spec.groups,
+        sh=spec.stride[0], sw=spec.stride[1], dh=spec.dilation[0], dw=spec.dilation[1],
+        pt=t, pl=l, pb=b, pr=r, oh=oh, ow=ow))
+
+
+class ShapeCache:
+    """cl_conv_shape per input shape: a plan runs on the same shape again and again."""
+
+    def __init__(self, spec):
+        self.spec, self._cache = spec, {}
+
+    def __call__(self, x_shape):
+        s = self._cache.get(x_shape)
+        if s is None:
+            s = self._cache[x_shape] = conv_shape(self.spec, x_shape)
+        return s
