@@ -2,4 +2,3 @@
 from . import reference  # noqa: F401
 from . import numba  # noqa: F401  (backend "numba": direct, im2col, winograd_f23, depthwise)
 from . import c  # noqa: F401  (backend "c": csrc/ through cffi)
-from . import c  # noqa: F401  (backend "c": csrc/ through cffi)
