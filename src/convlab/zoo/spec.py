@@ -130,6 +130,9 @@ def write_atomic(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)    # mkstemp makes the file private; give it normal permissions
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
