@@ -48,7 +48,8 @@ def clip_bounds(node, ins, opset) -> tuple[float, float]:
         return float(node.attr("min", -_F32_MAX)), float(node.attr("max", _F32_MAX))
     lo = ins[1] if len(ins) > 1 and ins[1] is not None else None
     hi = ins[2] if len(ins) > 2 and ins[2] is not None else None
-    return (-np.inf if lo is None else float(lo)), (np.inf if hi is None else float(hi))
+    # The spec says scalars; exporters also write shape-(1,) tensors, which onnxruntime accepts.
+    return (-np.inf if lo is None else float(lo.reshape(-1)[0])), (np.inf if hi is None else float(hi.reshape(-1)[0]))
 
 
 def _clip(node, ins, opset):
