@@ -32,17 +32,24 @@ class Match:
     score: float      # best cosine similarity over the name's templates
 
 
-def _digest(dim: int, entries: list) -> str:
-    canon = json.dumps({"dim": dim, "entries": entries}, sort_keys=True, separators=(",", ":"))
+def _digest(dim: int, extractor: str | None, entries: list) -> str:
+    canon = json.dumps({"dim": dim, "extractor": extractor, "entries": entries}, sort_keys=True,
+                       separators=(",", ":"))
     return hashlib.sha256(canon.encode()).hexdigest()
 
 
 class Gallery:
-    """Named templates on disk. Each name may hold several templates (enrolled separately)."""
+    """Named templates on disk. Each name may hold several templates (enrolled separately).
 
-    def __init__(self, path):
+    extractor: an identifier of the model that makes the templates (runners.fingerprint). Templates
+    of different extractors are not comparable, so a gallery records the first one it is given and
+    refuses any other.
+    """
+
+    def __init__(self, path, extractor: str | None = None):
         self.path = os.fspath(path)
         self.lock_path = self.path + ".lock"
+        self.extractor = extractor
 
     @contextlib.contextmanager
     def _locked(self, exclusive: bool):
@@ -56,21 +63,24 @@ class Gallery:
         finally:
             os.close(fd)  # closing releases the lock
 
-    def _read(self) -> tuple[int | None, list]:
-        """(dim, entries) of the file on disk; (None, []) if there is no gallery yet."""
+    def _read(self) -> tuple[int | None, str | None, list]:
+        """(dim, extractor, entries) of the file on disk; (None, our extractor, []) if there is none yet.
+
+        Also checks the gallery's extractor against ours (when both are known).
+        """
         try:
             with open(self.path, "rb") as f:
                 raw = f.read()
         except FileNotFoundError:
-            return None, []
+            return None, self.extractor, []
         try:
             doc = json.loads(raw)
             if not isinstance(doc, dict) or doc.get("format") != FORMAT:
                 raise ValueError("not a convlab face gallery")
             if doc.get("version") != VERSION:
                 raise ValueError(f"unsupported version {doc.get('version')!r}")
-            dim, entries = doc["dim"], doc["entries"]
-            if doc.get("sha256") != _digest(dim, entries):
+            dim, entries, extractor = doc["dim"], doc["entries"], doc.get("extractor")
+            if doc.get("sha256") != _digest(dim, extractor, entries):
                 raise ValueError("checksum mismatch (the file was modified or damaged)")
             for e in entries:
                 if not isinstance(e.get("name"), str) or len(e.get("template", ())) != dim:
@@ -78,11 +88,15 @@ class Gallery:
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise GalleryCorruptError(f"gallery {self.path} is corrupt: {e}; it was left untouched "
                                       "(move it aside to start a new gallery)") from e
-        return dim, entries
+        if entries and self.extractor and extractor and extractor != self.extractor:
+            raise GalleryError(f"gallery {self.path} holds templates of extractor {extractor}, not of the "
+                               f"extractor in use ({self.extractor}); templates of different models do not compare")
+        return dim, extractor or self.extractor, entries
 
-    def _write(self, dim: int, entries: list) -> None:
-        doc = {"format": FORMAT, "version": VERSION, "dim": dim, "entries": entries,
-               "sha256": _digest(dim, entries)}
+    def _write(self, dim: int, extractor: str | None, entries: list) -> None:
+        extractor = extractor if entries else None  # an emptied gallery accepts any extractor again
+        doc = {"format": FORMAT, "version": VERSION, "dim": dim, "extractor": extractor, "entries": entries,
+               "sha256": _digest(dim, extractor, entries)}
         data = json.dumps(doc, indent=1).encode()
         parent = os.path.dirname(os.path.abspath(self.path))
         fd, tmp = tempfile.mkstemp(prefix=os.path.basename(self.path) + ".", suffix=".tmp", dir=parent)
@@ -108,27 +122,27 @@ class Gallery:
             raise GalleryError("a gallery name must be a non-empty string")
         t = l2_normalise(template)
         with self._locked(exclusive=True):
-            dim, entries = self._read()
-            if dim is not None and dim != t.size:
+            dim, extractor, entries = self._read()
+            if entries and dim != t.size:
                 raise GalleryError(f"template has {t.size} values but the gallery holds {dim}-value templates")
             entries.append({"name": name, "template": [float(v) for v in t]})
-            self._write(t.size, entries)
+            self._write(t.size, extractor, entries)
             return sum(e["name"] == name for e in entries)
 
     def remove(self, name: str) -> int:
         """Remove every template of name; returns how many were removed."""
         with self._locked(exclusive=True):
-            dim, entries = self._read()
+            dim, extractor, entries = self._read()
             kept = [e for e in entries if e["name"] != name]
             if len(kept) == len(entries):
                 raise GalleryError(f"{name!r} is not in the gallery {self.path}")
-            self._write(dim, kept)
+            self._write(dim, extractor, kept)
             return len(entries) - len(kept)
 
     def names(self) -> dict[str, int]:
         """Name -> number of templates, in enrollment order."""
         with self._locked(exclusive=False):
-            _, entries = self._read()
+            _, _, entries = self._read()
         counts: dict[str, int] = {}
         for e in entries:
             counts[e["name"]] = counts.get(e["name"], 0) + 1
@@ -136,7 +150,7 @@ class Gallery:
 
     def templates(self) -> tuple[list[str], np.ndarray]:
         with self._locked(exclusive=False):
-            dim, entries = self._read()
+            dim, _, entries = self._read()
         mat = np.array([e["template"] for e in entries], np.float32).reshape(len(entries), dim or 0)
         return [e["name"] for e in entries], mat
 

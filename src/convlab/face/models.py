@@ -11,7 +11,7 @@ import functools
 from ..zoo import build_model
 from ..zoo.spec import ModelSpec, ModelSpecError
 from .pipeline import FacePipeline
-from .runners import make_runner
+from .runners import fingerprint, make_runner
 from .specs import ROLES, load_model_spec, stage_spec
 from .stages import Detector, Extractor, Fitter
 
@@ -54,11 +54,13 @@ def build_pipeline(detector=None, fitter=None, extractor=None, *, detector_spec=
 
     def net(role, model, spec):
         m, ms = resolve(role, model, spec, seed)
-        return make_runner(runner, m, threads=threads, **opts), stage_spec(ms, resize=resize, crop_expand=crop_expand)
+        return m, ms, make_runner(runner, m, threads=threads, **opts), stage_spec(ms, resize=resize,
+                                                                                  crop_expand=crop_expand)
 
-    det = Detector(*net("detector", detector, detector_spec), score_threshold=score_threshold,
-                   nms_iou=nms_iou, top_k=top_k, max_faces=max_faces)
+    _, _, run, spec = net("detector", detector, detector_spec)
+    det = Detector(run, spec, score_threshold=score_threshold, nms_iou=nms_iou, top_k=top_k, max_faces=max_faces)
     skip = fitter == NONE or (fitter is None and detector not in (None, DEFAULT) and det.gives_landmarks)
-    fit = None if skip else Fitter(*net("fitter", fitter, fitter_spec))
-    ext = Extractor(*net("extractor", extractor, extractor_spec))
+    fit = None if skip else Fitter(*net("fitter", fitter, fitter_spec)[2:])
+    m, ms, run, spec = net("extractor", extractor, extractor_spec)
+    ext = Extractor(run, spec, fingerprint=f"{ms.name}:{fingerprint(m)}")
     return FacePipeline(det, ext, fit, blur_threshold=blur_threshold)

@@ -30,7 +30,7 @@ class Face:
 class Result:
     faces: list[Face]
     stages: dict[str, float]                 # milliseconds
-    image_hw: tuple[int, int]
+    image: np.ndarray                        # the RGB image the faces refer to
     n_compares: int = 0
     sharpness: float | None = None
     extra: dict = field(default_factory=dict)
@@ -111,7 +111,15 @@ class FacePipeline:
                 cosine(faces[0].template, f.template)
                 t.add("compare", t0)
                 n_compares += 1
-        return Result(faces, t.ms, rgb.shape[:2], n_compares, sharp)
+        return Result(faces, t.ms, rgb, n_compares, sharp)
+
+    def run_repeated(self, image, repeat: int) -> Result:
+        """One warm-up run, then `repeat` timed runs; the last result with each stage's median time."""
+        self.run(image)
+        runs = [self.run(image) for _ in range(repeat)]
+        res = runs[-1]
+        res.stages = {k: float(np.median([r.stages[k] for r in runs])) for k in res.stages}
+        return res
 
     def template(self, image) -> tuple[np.ndarray, Result]:
         """The template of the best-scoring face in the image (for verify / enroll / identify)."""

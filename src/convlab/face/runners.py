@@ -7,6 +7,7 @@ choice, or on the NPU, and the outputs can be compared stage by stage.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 
 import numpy as np
@@ -25,6 +26,11 @@ def model_bytes(model) -> bytes:
     path = os.fspath(model)
     with open(path, "rb") as f:
         return f.read()
+
+
+def fingerprint(model) -> str:
+    """A short content hash of a model: templates are comparable only between identical extractors."""
+    return hashlib.sha256(model_bytes(model)).hexdigest()[:16]
 
 
 class OrtRunner:
@@ -52,7 +58,38 @@ class OrtRunner:
         return dict(zip(self.output_names, self.session.run(self.output_names, feeds)))
 
 
-RUNNERS = {"onnxruntime": OrtRunner}
+class ConvlabRunner:
+    """convlab's own engine (convlab.engine.Model): its graph passes and conv kernels."""
+
+    name = "convlab"
+
+    def __init__(self, model, threads: int = 1, conv: str = "auto", backend: str = "numba", passes="all",
+                 overrides=None):
+        from ..engine import Model
+        src = model if isinstance(model, onnx.ModelProto) else model_bytes(model)
+        self.model = Model.load(src, conv=conv, backend=backend, threads=threads, passes=passes,
+                                overrides=overrides)
+        self.input_names = list(self.model.inputs)
+        self.output_names = list(self.model.outputs)
+
+    def __call__(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return self.model.run(feeds)
+
+
+RUNNERS = {"onnxruntime": OrtRunner, "convlab": ConvlabRunner}
+
+
+def engine_options(backend: str, conv: str = "auto", passes=None) -> tuple[str, dict]:
+    """CLI-style choice -> (runner kind, options): "onnxruntime", or a convlab kernel backend."""
+    if backend == "onnxruntime":
+        if conv != "auto" or passes is not None:
+            raise ModelSpecError("--conv and --passes choose convlab kernels and passes; "
+                                 "they do not apply to --backend onnxruntime")
+        return "onnxruntime", {}
+    from .. import kernels, registry  # noqa: F401  (importing kernels registers them)
+    if backend not in registry.backends():
+        raise ModelSpecError(f"unknown backend {backend!r}; known: onnxruntime, {', '.join(registry.backends())}")
+    return "convlab", {"backend": backend, "conv": conv, "passes": "all" if passes is None else passes}
 
 
 def make_runner(kind: str, model, *, threads: int = 1, **options):

@@ -1,8 +1,4 @@
-"""The three network stages: each binds a runner to its spec and owns its pre- and post-processing.
-
-Every stage keeps the exact feeds it gave its runner in the last call (`last_feeds`), so another
-runner can be fed the same tensors and compared stage by stage.
-"""
+"""The three network stages: each binds a runner to its spec and owns its pre- and post-processing."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -57,7 +53,6 @@ class Network:
             raise ModelSpecError(f"{expected_role}: spec outputs {missing} are not model outputs "
                                  f"(model outputs: {runner.output_names})")
         self.runner, self.spec = runner, spec
-        self.last_feeds: dict[str, np.ndarray] | None = None
 
     @staticmethod
     def output_names_of(spec: StageSpec) -> list[str]:
@@ -69,8 +64,7 @@ class Network:
         return [spec.output]
 
     def run(self, hwc: np.ndarray) -> dict[str, np.ndarray]:
-        self.last_feeds = {self.spec.input.name: to_tensor(hwc, self.spec.input)}
-        return self.runner(self.last_feeds)
+        return self.runner({self.spec.input.name: to_tensor(hwc, self.spec.input)})
 
 
 def _softmax(s: np.ndarray) -> np.ndarray:
@@ -174,10 +168,14 @@ class Fitter(Network):
 
 
 class Extractor(Network):
-    """The L2-normalised template of the face aligned onto the ArcFace points."""
+    """The L2-normalised template of the face aligned onto the ArcFace points.
 
-    def __init__(self, runner, spec: StageSpec):
+    fingerprint identifies the model (galleries refuse templates of another extractor).
+    """
+
+    def __init__(self, runner, spec: StageSpec, fingerprint: str | None = None):
         super().__init__(runner, spec, "extractor")
+        self.fingerprint = fingerprint
 
     def align(self, rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         return align_face(rgb, landmarks, self.spec.input.size)[0]

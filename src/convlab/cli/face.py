@@ -1,0 +1,225 @@
+"""`convlab run`, `convlab verify`, `convlab gallery`: the face pipeline from the command line.
+
+Without --detector/--fitter/--extractor the zoo models are built in memory from a fixed seed.
+They are untrained: the faces they "find" on a photo are arbitrary. What the commands show for
+real is the runner: stage outputs, per-stage times, budget verdicts for this machine.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..errors import ConvlabError
+from ..face.image import BUILTIN_PREFIX, BUILTINS
+
+DEMO_IMAGE = BUILTIN_PREFIX + "astronaut"
+UNTRAINED_NOTE = ("note: the zoo models are untrained (seeded weights): these faces are arbitrary; "
+                  "timings and stage outputs are what is real")
+
+
+def add_pipeline_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("models (default: the zoo's, built in memory from a fixed seed)")
+    g.add_argument("--detector", metavar="X.onnx", help="detector model (spec: X.json next to it, or --detector-spec)")
+    g.add_argument("--fitter", metavar="Y.onnx",
+                   help="fitter model, 'zoo', or 'none' to use the detector's own landmarks")
+    g.add_argument("--extractor", metavar="Z.onnx", help="template extractor model")
+    g.add_argument("--detector-spec", metavar="SPEC")
+    g.add_argument("--fitter-spec", metavar="SPEC")
+    g.add_argument("--extractor-spec", metavar="SPEC")
+    g.add_argument("--seed", type=int, default=0, help="seed of the zoo models (default 0)")
+    e = p.add_argument_group("execution")
+    e.add_argument("--backend", default="onnxruntime",
+                   help="onnxruntime, or a convlab kernel backend (numba, c, ...) to run on convlab's engine")
+    e.add_argument("--conv", default="auto", help="convlab conv algorithm (default auto); convlab backends only")
+    e.add_argument("--passes", default=None, help="convlab graph passes, comma-separated; convlab backends only")
+    e.add_argument("--threads", type=int, default=1)
+    d = p.add_argument_group("detection")
+    d.add_argument("--score-threshold", type=float, default=0.5)
+    d.add_argument("--nms-iou", type=float, default=0.4)
+    d.add_argument("--top-k", type=int, default=750, help="candidates kept before NMS")
+    d.add_argument("--max-faces", type=int, default=10)
+    d.add_argument("--resize", choices=["stretch", "letterbox"], default="stretch",
+                   help="how the image is fitted to the detector input")
+    d.add_argument("--crop-expand", type=float, default=1.0, help="fitter crop = detector box grown by this")
+    d.add_argument("--blur-threshold", type=float, default=None,
+                   help="reject images whose variance of the Laplacian is below this (e.g. 100)")
+
+
+def pipeline_from_args(args):
+    from ..face.models import build_pipeline
+    from ..face.runners import engine_options
+    runner, opts = engine_options(args.backend, conv=args.conv, passes=args.passes)
+    return build_pipeline(args.detector, args.fitter, args.extractor, detector_spec=args.detector_spec,
+                          fitter_spec=args.fitter_spec, extractor_spec=args.extractor_spec, runner=runner,
+                          engine_options=opts, threads=args.threads, score_threshold=args.score_threshold,
+                          nms_iou=args.nms_iou, top_k=args.top_k, max_faces=args.max_faces, resize=args.resize,
+                          crop_expand=args.crop_expand, blur_threshold=args.blur_threshold, seed=args.seed)
+
+
+def _uses_zoo(args) -> bool:
+    return not (args.detector and args.fitter and args.extractor)
+
+
+def _format_budget(name: str, b: dict) -> str:
+    if b["pass"] is None:
+        return f"  {name:<22} n/a (no face)          budget {b['limit_ms']:.0f} ms"
+    verdict = "PASS" if b["pass"] else "FAIL"
+    return f"  {name:<22} {b['ms']:9.2f} ms  {verdict}  budget {b['limit_ms']:.0f} ms"
+
+
+def print_result(res, *, backend: str, threads: int) -> None:
+    h, w = res.image.shape[:2]
+    print(f"image {w}x{h}: {len(res.faces)} face(s)")
+    for i, f in enumerate(res.faces):
+        box = ", ".join(f"{v:.1f}" for v in f.box)
+        pts = " ".join(f"({x:.1f},{y:.1f})" for x, y in f.landmarks)
+        print(f"  #{i} score {f.score:.4f} box [{box}] landmarks {pts}")
+    print(f"stages (ms, {backend}, {threads} thread(s)):")
+    for k, v in res.stages.items():
+        print(f"  {k:<10} {v:9.2f}")
+    b = res.budgets()
+    print(f"RK3568 budgets per face, measured on {b['machine']}:")
+    for name in ("detector+fitter", "extraction+comparison"):
+        print(_format_budget(name, b[name]))
+
+
+def cmd_run(args) -> int:
+    image = DEMO_IMAGE if args.demo else args.image
+    if image is None:
+        raise ConvlabError("convlab run: give an IMAGE or --demo")
+    pipe = pipeline_from_args(args)
+    if args.repeat < 1:
+        raise ConvlabError(f"--repeat must be >= 1, got {args.repeat}")
+    res = pipe.run(image) if args.repeat == 1 else pipe.run_repeated(image, args.repeat)
+    if args.save_vis:
+        from ..face.visualise import save_visualisation
+        save_visualisation(res.image, res.faces, args.save_vis)
+    if args.json:
+        print(json.dumps(res.to_json()))
+    else:
+        print_result(res, backend=args.backend, threads=args.threads)
+        if args.save_vis:
+            print(f"visualisation written to {args.save_vis}")
+    if args.crosscheck:
+        print_crosscheck(args, pipe, image)
+    if _uses_zoo(args):
+        print(UNTRAINED_NOTE, file=sys.stderr)
+    return 0
+
+
+def print_crosscheck(args, pipe, image) -> None:
+    """Stage-by-stage differences against onnxruntime (on stderr when stdout carries JSON)."""
+    from ..face.crosscheck import stage_diffs
+    ref = pipeline_from_args(argparse.Namespace(**{**vars(args), "backend": "onnxruntime", "conv": "auto",
+                                                   "passes": None}))
+    diffs, ref_res, res = stage_diffs(image, ref, pipe)
+    out = sys.stderr if args.json else sys.stdout
+    print(f"crosscheck against onnxruntime ({args.backend} on the same stage inputs):", file=out)
+    for d in diffs.values():
+        extra = ("; " + "; ".join(d.problems)) if d.problems else ""
+        print(f"  {d.stage:<10} {d.calls:3d} call(s)  max |diff| {d.max_abs:.3g}  "
+              f"(max |ref| {d.max_ref:.3g}, relative {d.relative:.3g}){extra}", file=out)
+    print(f"  end to end: {len(ref_res.faces)} face(s) on onnxruntime, {len(res.faces)} on {args.backend}",
+          file=out)
+
+
+def cmd_verify(args) -> int:
+    from ..face.compare import cosine, l2_distance
+    pipe = pipeline_from_args(args)
+    ta, ra = pipe.template(args.image_a)
+    tb, rb = pipe.template(args.image_b)
+    cos, l2 = cosine(ta, tb), l2_distance(ta, tb)
+    same = cos >= args.threshold
+    out = {"cosine": round(cos, 6), "l2": round(l2, 6), "threshold": args.threshold, "same_person": same,
+           "faces": [ra.faces[0].to_json(), rb.faces[0].to_json()]}
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"cosine {cos:.6f}  L2 {l2:.6f}  threshold {args.threshold:g}: "
+              f"{'SAME person' if same else 'DIFFERENT people'}")
+    if _uses_zoo(args):
+        print(UNTRAINED_NOTE, file=sys.stderr)
+    return 0
+
+
+def cmd_gallery(args) -> int:
+    from ..face.gallery import Gallery
+    if args.action == "list":
+        names = Gallery(args.gallery).names()
+        if args.json:
+            print(json.dumps(names))
+        else:
+            for n, c in names.items():
+                print(f"{n}\t{c} template(s)")
+            print(f"{len(names)} name(s) in {args.gallery}")
+        return 0
+    if args.action == "remove":
+        n = Gallery(args.gallery).remove(args.name)
+        print(f"removed {args.name!r} ({n} template(s))")
+        return 0
+    pipe = pipeline_from_args(args)
+    g = Gallery(args.gallery, extractor=pipe.extractor.fingerprint)
+    template, _ = pipe.template(args.image)
+    if args.action == "enroll":
+        n = g.enroll(args.name, template)
+        print(f"enrolled {args.name!r} ({n} template(s)) in {args.gallery}")
+        return 0
+    matches = g.identify(template, top=args.top)
+    rows = [{"name": m.name, "score": round(m.score, 6), "match": m.score >= args.threshold} for m in matches]
+    if args.json:
+        print(json.dumps({"threshold": args.threshold, "candidates": rows}))
+    else:
+        if not rows:
+            print("the gallery is empty")
+        for r in rows:
+            print(f"{r['name']}\tcosine {r['score']:.6f}\t{'MATCH' if r['match'] else '-'}")
+    if _uses_zoo(args):
+        print(UNTRAINED_NOTE, file=sys.stderr)
+    return 0
+
+
+def register(sub) -> None:
+    builtins = ", ".join(BUILTIN_PREFIX + n for n in BUILTINS)
+    p = sub.add_parser("run", help="run the face pipeline on an image",
+                       description=f"Detect, fit, align and extract every face in IMAGE (a PNG/JPEG file or "
+                                   f"{builtins}). {UNTRAINED_NOTE}.")
+    p.add_argument("image", nargs="?", metavar="IMAGE")
+    p.add_argument("--demo", action="store_true", help=f"use the built-in photo {DEMO_IMAGE}")
+    p.add_argument("--json", action="store_true", help='print {"faces": [...], "stages": {...}, "budgets": {...}}')
+    p.add_argument("--save-vis", metavar="OUT.png", help="write the image with boxes and landmarks drawn")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="run N times after one untimed warm-up run and report each stage's median (default 1: "
+                        "a single cold run, which includes JIT compilation on convlab backends)")
+    p.add_argument("--crosscheck", action="store_true",
+                   help="also feed every stage's inputs to onnxruntime and report the largest differences")
+    add_pipeline_options(p)
+    p.set_defaults(func=cmd_run)
+
+    v = sub.add_parser("verify", help="1:1 verification of the best face in two images")
+    v.add_argument("image_a", metavar="A")
+    v.add_argument("image_b", metavar="B")
+    v.add_argument("--threshold", type=float, default=0.5, help="cosine similarity for 'same person' (default 0.5)")
+    v.add_argument("--json", action="store_true")
+    add_pipeline_options(v)
+    v.set_defaults(func=cmd_verify)
+
+    g = sub.add_parser("gallery", help="1:N identification against a gallery file")
+    g.add_argument("--gallery", default="convlab_gallery.json", metavar="PATH",
+                   help="gallery file (default ./convlab_gallery.json)")
+    gs = g.add_subparsers(dest="action", required=True, metavar="ACTION")
+    e = gs.add_parser("enroll", help="add the best face of IMAGE under NAME")
+    e.add_argument("name")
+    e.add_argument("image", metavar="IMAGE")
+    add_pipeline_options(e)
+    i = gs.add_parser("identify", help="rank gallery names against the best face of IMAGE")
+    i.add_argument("image", metavar="IMAGE")
+    i.add_argument("--top", type=int, default=5)
+    i.add_argument("--threshold", type=float, default=0.5)
+    i.add_argument("--json", action="store_true")
+    add_pipeline_options(i)
+    r = gs.add_parser("remove", help="remove every template of NAME")
+    r.add_argument("name")
+    ls = gs.add_parser("list", help="names and template counts")
+    ls.add_argument("--json", action="store_true")
+    g.set_defaults(func=cmd_gallery)
