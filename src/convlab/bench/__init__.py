@@ -1,0 +1,1 @@
+"""Benchmark infrastructure: robust timing, the machine record, and the conv benchmark runner."""

@@ -1,0 +1,80 @@
+"""Timing callables robustly on a shared, noisy machine.
+
+- warm-up calls first (JIT compilation, caches, lazy allocations are not measured);
+- each sample times enough back-to-back calls to last ``min_sample`` seconds (timer resolution);
+- several callables are timed round-robin, in a rotating order, so drift (another process, CPU
+  frequency) hits all of them alike and their ratios stay meaningful;
+- sampling continues until every callable's IQR/median is below ``rel_precision`` (and at least
+  ``repeats`` samples and ``min_time`` seconds were taken), or ``max_time`` is spent;
+- the result is the median with its IQR: robust to the occasional preempted sample.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+
+@dataclass
+class Timing:
+    median: float                 # seconds per call
+    iqr: float                    # seconds, 75th - 25th percentile of the samples
+    samples: list[float] = field(repr=False)
+    calls_per_sample: int = 1
+    converged: bool = True        # False when max_time ran out before rel_precision was reached
+
+    @property
+    def rel_iqr(self) -> float:
+        return self.iqr / self.median if self.median > 0 else math.inf
+
+    @classmethod
+    def from_samples(cls, samples, calls_per_sample=1, converged=True) -> "Timing":
+        q1, med, q3 = np.percentile(samples, [25, 50, 75])
+        return cls(float(med), float(q3 - q1), list(samples), calls_per_sample, converged)
+
+
+def _calls_per_sample(fn: Callable[[], object], min_sample: float) -> int:
+    t0 = time.perf_counter()
+    fn()
+    one = time.perf_counter() - t0
+    return max(1, math.ceil(min_sample / one)) if one > 0 else 1000
+
+
+def time_interleaved(fns: dict[str, Callable[[], object]], *, warmup: int = 2, repeats: int = 7,
+                     min_time: float = 0.0, max_time: float = 10.0, rel_precision: float = 0.05,
+                     min_sample: float = 2e-3) -> dict[str, Timing]:
+    """Median seconds per call of each callable, sampled round-robin (see module docstring)."""
+    if not fns:
+        return {}
+    names = list(fns)
+    for _ in range(warmup):
+        for name in names:
+            fns[name]()
+    number = {name: _calls_per_sample(fns[name], min_sample) for name in names}
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    start = time.perf_counter()
+    rnd = 0
+    while True:
+        order = names[rnd % len(names):] + names[:rnd % len(names)]
+        for name in order:
+            fn, k = fns[name], number[name]
+            t0 = time.perf_counter()
+            for _ in range(k):
+                fn()
+            samples[name].append((time.perf_counter() - t0) / k)
+        rnd += 1
+        elapsed = time.perf_counter() - start
+        if rnd < repeats or elapsed < min_time:
+            if elapsed < max_time:
+                continue
+        precise = all(Timing.from_samples(s).rel_iqr <= rel_precision for s in samples.values())
+        if precise or elapsed >= max_time:
+            break
+    return {name: Timing.from_samples(samples[name], number[name], converged=precise) for name in names}
+
+
+def time_one(fn: Callable[[], object], **kwargs) -> Timing:
+    return time_interleaved({"fn": fn}, **kwargs)["fn"]
