@@ -1,0 +1,99 @@
+"""PNG figures from results: log latency vs shape index per kernel (the seed charts' form), and a map
+of the winning kernel over (C, W) per kernel size; the seed's own curves and map beside ours when
+the sweep reproduces a seed study.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.colors import ListedColormap  # noqa: E402
+
+from .tables import REFERENCE_DIR, cells, read_reference  # noqa: E402
+
+
+def plot_all(rows: list[dict], name: str, out_dir: Path, reference: str | None = None,
+             ref_dir: Path = REFERENCE_DIR) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ref = read_reference(reference, ref_dir)
+    paths = []
+    for (threads, k, stride), shapes in sorted(cells(rows).items()):
+        tag = f"k{k}" + (f"s{stride}" if stride != 1 else "") + f"_t{threads}"
+        title = f"{name}: {k}x{k}{f' stride {stride}' if stride != 1 else ''}, {threads} thread(s)"
+        paths.append(_latency(shapes, ref, title, out_dir / f"{name}_latency_{tag}.png"))
+        paths.append(_winners(shapes, ref, title, out_dir / f"{name}_winners_{tag}.png"))
+    return paths
+
+
+def _latency(shapes: dict, ref, title: str, path: Path) -> Path:
+    keys = sorted(shapes)
+    cols = sorted({c for t in shapes.values() for c in t})
+    fig, axes = plt.subplots(1, 2 if ref else 1, figsize=(13 if ref else 8, 4.5), squeeze=False)
+    ax = axes[0][0]
+    for c in cols:
+        pts = [(i, shapes[s][c]) for i, s in enumerate(keys) if c in shapes[s]]
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=".", lw=1, label=c)
+    _shape_axis(ax, [f"{w}/{ci}" for w, h, ci, co in keys], "this host")
+    if ref:
+        x, data = ref
+        rax = axes[0][1]
+        for dev in sorted({d for d, *_ in data}):
+            pts = sorted((w, c, v) for (d, w, h, c), v in data.items() if d == dev)
+            for j, (lab, ls) in enumerate((("direct", "-"), (x, "--"))):
+                rax.plot(range(len(pts)), [p[2][j] for p in pts], ls=ls, marker=".", lw=1, label=f"{dev} {lab}")
+        # every seed device shares one grid, so the last device's points label the axis
+        _shape_axis(rax, [f"{w}/{c}" for w, c, _ in pts], "seed (LINE DevDay 2019, cited)")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _shape_axis(ax, labels: list[str], subtitle: str) -> None:
+    ax.set_yscale("log")
+    ax.set_ylabel("latency (ms, log)")
+    ax.set_xlabel("shape index (W/C, in the seed tables' order)")
+    step = max(1, len(labels) // 12)
+    ax.set_xticks(range(0, len(labels), step), labels[::step], rotation=60, fontsize=7)
+    ax.set_title(subtitle, fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+
+
+def _winners(shapes: dict, ref, title: str, path: Path) -> Path:
+    # only single convs this lab's kernels ran: the choice algo="auto" makes
+    single = {s: {c: v for c, v in t.items() if ":" not in c and c not in ("onnxruntime", "ncnn", "torch")}
+              for s, t in shapes.items()}
+    grids = [("this host", {(s[2], s[0]): min(t, key=t.get) for s, t in single.items() if t})]
+    if ref:
+        x, data = ref
+        for dev in sorted({d for d, *_ in data}):
+            grids.append((f"seed {dev}", {(c, w): ("direct" if v[0] <= v[1] else x)
+                                          for (d, w, h, c), v in data.items() if d == dev}))
+    names = sorted({a for _, g in grids for a in g.values()})
+    cmap = ListedColormap(plt.get_cmap("tab10").colors[:max(len(names), 1)])
+    fig, axes = plt.subplots(1, len(grids), figsize=(4.2 * len(grids) + 1, 4), squeeze=False)
+    for ax, (sub, g) in zip(axes[0], grids):
+        cs, ws = sorted({c for c, _ in g}), sorted({w for _, w in g})
+        img = [[names.index(g[(c, w)]) if (c, w) in g else float("nan") for w in ws] for c in cs]
+        ax.imshow(img, cmap=cmap, vmin=-0.5, vmax=len(names) - 0.5, origin="lower", aspect="auto")
+        for i, c in enumerate(cs):
+            for j, w in enumerate(ws):
+                if (c, w) in g:
+                    ax.text(j, i, g[(c, w)].replace("_", "\n"), ha="center", va="center", fontsize=6)
+        ax.set_xticks(range(len(ws)), ws)
+        ax.set_yticks(range(len(cs)), cs)
+        ax.set_xlabel("W = H")
+        ax.set_ylabel("C")
+        ax.set_title(sub, fontsize=10)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=cmap(i)) for i in range(len(names))]
+    fig.legend(handles, names, loc="lower center", ncol=min(len(names), 6), fontsize=8)
+    fig.suptitle(f"fastest kernel -- {title}")
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
