@@ -116,13 +116,13 @@ def test_sweep_rows_statuses_and_metadata(tmp_path):
     assert len(rows) == 8 * 3
     ok = [r for r in rows if r["status"] == "ok"]
     assert {r["backend"] for r in ok} >= {"numpy", "onnxruntime"}
-    assert all(r["median_ms"] > 0 and r["q1_ms"] <= r["median_ms"] <= r["q3_ms"] and r["repeats"] >= 3 for r in ok)
+    assert all(r["median_ms"] > 0 and r["q1_ms"] <= r["median_ms"] <= r["q3_ms"] and r["samples"] >= 3 for r in ok)
     for r in rows:
         if r["status"] != "ok":
             assert r["reason"] and r["median_ms"] is None
     meta = store.read_meta(path)
     assert meta["complete"] and meta["fingerprint"] == spec.fingerprint() and meta["device_id"]
-    assert "shared host" in meta["noise"]
+    assert "shared host" in meta["noise"] and meta["machine"]["cpu"] and meta["machine"]["versions"]["numpy"]
     with pytest.raises(ConvlabError, match="--resume"):
         run_sweep(spec, tmp_path, progress=False)
 
@@ -232,3 +232,12 @@ def test_bad_results_file(tmp_path):
     with pytest.raises(store.ResultsError, match="not a convlab results CSV"):
         store.read_rows(p)
     assert grid.ROW_KEY[-2:] == ("algo", "backend")
+
+
+def test_device_ids():
+    from convlab.sweep.device import device_id_from
+    assert device_id_from("x86_64", {"model name": "AMD EPYC 9R14 96-Core Processor", "flags": "sse4_2 avx2 avx512f"}) \
+        == "x86_64-amd-epyc-9r14-avx512"
+    assert device_id_from("x86_64", {"model name": "Intel(R) Core(TM) i7-4770HQ CPU @ 2.20GHz", "flags": "avx avx2"}) \
+        == "x86_64-intel-core-i7-4770hq-avx2"
+    assert device_id_from("aarch64", {"cpu part": "0xd05", "features": "fp asimd"}) == "aarch64-cortex-a55-neon"

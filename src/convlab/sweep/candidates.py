@@ -3,7 +3,6 @@ callables on the same seeded input, or the reason one cannot run.
 """
 from __future__ import annotations
 
-import importlib
 import time
 import zlib
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from typing import Callable
 import numpy as np
 
 from .. import registry
+from ..bench.conv import peer_factory
 from ..errors import ConvlabError
 from ..spec import ConvSpec
 from .grid import PEER_ALGO, Shape, SweepSpec
@@ -95,16 +95,10 @@ def _depthwise_entry(sp: ConvSpec, backend: str) -> registry.KernelEntry:
 
 
 def peer_stages(peer: str, specs, params, x_shape, threads):
-    if peer == "onnxruntime":
-        from ..peers.onnxruntime_conv import OrtConv as cls
-    else:
-        try:
-            mod = importlib.import_module(f"convlab.peers.{peer}_conv")
-        except ImportError as e:
-            raise ConvlabError(f"peer {peer} not available: {e}") from None
-        cls = getattr(mod, {"ncnn": "NcnnConv", "torch": "TorchConv"}[peer], None)
-        if cls is None:
-            raise ConvlabError(f"peer {peer}: convlab.peers.{peer}_conv has no runner class")
+    try:
+        cls = peer_factory(peer)
+    except ImportError as e:
+        raise ConvlabError(f"peer {peer} not available: {e}") from None
     stages, shape = [], x_shape
     t0 = time.perf_counter()
     for sp, (w, b) in zip(specs, params):

@@ -1,8 +1,9 @@
 """The device id results are filed under: architecture, CPU model and best SIMD ISA, e.g.
 `x86_64-amd-epyc-avx512` or `aarch64-cortex-a55-neon`.
 
-Kept to what /proc/cpuinfo says so algo="auto" can find its table cheaply at first use. Two hosts
-with the same id are assumed to rank kernels alike; that is the point of the id.
+Kept to what /proc/cpuinfo says so algo="auto" can find its table cheaply at first use; ARM
+kernels do not name the core in cpuinfo, so its "CPU part" number is mapped to the core's name.
+Two hosts with the same id are assumed to rank kernels alike; that is the point of the id.
 """
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import functools
 import os
 import platform
 import re
-from pathlib import Path
 
 # ARM "CPU part" numbers of the cores this lab targets or meets (ARM's TRMs).
 _ARM_PARTS = {"0xd03": "cortex-a53", "0xd04": "cortex-a35", "0xd05": "cortex-a55", "0xd07": "cortex-a57",
@@ -24,11 +24,8 @@ def slug(s: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", s.lower()).strip("-")
 
 
-def device_id_from(arch: str, cpuinfo: str) -> str:
-    fields: dict[str, str] = {}
-    for line in cpuinfo.splitlines():
-        k, _, v = line.partition(":")
-        fields.setdefault(k.strip().lower(), v.strip())
+def device_id_from(arch: str, fields: dict[str, str]) -> str:
+    """fields: /proc/cpuinfo's first value per lower-cased key (convlab.bench.machine._cpuinfo)."""
     flags = set((fields.get("flags") or fields.get("features") or "").split())
     if arch in ("aarch64", "arm64", "armv7l"):
         model = _ARM_PARTS.get(fields.get("cpu part", "").lower(), "arm-" + fields.get("cpu part", "unknown"))
@@ -44,8 +41,5 @@ def device_id() -> str:
     """This host's id; CONVLAB_DEVICE_ID overrides it (e.g. to read a board's table on a PC)."""
     if os.environ.get("CONVLAB_DEVICE_ID"):
         return os.environ["CONVLAB_DEVICE_ID"]
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        info = f"model name: {platform.processor() or 'unknown-cpu'}"
-    return device_id_from(platform.machine(), info)
+    from ..bench.machine import _cpuinfo
+    return device_id_from(platform.machine(), _cpuinfo() or {"model name": platform.processor() or "unknown-cpu"})

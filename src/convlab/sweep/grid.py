@@ -29,7 +29,7 @@ _TOP_KEYS = {"name", "description", "reference", "grid", "shapes", "zoo", "threa
 _GRID_KEYS = {"op", "kernel", "stride", "padding", "channels", "c_in", "c_out", "size", "h", "w", "groups",
               "batch"}
 _SHAPE_KEYS = {"op", "kernel", "stride", "padding", "c_in", "c_out", "h", "w", "groups", "batch"}
-_TIMING_KEYS = {"warmup", "min_repeats", "max_repeats", "target_rel_precision", "max_seconds"}
+_TIMING_KEYS = {"warmup", "min_repeats", "target_rel_precision", "max_seconds"}
 _BUDGET_KEYS = {"max_gflop"}
 
 
@@ -77,11 +77,11 @@ class Group:
 
 @dataclass
 class Timing:
+    """convlab.bench.timing.time_interleaved's knobs, per group (all its candidates together)."""
     warmup: int = 2
     min_repeats: int = 5
-    max_repeats: int = 200
-    target_rel_precision: float = 0.02   # half-width of the median's ~95% CI, relative
-    max_seconds: float = 1.0             # per candidate, after warm-up
+    target_rel_precision: float = 0.05   # stop when every candidate's IQR/median is below this
+    max_seconds: float = 2.0             # or when the group has been timed this long
 
 
 @dataclass
@@ -167,8 +167,6 @@ def parse(raw, where: str = "<spec>") -> SweepSpec:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 or (k != "warmup" and v == 0):
             fail(f"timing.{k} must be a {'non-negative' if k == 'warmup' else 'positive'} number, got {v!r}")
         setattr(spec.timing, k, type(getattr(spec.timing, k))(v))
-    if spec.timing.min_repeats > spec.timing.max_repeats:
-        fail("timing.min_repeats exceeds timing.max_repeats")
     budget = raw.get("budget", {})
     if not isinstance(budget, dict):
         fail("'budget' must be a mapping")

@@ -7,15 +7,16 @@ rows are written together when it finishes, so a kill loses at most the group in
 from __future__ import annotations
 
 import datetime
-import os
-import subprocess
 from pathlib import Path
+
+import numpy as np
 
 from tqdm import tqdm
 
 from .. import registry
+from ..bench.machine import machine_info
+from ..bench.timing import time_interleaved
 from ..errors import ConvlabError
-from . import measure as measure_mod
 from .candidates import candidates
 from .device import device_id
 from .grid import PEER_ALGO, Group, SweepSpec
@@ -103,7 +104,9 @@ def _measure_group(spec: SweepSpec, g: Group, keys: set[tuple]) -> list[dict]:
     cands = []
     for s in g.shapes:
         cands += [c for c in candidates(spec, s, g.threads) if _key(c, g.threads) in keys]
-    timed = measure_mod.interleaved({i: c.run for i, c in enumerate(cands) if c.status == "ok"}, spec.timing)
+    tm = spec.timing
+    timed = time_interleaved({i: c.run for i, c in enumerate(cands) if c.status == "ok"}, warmup=tm.warmup,
+                             repeats=tm.min_repeats, max_time=tm.max_seconds, rel_precision=tm.target_rel_precision)
     now = _now()
     rows = []
     for i, c in enumerate(cands):
@@ -114,9 +117,10 @@ def _measure_group(spec: SweepSpec, g: Group, keys: set[tuple]) -> list[dict]:
                    prepare_ms=_round(c.prepare_ms), measured_at=now)
         if i in timed:
             t = timed[i]
-            row.update(median_ms=_round(t.median_ms), q1_ms=_round(t.q1_ms), q3_ms=_round(t.q3_ms),
-                       repeats=t.repeats, rel_ci=round(t.rel_ci, 4),
-                       gflop_s=round(s.gflop() / (t.median_ms * 1e-3), 3) if t.median_ms > 0 else None)
+            q1, q3 = np.percentile(t.samples, [25, 75]) * 1e3
+            row.update(median_ms=_round(t.median * 1e3), q1_ms=_round(q1), q3_ms=_round(q3), samples=len(t.samples),
+                       rel_iqr=round(t.rel_iqr, 4), converged=t.converged,
+                       gflop_s=round(s.gflop() / t.median, 3) if t.median > 0 else None)
         rows.append(row)
     return rows
 
@@ -143,22 +147,3 @@ def _metadata(spec: SweepSpec, shard: tuple[int, int], old: dict | None) -> dict
         meta["sessions"] = old.get("sessions", []) + [{k: old.get(k) for k in ("started_at", "finished_at", "machine")}]
     return meta
 
-
-def machine_info() -> dict:
-    try:
-        from ..bench.machine import machine_info as bench_machine_info
-    except ImportError:
-        bench_machine_info = None
-    if bench_machine_info is not None:
-        return bench_machine_info()
-    return {"device_id": device_id(), "cpu_count": os.cpu_count(), "git_revision": _git_revision()}
-
-
-def _git_revision() -> str | None:
-    try:
-        rev = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
-        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return rev.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "") if rev.returncode == 0 else None

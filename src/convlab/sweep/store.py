@@ -15,11 +15,11 @@ from pathlib import Path
 from ..errors import ConvlabError
 from .grid import ROW_KEY
 
-MEASURED = ("status", "reason", "median_ms", "q1_ms", "q3_ms", "repeats", "rel_ci", "gflop_s", "prepare_ms",
-            "measured_at")
+MEASURED = ("status", "reason", "median_ms", "q1_ms", "q3_ms", "samples", "rel_iqr", "converged", "gflop_s",
+            "prepare_ms", "measured_at")
 COLUMNS = ROW_KEY + MEASURED
-_INT_COLS = {"k", "stride", "padding", "c_in", "c_out", "h", "w", "groups", "batch", "threads", "repeats"}
-_FLOAT_COLS = {"median_ms", "q1_ms", "q3_ms", "rel_ci", "gflop_s", "prepare_ms"}
+_INT_COLS = {"k", "stride", "padding", "c_in", "c_out", "h", "w", "groups", "batch", "threads", "samples"}
+_FLOAT_COLS = {"median_ms", "q1_ms", "q3_ms", "rel_iqr", "gflop_s", "prepare_ms"}
 
 
 class ResultsError(ConvlabError):
