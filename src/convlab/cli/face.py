@@ -91,7 +91,7 @@ def cmd_run(args) -> int:
     pipe = pipeline_from_args(args)
     if args.repeat < 1:
         raise ConvlabError(f"--repeat must be >= 1, got {args.repeat}")
-    res = pipe.run(image) if args.repeat == 1 else pipe.run_repeated(image, args.repeat)
+    res = pipe.run_repeated(image, args.repeat, warmup=not args.cold)
     if args.save_vis:
         from ..face.visualise import save_visualisation
         save_visualisation(res.image, res.faces, args.save_vis)
@@ -189,8 +189,9 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help='print {"faces": [...], "stages": {...}, "budgets": {...}}')
     p.add_argument("--save-vis", metavar="OUT.png", help="write the image with boxes and landmarks drawn")
     p.add_argument("--repeat", type=int, default=1,
-                   help="run N times after one untimed warm-up run and report each stage's median (default 1: "
-                        "a single cold run, which includes JIT compilation on convlab backends)")
+                   help="timed runs after one untimed warm-up run; each stage's median is reported (default 1)")
+    p.add_argument("--cold", action="store_true",
+                   help="no warm-up run: the times then include JIT compilation and first-touch costs")
     p.add_argument("--crosscheck", action="store_true",
                    help="also feed every stage's inputs to onnxruntime and report the largest differences")
     add_pipeline_options(p)

@@ -113,9 +113,11 @@ class FacePipeline:
                 n_compares += 1
         return Result(faces, t.ms, rgb, n_compares, sharp)
 
-    def run_repeated(self, image, repeat: int) -> Result:
-        """One warm-up run, then `repeat` timed runs; the last result with each stage's median time."""
-        self.run(image)
+    def run_repeated(self, image, repeat: int, warmup: bool = True) -> Result:
+        """An untimed warm-up run (JIT compilation, caches), then `repeat` timed runs: the last
+        result with each stage's median time."""
+        if warmup:
+            self.run(image)
         runs = [self.run(image) for _ in range(repeat)]
         res = runs[-1]
         res.stages = {k: float(np.median([r.stages[k] for r in runs])) for k in res.stages}

@@ -35,7 +35,7 @@ class SSDSpec:
     variances: tuple[float, float] = (0.1, 0.2)
     scores_are: str = "softmax"           # or "logits": the pipeline applies the softmax
     face_class: int = 1
-    landmarks: str | None = None
+    landmarks = None                      # the SSD decoding has no landmark output
 
 
 @dataclass(frozen=True)

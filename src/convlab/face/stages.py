@@ -5,8 +5,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import nms as nms_kernels
-from . import ssd_decode
+from ..postprocess import detect_postprocess, ssd_priors
+from ..postprocess.nms import nms
+from ..postprocess.topk import select_top_k
 from .align import align_face, apply_affine, box_to_crop_matrix, invert_affine, warp_affine
 from .compare import l2_normalise
 from .errors import ModelSpecError
@@ -79,8 +80,10 @@ class Detector(Network):
         self.score_threshold, self.nms_iou, self.top_k, self.max_faces = score_threshold, nms_iou, top_k, max_faces
         self._priors = None
         if isinstance(spec.decoder, SSDSpec):
-            d = spec.decoder
-            self._priors = ssd_decode.prior_boxes(spec.input.size, d.priors)
+            p = spec.decoder.priors
+            ih, iw = spec.input.size
+            self._priors = ssd_priors(iw, ih, p["min_sizes"], p["steps"], p.get("aspect_ratios", [1.0]),
+                                      p.get("clip", False))
 
     @property
     def gives_landmarks(self) -> bool:
@@ -102,51 +105,40 @@ class Detector(Network):
         canvas[:nh, :nw] = small
         return canvas, (nw / w, nh / h)
 
-    def decode(self, outputs: dict[str, np.ndarray]):
-        """Raw candidates in network-input pixels: boxes, scores, landmarks or None."""
+    def detect(self, outputs: dict[str, np.ndarray]):
+        """Kept faces in network-input pixels, best first: boxes, scores, landmarks or None.
+
+        Confidence threshold -> top-k (`top_k` candidates) -> NMS keeping at most `max_faces`.
+        """
         d = self.spec.decoder
         ih, iw = self.spec.input.size
         if isinstance(d, SSDSpec):
             p = len(self._priors)
-            loc = np.asarray(outputs[d.boxes], np.float32).reshape(-1, 4)
             conf = np.asarray(outputs[d.scores], np.float32)
-            if loc.shape[0] != p or conf.size % p or conf.size // p <= d.face_class:
-                raise ModelSpecError(f"detector: outputs {outputs[d.boxes].shape} / {conf.shape} do not fit the "
-                                     f"{p} priors of the spec with face class {d.face_class}")
+            if conf.size % p:
+                raise ModelSpecError(f"detector: scores {conf.shape} do not fit the {p} priors of the spec")
             conf = conf.reshape(p, -1)
-            scores = (_softmax(conf) if d.scores_are == "logits" else conf)[:, d.face_class]
-            scale = np.array([iw, ih, iw, ih], np.float32)
-            boxes = ssd_decode.decode_boxes(loc, self._priors, d.variances) * scale
-            lms = None
-            if d.landmarks:
-                pre = np.asarray(outputs[d.landmarks], np.float32).reshape(-1, 10)
-                lms = ssd_decode.decode_landmarks(pre, self._priors, d.variances) * scale[:2]
-            return boxes, scores, lms
-        return decode_heatmap(outputs[d.heatmap], outputs[d.size], outputs[d.offset],
-                              outputs[d.landmarks] if d.landmarks else None,
-                              threshold=self.score_threshold, cfg=d.decoding)
-
-    def select(self, boxes, scores, lms) -> np.ndarray:
-        """Confidence threshold -> top-k -> NMS -> at most max_faces; indices, best first."""
-        cand = np.nonzero(scores > self.score_threshold)[0]
-        cand = cand[nms_kernels.top_k(scores[cand], self.top_k)]
-        keep = nms_kernels.nms(boxes[cand], scores[cand], self.nms_iou)
-        return cand[keep][: self.max_faces]
+            if d.scores_are == "logits":
+                conf = _softmax(conf)
+            boxes, scores = detect_postprocess(
+                outputs[d.boxes], conf, self._priors, conf_threshold=self.score_threshold, nms_top_k=self.top_k,
+                top_k=self.max_faces, iou_threshold=self.nms_iou, variances=d.variances, face_class=d.face_class)
+            return boxes * np.array([iw, ih, iw, ih], np.float32), scores, None
+        boxes, scores, lms = decode_heatmap(outputs[d.heatmap], outputs[d.size], outputs[d.offset],
+                                            outputs[d.landmarks] if d.landmarks else None,
+                                            threshold=self.score_threshold, cfg=d.decoding)
+        idx = select_top_k(scores, self.score_threshold, self.top_k)
+        idx = idx[nms(np.ascontiguousarray(boxes[idx]), self.nms_iou, self.max_faces)]
+        return boxes[idx], scores[idx], None if lms is None else lms[idx]
 
     def __call__(self, rgb: np.ndarray) -> Detections:
         canvas, (sx, sy) = self.resize(rgb)
-        outputs = self.run(canvas)
-        boxes, scores, lms = self.decode(outputs)
-        idx = self.select(boxes, scores, lms)
+        boxes, scores, lms = self.detect(self.run(canvas))
         h, w = rgb.shape[:2]
-        b = boxes[idx] / np.array([sx, sy, sx, sy], np.float32)
-        b = np.clip(b, 0, np.array([w, h, w, h], np.float32))
+        b = np.clip(boxes / np.array([sx, sy, sx, sy], np.float32), 0, np.array([w, h, w, h], np.float32))
         ok = (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])  # a box wholly outside the image clips to nothing
-        b, idx = b[ok], idx[ok]
-        points = None
-        if lms is not None:
-            points = clip_to_boxes(lms[idx] / np.array([sx, sy], np.float32), b)
-        return Detections(b.astype(np.float32), scores[idx].astype(np.float32),
+        points = None if lms is None else clip_to_boxes(lms[ok] / np.array([sx, sy], np.float32), b[ok])
+        return Detections(b[ok].astype(np.float32), scores[ok].astype(np.float32),
                           None if points is None else points.astype(np.float32))
 
 
