@@ -55,6 +55,9 @@ class Executor:
         if unknown:
             raise ModelInputError(f"overrides name {unknown}, which are not conv layers of this model "
                                   f"(after passes); conv layers: {sorted(conv_names)}")
+        kernel_choice.check_request(conv, backend)
+        for layer, o in overrides.items():
+            kernel_choice.check_request(o.get("algo", conv), o.get("backend", backend), f"override for {layer!r}: ")
         self.steps = [self._step(n, conv, backend, threads, overrides.get(n.name, {})) for n in graph.nodes]
         self.arena = Arena(*self._lifetimes(reuse))
 

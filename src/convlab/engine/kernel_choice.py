@@ -52,6 +52,16 @@ def read_overrides(source) -> dict[str, dict]:
     return out
 
 
+def check_request(algo: str, backend: str, where: str = "") -> None:
+    """Names no kernel has are typos, not fallbacks: reject them at load."""
+    backends = registry.backends()
+    algos = sorted({e.algo for e in registry.entries()})
+    if backend not in backends:
+        raise ModelInputError(f"{where}unknown backend {backend!r}; known: {', '.join(backends)}")
+    if algo != "auto" and algo not in algos:
+        raise ModelInputError(f"{where}unknown conv algorithm {algo!r}; known: auto, {', '.join(algos)}")
+
+
 def choose(w, b, spec, input_hw, algo: str, backend: str, threads: int):
     """(plan, note): a prepared conv plan and, if it is not what was asked for, why."""
     kwargs = dict(stride=spec.stride, padding=spec.padding, dilation=spec.dilation, groups=spec.groups,

@@ -1,0 +1,111 @@
+"""`convlab compare MODEL.onnx`: convlab vs onnxruntime on the same input — errors and latency ratio."""
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import onnx
+
+from ..engine import cliargs
+from ..engine.loader import read_model
+from ..engine.errors import ModelInputError
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("compare", help="run an ONNX model in convlab and onnxruntime on the same input")
+    cliargs.add_model_args(p)
+    p.add_argument("--input", action="append", default=[], metavar="[NAME=]X.npy",
+                   help="input array (default: standard normal, seeded); NAME= for multi-input models")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--repeat", type=int, default=5, help="timed runs of each (medians, interleaved)")
+    p.set_defaults(func=run)
+
+
+def _inputs(model, specs: list[str], seed: int) -> dict[str, np.ndarray]:
+    feeds = model.random_inputs(seed)
+    for spec in specs:
+        name, sep, path = spec.rpartition("=")
+        if not sep:
+            if len(feeds) != 1:
+                raise ModelInputError(f"--input {spec}: the model has inputs {sorted(feeds)}; write NAME=X.npy")
+            name = next(iter(feeds))
+        if name not in feeds:
+            raise ModelInputError(f"--input {spec}: no input named {name!r}; inputs are {sorted(feeds)}")
+        try:
+            feeds[name] = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise ModelInputError(f"--input {spec}: cannot read {path}: {e}") from None
+    return feeds
+
+
+def ort_session(path: str, threads: int, input_shapes: dict | None = None):
+    """onnxruntime on the model file, with `input_shapes` (as fixed by --shape) written into its inputs."""
+    import onnxruntime as ort
+    if input_shapes:
+        model = read_model(path)
+        for vi in model.graph.input:
+            if vi.name in input_shapes:
+                dims = vi.type.tensor_type.shape.dim
+                del dims[:]
+                dims.extend(onnx.TensorShapeProto.Dimension(dim_value=d) for d in input_shapes[vi.name])
+        del model.graph.value_info[:]           # inferred shapes for the old size would contradict
+        for vi in model.graph.output:
+            vi.type.tensor_type.ClearField("shape")
+        path = model.SerializeToString()
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+
+
+def compare(model, session, feeds: dict, repeat: int) -> dict:
+    """Errors per output and median latencies (interleaved runs, after one warm-up of each)."""
+    ours = model.run(feeds)
+    names = [o.name for o in session.get_outputs()]
+    theirs = dict(zip(names, session.run(None, feeds)))
+    outputs = []
+    for name in model.outputs:
+        a, b = ours[name], theirs[name]
+        if a.shape != b.shape:
+            outputs.append({"output": name, "shape": list(a.shape), "error": f"shape {a.shape} vs onnxruntime {b.shape}"})
+            continue
+        diff = np.abs(a.astype(np.float64) - b.astype(np.float64))
+        scale = float(np.abs(b).max()) if b.size else 0.0
+        outputs.append({"output": name, "shape": list(a.shape), "max_abs": float(diff.max()) if diff.size else 0.0,
+                        "max_rel": float(diff.max() / scale) if scale else float(diff.max() if diff.size else 0.0),
+                        "max_abs_ref": scale})
+    t_ours, t_ort = [], []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        model.run(feeds)
+        t_ours.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        session.run(None, feeds)
+        t_ort.append(time.perf_counter() - t0)
+    ms_ours, ms_ort = float(np.median(t_ours) * 1e3), float(np.median(t_ort) * 1e3)
+    return {"outputs": outputs, "convlab_ms": ms_ours, "onnxruntime_ms": ms_ort, "ratio": ms_ours / ms_ort}
+
+
+def run(args) -> int:
+    model = cliargs.load(args)
+    feeds = model.executor.check_feeds(_inputs(model, args.input, args.seed))
+    shapes = {k: shape for k, (shape, dtype) in model.inputs.items()}
+    result = compare(model, ort_session(args.model, args.threads, shapes), feeds, max(1, args.repeat))
+    fallbacks = [layer for layer in model.layers() if layer["note"]]
+    if args.json:
+        print(json.dumps(cliargs.to_jsonable({"model": args.model, **model.options, **result,
+                                              "fallbacks": fallbacks}), indent=1))
+        return 0
+    from tabulate import tabulate
+    rows = [[o["output"], "x".join(map(str, o["shape"])), o.get("error") or f"{o['max_abs']:.3g}",
+             "" if "error" in o else f"{o['max_rel']:.3g}"] for o in result["outputs"]]
+    print(tabulate(rows, headers=["output", "shape", "max abs err", "max rel err (to max |ref|)"], disable_numparse=True))
+    print(f"\nlatency (median of {args.repeat}, {args.threads} thread(s), interleaved): convlab "
+          f"{result['convlab_ms']:.3f} ms, onnxruntime {result['onnxruntime_ms']:.3f} ms, "
+          f"ratio {result['ratio']:.2f}x")
+    if fallbacks:
+        print(f"{len(fallbacks)} conv layer(s) fell back: " + "; ".join(f"{f['layer']}: {f['note']}" for f in fallbacks[:5]))
+    return 0

@@ -1,0 +1,27 @@
+"""`convlab profile MODEL.onnx`: per-layer time, kernel, GFLOP/s and activation memory of a model."""
+from __future__ import annotations
+
+import json
+
+from ..engine import cliargs
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("profile", help="per-layer profile of an ONNX model run by convlab")
+    cliargs.add_model_args(p)
+    p.add_argument("--repeat", type=int, default=10, help="timed runs (the profile shows medians)")
+    p.add_argument("--warmup", type=int, default=2)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    model = cliargs.load(args)
+    prof = model.profile(repeat=max(1, args.repeat), warmup=max(0, args.warmup))
+    if args.json:
+        print(json.dumps(cliargs.to_jsonable({"model": args.model, "inputs": model.inputs, **model.options,
+                                              **prof.to_json()}), indent=1))
+    else:
+        print(cliargs.pass_table(model.pass_report))
+        print()
+        print(prof.table())
+    return 0

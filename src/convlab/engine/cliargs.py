@@ -1,0 +1,71 @@
+"""Options shared by `convlab profile`, `compare` and `optimize`, and the model loading they share."""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import ModelInputError
+from .loader import read_model
+from .model import Model
+from .passes import PASS_ORDER
+
+
+def add_model_args(p, kernels: bool = True) -> None:
+    p.add_argument("model", help="ONNX model file")
+    p.add_argument("--shape", action="append", default=[], metavar="NAME=1,3,H,W",
+                   help="fix an input's shape (repeatable; NAME= may be left out for a single-input model)")
+    p.add_argument("--passes", default="all", help=f"all, none, or a comma list of: {', '.join(PASS_ORDER)}")
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    if kernels:
+        p.add_argument("--conv", default="auto", help="conv algorithm for every layer: auto, direct, im2col, "
+                                                      "winograd_f23, depthwise, ... (see `convlab bench`)")
+        p.add_argument("--backend", default="numba", help="kernel backend: numba or c")
+        p.add_argument("--threads", type=int, default=1)
+        p.add_argument("--overrides", metavar="FILE", help="JSON/YAML {conv layer name: 'algo[/backend]'}")
+
+
+def parse_shapes(model_path: str, specs: list[str]) -> dict[str, tuple[int, ...]]:
+    shapes = {}
+    for spec in specs:
+        name, sep, dims = spec.rpartition("=")
+        if not sep:
+            model = read_model(model_path)
+            inits = {t.name for t in model.graph.initializer}
+            inputs = [i.name for i in model.graph.input if i.name not in inits]
+            if len(inputs) != 1:
+                raise ModelInputError(f"--shape {spec}: the model has inputs {inputs}; write NAME=dims")
+            name = inputs[0]
+        try:
+            shapes[name] = tuple(int(d) for d in dims.split(","))
+        except ValueError:
+            raise ModelInputError(f"--shape {spec}: dims must be comma-separated integers") from None
+    return shapes
+
+
+def load(args, **overrides) -> Model:
+    kw = dict(passes=args.passes)
+    if hasattr(args, "conv"):
+        if args.threads < 1:
+            raise ModelInputError(f"--threads must be >= 1, got {args.threads}")
+        kw.update(conv=args.conv, backend=args.backend, threads=args.threads, overrides=args.overrides)
+    kw.update(overrides)
+    return Model.load(args.model, parse_shapes(args.model, args.shape), **kw)
+
+
+def pass_table(report: list[dict]) -> str:
+    from tabulate import tabulate
+    rows = [[r["pass"], r["changed"], "; ".join(r["details"][:6]) + (" ..." if len(r["details"]) > 6 else "")]
+            for r in report]
+    return tabulate(rows, headers=["pass", "changed", "what"], disable_numparse=True)
+
+
+def to_jsonable(obj):
+    """JSON-safe copy: numpy scalars to Python numbers, tuples to lists."""
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.dtype):
+        return str(obj)
+    return obj
