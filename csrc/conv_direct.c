@@ -13,7 +13,7 @@
 
 enum { OCB = 4 };   /* output channels sharing each input row load */
 
-#if CL_X86 && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#if CL_X86 && defined(__GNUC__) && !defined(__clang__)
 #define CL_CLONES __attribute__((target_clones("avx512f", "arch=haswell", "default")))
 #else
 #define CL_CLONES

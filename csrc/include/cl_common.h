@@ -1,6 +1,6 @@
 /* What every convlab C entry point shares: error codes, activation codes, the fused epilogue.
  *
- * Blocks between the cffi:begin / cffi:end markers of any csrc/include/*.h are handed to cffi's
+ * Blocks between the cffi:begin / cffi:end markers of every header in csrc/include are given to cffi's
  * cdef by csrc/build_ffi.py, so they must be plain C declarations (no macros, no #if). A new
  * algorithm exposes itself to Python by adding a header with such a block next to its .c file. */
 #ifndef CL_COMMON_H

@@ -1,0 +1,276 @@
+/* Checks every C kernel, under every instruction set this CPU runs (aarch64: scalar and NEON;
+ * x86: scalar, AVX2, AVX-512), against a plain double-precision convolution over a shape set
+ * with odd sizes, asymmetric padding, strides, dilation, groups and every activation; and checks
+ * that 1 and 3 threads give bit-identical results. Built natively, under ASan+UBSan, and cross
+ * for aarch64 under qemu by csrc/Makefile. Exit status 1 on any failure.
+ *
+ * To cover a new kernel: add a row to KERNELS (a run function and which shapes it takes);
+ * to cover a new shape: add a row to SHAPES. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cl_conv.h"
+#include "cl_gemm.h"
+
+typedef struct {
+    int n, c_in, c_out, h, w, kh, kw, sh, sw, pt, pl, pb, pr, dh, dw, groups, act;
+} shape;
+
+static const shape SHAPES[] = {
+    /* n  cin cout  h   w kh kw sh sw pt pl pb pr dh dw  g  act */
+    {1,   1,   1,  1,  1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, CL_ACT_NONE},
+    {2,  13,  19,  7, 11, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, CL_ACT_RELU},      /* 1x1: plain GEMM */
+    {1,  64,  33, 17, 31, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, CL_ACT_HARDSWISH}, /* N > NC, edges */
+    {1, 300,  20,  5,  9, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, CL_ACT_PRELU},     /* K > KC */
+    {1,   7,   9, 13, 10, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, CL_ACT_RELU6},
+    {2,   5,  17, 11, 14, 3, 3, 2, 2, 0, 2, 1, 0, 1, 1, 1, CL_ACT_SIGMOID},
+    {1,   6,   4,  9, 12, 3, 2, 3, 1, 2, 0, 0, 3, 2, 1, 1, CL_ACT_NONE},
+    {1,  40,  12, 10,  9, 5, 5, 1, 2, 2, 2, 2, 2, 1, 2, 1, CL_ACT_PRELU},     /* K = 1000 */
+    {1,   8,   6, 12, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2, CL_ACT_RELU},      /* groups */
+    {1,   9,   6,  8,  7, 1, 3, 2, 1, 0, 1, 0, 1, 1, 1, 3, CL_ACT_NONE},
+    {1,   1,   1, 70, 70, 7, 7, 1, 1, 3, 3, 3, 3, 1, 1, 1, CL_ACT_NONE},
+    /* depthwise 3x3: vector interior + scalar edges and tails, s1 and s2 */
+    {1,   3,   3,  5,  5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3, CL_ACT_RELU},
+    {2,   5,   5, 9, 37, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 5, CL_ACT_PRELU},
+    {1,   4,   4, 12, 70, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 4, CL_ACT_HARDSWISH},
+    {1,   3,   3, 11, 53, 3, 3, 1, 1, 2, 0, 1, 2, 1, 1, 3, CL_ACT_SIGMOID},
+    {1,   6,   6, 13, 67, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 6, CL_ACT_RELU6},
+    {1,   4,   4, 10, 80, 3, 3, 2, 2, 0, 0, 0, 0, 1, 1, 4, CL_ACT_NONE},
+    {2,   3,   3, 15, 99, 3, 3, 2, 2, 0, 1, 2, 0, 1, 1, 3, CL_ACT_PRELU},
+    {1,   2,   2,  2,  3, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 2, CL_ACT_RELU},
+};
+
+/* ---- the kernels under test ---- */
+
+typedef int (*run_fn)(const cl_conv_shape *s, const float *x, const float *w, float *y,
+                      const cl_epilogue *ep, int nthreads);
+
+static int run_im2col(const cl_conv_shape *s, const float *x, const float *w, float *y,
+                      const cl_epilogue *ep, int nthreads)
+{
+    cl_im2col *p = cl_im2col_prepare(s, w);
+    if (!p)
+        return CL_ENOMEM;
+    int rc = cl_im2col_run(p, s, x, y, ep, nthreads);
+    cl_im2col_free(p);
+    return rc;
+}
+
+static int is_dw3x3(const cl_conv_shape *s)
+{
+    return s->groups == s->c_in && s->c_out == s->c_in && s->kh == 3 && s->kw == 3 &&
+           s->sh == s->sw && (s->sh == 1 || s->sh == 2) && s->dh == 1 && s->dw == 1;
+}
+
+static int any_shape(const cl_conv_shape *s) { (void)s; return 1; }
+
+static const struct {
+    const char *name;
+    run_fn run;
+    int (*supports)(const cl_conv_shape *s);
+} KERNELS[] = {
+    {"im2col", run_im2col, any_shape},
+    {"direct", cl_direct_run, any_shape},
+    {"depthwise3x3", cl_dwconv3x3_run, is_dw3x3},
+};
+
+/* ---- the reference ---- */
+
+static double act_ref(double y, int act, double slope)
+{
+    switch (act) {
+    case CL_ACT_RELU: return y < 0 ? 0 : y;
+    case CL_ACT_RELU6: return y < 0 ? 0 : (y > 6 ? 6 : y);
+    case CL_ACT_PRELU: return y < 0 ? y * slope : y;
+    case CL_ACT_SIGMOID: return 1 / (1 + exp(-y));
+    case CL_ACT_HARDSWISH: return y * (y + 3 < 0 ? 0 : (y + 3 > 6 ? 6 : y + 3)) / 6;
+    default: return y;
+    }
+}
+
+/* out[i] = conv (no activation) in double; with absolute values when `absolute`. */
+static void conv_ref(const cl_conv_shape *s, const float *x, const float *w, const float *b,
+                     int absolute, double *out)
+{
+    int cig = s->c_in / s->groups, cog = s->c_out / s->groups;
+    for (int n = 0; n < s->n; n++)
+        for (int oc = 0; oc < s->c_out; oc++)
+            for (int oy = 0; oy < s->oh; oy++)
+                for (int ox = 0; ox < s->ow; ox++) {
+                    double acc = b ? (absolute ? fabs(b[oc]) : b[oc]) : 0;
+                    for (int ci = 0; ci < cig; ci++)
+                        for (int i = 0; i < s->kh; i++)
+                            for (int j = 0; j < s->kw; j++) {
+                                int iy = oy * s->sh - s->pt + i * s->dh, ix = ox * s->sw - s->pl + j * s->dw;
+                                if (iy < 0 || iy >= s->h || ix < 0 || ix >= s->w)
+                                    continue;
+                                double xv = x[(((size_t)n * s->c_in + oc / cog * cig + ci) * s->h + iy) * s->w + ix];
+                                double wv = w[(((size_t)oc * cig + ci) * s->kh + i) * s->kw + j];
+                                acc += absolute ? fabs(xv * wv) : xv * wv;
+                            }
+                    *out++ = acc;
+                }
+}
+
+static uint64_t rng_state = 88172645463325252ull;
+static float urand(void)   /* uniform in [-1, 1) */
+{
+    rng_state ^= rng_state << 13, rng_state ^= rng_state >> 7, rng_state ^= rng_state << 17;
+    return (float)((rng_state >> 40) * (2.0 / (1 << 24)) - 1.0);
+}
+
+static void fill(float *a, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        a[i] = urand();
+}
+
+static int failures, checks;
+
+/* Every output within the float32 bound of tests/conv_oracle.py: eps * (lip * (K + 1) * |conv|
+ * + 4 |exact|). Returns 0 when all are. */
+static int compare(const char *what, const cl_conv_shape *s, int act, const float *y,
+                   const double *exact, const double *absconv, const float *slope)
+{
+    const double eps = 1.1920928955078125e-07;
+    size_t total = (size_t)s->n * s->c_out * s->oh * s->ow, plane = (size_t)s->oh * s->ow, bad = 0, worst = 0;
+    double k = (double)(s->c_in / s->groups) * s->kh * s->kw + 1, worst_ratio = 0;
+    for (size_t i = 0; i < total; i++) {
+        int oc = (int)(i / plane % s->c_out);
+        double e = act_ref(exact[i], act, slope[oc]);
+        double lip = act == CL_ACT_HARDSWISH ? 1.5 : 1.0;
+        double bound = eps * (lip * k * absconv[i] + 4 * fabs(e)) + 1e-30;
+        double err = fabs(y[i] - e);
+        if (!(err <= bound)) {
+            bad++;
+            if (!(err / bound <= worst_ratio))
+                worst_ratio = err / bound, worst = i;
+        }
+    }
+    checks++;
+    if (!bad)
+        return 0;
+    failures++;
+    int oc = (int)(worst / plane % s->c_out);
+    printf("FAIL %s n%d c%d->%d %dx%d k%dx%d s%d,%d p%d,%d,%d,%d d%d,%d g%d act%d: %zu of %zu outputs wrong; "
+           "worst at %zu: got %.9g, expected %.9g\n", what, s->n, s->c_in, s->c_out, s->h, s->w, s->kh, s->kw,
+           s->sh, s->sw, s->pt, s->pl, s->pb, s->pr, s->dh, s->dw, s->groups, act, bad, total, worst,
+           y[worst], act_ref(exact[worst], act, slope[oc]));
+    return 1;
+}
+
+static cl_conv_shape make_shape(const shape *t)
+{
+    cl_conv_shape s = {t->n, t->c_in, t->h, t->w, t->c_out, t->kh, t->kw, t->groups,
+                       t->sh, t->sw, t->dh, t->dw, t->pt, t->pl, t->pb, t->pr, 0, 0};
+    s.oh = (t->h + t->pt + t->pb - t->dh * (t->kh - 1) - 1) / t->sh + 1;
+    s.ow = (t->w + t->pl + t->pr - t->dw * (t->kw - 1) - 1) / t->sw + 1;
+    return s;
+}
+
+static void check_shape(const shape *t)
+{
+    cl_conv_shape s = make_shape(t);
+    if (cl_conv_shape_check(&s) != CL_OK) {
+        printf("FAIL bad test shape %d->%d %dx%d\n", t->c_in, t->c_out, t->h, t->w);
+        failures++;
+        return;
+    }
+    size_t nx = (size_t)s.n * s.c_in * s.h * s.w, nw = (size_t)s.c_out * (s.c_in / s.groups) * s.kh * s.kw;
+    size_t ny = (size_t)s.n * s.c_out * s.oh * s.ow;
+    float *x = malloc(nx * sizeof *x), *w = malloc(nw * sizeof *w), *b = malloc(s.c_out * sizeof *b);
+    float *slope = malloc(s.c_out * sizeof *slope), *y1 = malloc(ny * sizeof *y1), *y3 = malloc(ny * sizeof *y3);
+    double *exact = malloc(ny * sizeof *exact), *absconv = malloc(ny * sizeof *absconv);
+    fill(x, nx), fill(w, nw), fill(b, s.c_out), fill(slope, s.c_out);
+    conv_ref(&s, x, w, b, 0, exact);
+    conv_ref(&s, x, w, b, 1, absconv);
+    cl_epilogue ep = {b, slope, t->act};
+    for (int isa = 0; isa < 4; isa++) {
+        if (cl_set_isa(isa) != CL_OK)
+            continue;
+        for (size_t k = 0; k < sizeof KERNELS / sizeof *KERNELS; k++) {
+            if (!KERNELS[k].supports(&s))
+                continue;
+            char what[64];
+            snprintf(what, sizeof what, "%s/%s", KERNELS[k].name, cl_isa_name(isa));
+            int rc1 = KERNELS[k].run(&s, x, w, y1, &ep, 1), rc3 = KERNELS[k].run(&s, x, w, y3, &ep, 3);
+            if (rc1 != CL_OK || rc3 != CL_OK) {
+                printf("FAIL %s returned %d / %d\n", what, rc1, rc3);
+                failures++;
+                continue;
+            }
+            if (compare(what, &s, t->act, y1, exact, absconv, slope) == 0 && memcmp(y1, y3, ny * sizeof *y1)) {
+                printf("FAIL %s: 3 threads differ from 1 thread\n", what);
+                failures++;
+            }
+        }
+    }
+    cl_set_isa(-1);
+    free(x), free(w), free(b), free(slope), free(y1), free(y3), free(exact), free(absconv);
+}
+
+/* The GEMM entry points on their own, with leading dimensions larger than the matrices. */
+static void check_gemm(int M, int N, int K)
+{
+    int lda = K + 3, ldb = N + 5, ldc = N + 2;
+    float *A = malloc(sizeof(float) * M * lda), *B = malloc(sizeof(float) * K * ldb);
+    float *C = malloc(sizeof(float) * M * ldc);
+    fill(A, (size_t)M * lda), fill(B, (size_t)K * ldb);
+    for (int isa = 0; isa < 4; isa++) {
+        if (cl_set_isa(isa) != CL_OK)
+            continue;
+        for (int i = 0; i < M * ldc; i++)
+            C[i] = 12345.0f;   /* the gaps between rows must survive */
+        int rc = cl_sgemm(M, N, K, A, lda, B, ldb, C, ldc, NULL, 2), bad = rc != CL_OK;
+        for (int i = 0; i < M && !bad; i++)
+            for (int j = 0; j < ldc && !bad; j++) {
+                double e = 0, ab = 0;
+                for (int k = 0; k < K; k++)
+                    e += (double)A[i * lda + k] * B[k * ldb + j], ab += fabs((double)A[i * lda + k] * B[k * ldb + j]);
+                float got = C[i * ldc + j];
+                bad = j < N ? !(fabs(got - e) <= 1.1920928955078125e-07 * (K + 4) * ab + 1e-30) : got != 12345.0f;
+            }
+        checks++;
+        if (bad) {
+            printf("FAIL gemm/%s M%d N%d K%d (rc %d)\n", cl_isa_name(isa), M, N, K, rc);
+            failures++;
+        }
+    }
+    cl_set_isa(-1);
+    free(A), free(B), free(C);
+}
+
+static void check_errors(void)
+{
+    cl_conv_shape s = make_shape(&SHAPES[4]);
+    float v = 0;
+    s.ow += 1;   /* inconsistent with the rest */
+    int ok = cl_direct_run(&s, &v, &v, &v, NULL, 1) == CL_EINVAL &&
+             cl_dwconv3x3_run(&s, &v, &v, &v, NULL, 1) == CL_EINVAL && cl_im2col_prepare(&s, &v) == NULL &&
+             cl_sgemm(0, 1, 1, &v, 1, &v, 1, &v, 1, NULL, 1) == CL_EINVAL &&
+             cl_sgemm(2, 2, 2, &v, 1, &v, 2, &v, 2, NULL, 1) == CL_EINVAL;
+    checks++;
+    if (!ok) {
+        printf("FAIL bad arguments were not rejected with CL_EINVAL\n");
+        failures++;
+    }
+}
+
+int main(void)
+{
+    printf("instruction sets:");
+    for (int isa = 0; isa < 4; isa++)
+        if (cl_isa_supported(isa))
+            printf(" %s", cl_isa_name(isa));
+    printf(" (default %s)\n", cl_isa_name(cl_isa()));
+    for (size_t i = 0; i < sizeof SHAPES / sizeof *SHAPES; i++)
+        check_shape(&SHAPES[i]);
+    static const int gemms[][3] = {{1, 1, 1}, {8, 12, 1}, {17, 33, 257}, {9, 1030, 20}, {70, 45, 600}};
+    for (size_t i = 0; i < sizeof gemms / sizeof *gemms; i++)
+        check_gemm(gemms[i][0], gemms[i][1], gemms[i][2]);
+    check_errors();
+    printf("%d checks, %d failures\n", checks, failures);
+    return failures ? 1 : 0;
+}

@@ -1,0 +1,79 @@
+"""What the generic kernel tests cannot see for backend "c": every micro-kernel this CPU can run
+(the generic tests only exercise the one cpuid picks), and the C side's own argument checks."""
+import numpy as np
+import pytest
+
+import convlab
+from convlab.errors import ConvlabError
+from convlab.kernels.c import _ffi
+from convlab.spec import ConvSpec
+
+from conv_oracle import assert_conv_close
+
+pytestmark = pytest.mark.skipif(_ffi.unavailable() is not None, reason=str(_ffi.unavailable()))
+
+# (c_in, c_out, k, stride, padding, dilation, groups, h, w, activation)
+CASES = [
+    (37, 29, 1, 1, 0, 1, 1, 13, 21, "relu"),               # plain GEMM, edge tiles
+    (300, 20, 1, 1, 0, 1, 1, 5, 9, ("prelu", np.linspace(-1, 1, 20, dtype=np.float32))),  # K > KC
+    (16, 40, 1, 1, 0, 1, 1, 24, 30, "hardswish"),          # N > NC
+    (7, 9, 3, 1, 1, 1, 1, 13, 10, "relu6"),
+    (6, 10, 3, 2, (0, 2, 1, 0), 1, 2, 11, 14, "sigmoid"),
+    (5, 4, 3, 1, 2, 2, 1, 12, 9, None),
+    (24, 24, 3, 1, 1, 1, 24, 9, 53, ("leaky_relu", 0.2)),  # depthwise s1, vector interior + edges
+    (16, 16, 3, 2, (2, 0, 1, 2), 1, 16, 15, 99, "relu"),   # depthwise s2
+]
+
+
+@pytest.fixture(params=_ffi.isa_names() if _ffi.unavailable() is None else [])
+def isa(request):
+    _ffi.set_isa(request.param)
+    yield request.param
+    _ffi.set_isa(None)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}-{c[1]}k{c[2]}s{c[3]}g{c[6]}")
+def test_every_isa_matches_the_reference(isa, case):
+    c_in, c_out, k, s, p, d, g, h, w, act = case
+    rng = np.random.default_rng(c_in * 131 + h)
+    spec = ConvSpec.build(c_in, c_out, k, k, stride=s, padding=p, dilation=d, groups=g, activation=act,
+                          has_bias=True)
+    x = rng.standard_normal((2, c_in, h, w), dtype=np.float32)
+    wt = rng.standard_normal(spec.weight_shape, dtype=np.float32)
+    b = rng.standard_normal(c_out, dtype=np.float32)
+    algos = ["im2col", "direct"] + (["depthwise"] if g == c_in == c_out and d == 1 else [])
+    for algo in algos:
+        y = convlab.conv2d(x, wt, b, stride=s, padding=p, dilation=d, groups=g, activation=act,
+                           algo=algo, backend="c", threads=2)
+        assert_conv_close(y, x, wt, b, spec, 1.0, label=f"{algo}/c [{isa}]")
+
+
+def test_isa_names_and_forcing():
+    names = _ffi.isa_names()
+    assert "scalar" in names and _ffi.isa() in names
+    with pytest.raises(ConvlabError, match="not available"):
+        _ffi.set_isa("sve2")
+
+
+def test_c_rejects_inconsistent_shapes_with_an_error_code():
+    """The Python side validates first; this is the C side's own guard, reached directly."""
+    lib = _ffi.lib
+    spec = ConvSpec.build(4, 4, 3, 3, padding=1)
+    s = _ffi.conv_shape(spec, (1, 4, 8, 8))
+    s.ow += 1
+    buf = np.zeros(1024, np.float32)
+    assert lib.cl_direct_run(s, _ffi.fptr(buf), _ffi.fptr(buf), _ffi.fptr(buf), _ffi.ffi.NULL, 1) == lib.CL_EINVAL
+    with pytest.raises(ConvlabError, match="rejected its arguments"):
+        _ffi.check(lib.CL_EINVAL, "direct/c")
+    with pytest.raises(MemoryError):
+        _ffi.check(lib.CL_ENOMEM, "direct/c")
+
+
+def test_plan_reused_across_input_sizes():
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((8, 4, 3, 3), dtype=np.float32)
+    plan = convlab.prepare_conv(w, padding=1, algo="im2col", backend="c")
+    for hw in ((5, 7), (16, 16), (5, 7)):
+        x = rng.standard_normal((1, 4) + hw, dtype=np.float32)
+        ref = convlab.conv2d(x, w, padding=1, algo="reference", backend="numpy")
+        np.testing.assert_allclose(plan(x), ref, rtol=1e-4, atol=1e-4)
