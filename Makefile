@@ -2,9 +2,9 @@
 PY      := .venv/bin/python
 APT_PKGS := gcc g++ make gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static
 
-.PHONY: setup test demo apt venv
+.PHONY: setup test demo apt venv rknn
 
-setup: apt venv
+setup: apt venv rknn
 
 apt:
 	@if command -v apt-get >/dev/null; then \
@@ -19,6 +19,11 @@ venv:
 	[ -x $(PY) ] || python3 -m venv .venv
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
+
+# RKNN-Toolkit2 (NPU convert + simulator) pins numpy<=1.26.4, onnx<=1.18, torch<=2.4: its own venv, cached
+# outside the clone in $CONVLAB_CACHE/rknn-venv (default ~/.cache/convlab; ~6 GB), reused when complete, rebuilt when broken.
+rknn:
+	$(PY) -m convlab.npu.install
 
 test:
 	$(PY) -m pytest -q

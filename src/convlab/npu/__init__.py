@@ -1,0 +1,19 @@
+"""The RKNN NPU path for the RK3568: convert ONNX models (fp16 / int8 / hybrid), run them in the
+toolkit's simulator, compare them against convlab's CPU path, and run them on a board.
+
+RKNN-Toolkit2 pins numpy<=1.26.4, onnx<=1.18 and torch<=2.4, which the main environment cannot
+share, so it lives in its own venv (`make rknn`, cached outside the clone; `install.py`) and every
+toolkit call goes through `worker.py`, run by that venv's python and driven from here by
+`toolkit.Toolkit` (JSON requests, arrays as .npy files). Modules:
+
+    toolkit      find the rknn venv, start and talk to the worker
+    worker       the only code that imports rknn.api (runs in the rknn venv)
+    install      create / check the rknn venv (`make rknn`)
+    model_prep   check an ONNX model for the toolkit, re-export at a supported opset / IR version
+    calibration  calibration set from an image folder or generated images, as the toolkit reads it
+    accuracy     per-output error metrics; the toolkit's per-layer accuracy analysis, parsed
+    convert      `convlab npu convert`: .rknn + JSON report, written atomically
+    compare      `convlab npu compare`: simulator vs convlab's CPU engine, one table in results/
+    runner       NpuRunner: an NPU stage with the face pipeline's runner interface
+    board        `convlab npu bench`: latency on an RK3568 through rknn-toolkit-lite2
+"""

@@ -1,0 +1,182 @@
+"""`convlab npu convert`: ONNX -> .rknn (fp16, int8 or hybrid) plus a JSON report beside it.
+
+Hybrid keeps some layers in fp16 through the toolkit's hybrid quantization (step 1 writes the
+quantization config, the chosen layers are marked float16 in it, step 2 builds): either the layers
+named with --fp16-layer, or the ones with the worst single-layer cosine in the toolkit's accuracy
+analysis of the plain int8 build.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from . import accuracy, calibration, model_prep
+from .errors import NpuError
+from .toolkit import Toolkit
+
+DTYPES = ("fp16", "int8", "hybrid")
+TARGETS = ("rk3562", "rk3566", "rk3568", "rk3576", "rk3588")
+QUANT_ALGOS = ("normal", "mmse", "kl_divergence")
+QUANT_METHODS = ("layer", "channel")
+CALIBRATION_SEED = 20240
+DEFAULT_CALIBRATION = 8
+
+
+@dataclass(frozen=True)
+class Options:
+    dtype: str = "fp16"
+    target: str = "rk3568"
+    calib: str | int | None = None          # folder or image count; None: DEFAULT_CALIBRATION generated
+    quant_algo: str = "normal"
+    quant_method: str = "channel"
+    fp16_layers: tuple[str, ...] = ()       # hybrid: keep these in fp16
+    hybrid_worst: int = 3                   # hybrid without fp16_layers: this many worst int8 layers
+    spec: str | None = None                 # model spec file; default <model>.json beside the model
+
+    def __post_init__(self):
+        for name, value, allowed in (("dtype", self.dtype, DTYPES), ("target", self.target, TARGETS),
+                                     ("quant algorithm", self.quant_algo, QUANT_ALGOS),
+                                     ("quant method", self.quant_method, QUANT_METHODS)):
+            if value not in allowed:
+                raise NpuError(f"unknown {name} {value!r}; choose one of {', '.join(allowed)}")
+        if self.hybrid_worst < 1:
+            raise NpuError(f"hybrid_worst must be >= 1, got {self.hybrid_worst}")
+        if self.fp16_layers and self.dtype != "hybrid":
+            raise NpuError("fp16 layers are chosen only for --dtype hybrid")
+
+
+class ModelSession:
+    """One model prepared for the toolkit inside one worker: converted as often as asked, the
+    calibration set and the int8 accuracy analysis made once."""
+
+    def __init__(self, toolkit: Toolkit, model_path: str | Path, options: Options):
+        self.toolkit, self.options = toolkit, options
+        self.source = Path(model_path)
+        self.dir = Path(tempfile.mkdtemp(prefix=f"{self.source.stem}-", dir=toolkit.workdir))
+        self.spec = model_prep.find_spec(self.source, options.spec)
+        self.model = model_prep.prepare(self.source, self.dir, self.spec)
+        self._calibration: tuple[Path, dict] | None = None
+        self.int8_analysis: list[dict] | None = None
+
+    @property
+    def config(self) -> dict:
+        inp, o = self.model.input, self.options
+        return {"mean_values": [list(inp.mean)], "std_values": [list(inp.std)], "target_platform": o.target,
+                "quantized_dtype": "w8a8", "quantized_algorithm": o.quant_algo, "quantized_method": o.quant_method,
+                "float_dtype": "float16",
+                # Pixels reach the toolkit already in the model's channel order (calibration.py).
+                "quant_img_RGB2BGR": False}
+
+    def calibration(self) -> tuple[Path, dict]:
+        if self._calibration is None:
+            batch, info = calibration.pixels(self.options.calib, self.model.input, DEFAULT_CALIBRATION,
+                                             CALIBRATION_SEED)
+            self._calibration = (calibration.write_dataset(batch, self.dir / "calib"), info)
+        return self._calibration
+
+    def build(self, dtype: str, *, fp16_layers=(), strict_layers: bool = True, export: Path | None = None,
+              inputs: list[str] = (), analyse: str | None = None) -> dict:
+        dataset = str(self.calibration()[0]) if dtype != "fp16" else None
+        result = self.toolkit.call("build", model=str(self.model.path), workdir=str(self.dir / dtype), dtype=dtype,
+                                   config=self.config, dataset=dataset, fp16_layers=list(fp16_layers),
+                                   strict_layers=strict_layers, export=None if export is None else str(export),
+                                   inputs=list(inputs), analyse=analyse)
+        if "analysis" in result:
+            result["layers"] = accuracy.parse_analysis(result.pop("analysis"))
+            if dtype == "int8":
+                self.int8_analysis = result["layers"]
+        return result
+
+    def hybrid_plan(self, analyse_input: str | None = None) -> tuple[tuple[str, ...], dict]:
+        """(layers to keep in fp16, how they were chosen)."""
+        if self.options.fp16_layers:
+            return self.options.fp16_layers, {"method": "chosen by the user"}
+        if self.int8_analysis is None:
+            first = analyse_input or Path(self.calibration()[0]).read_text().split()[0]
+            self.build("int8", analyse=first)
+        worst = accuracy.worst_layers(self.int8_analysis, self.options.hybrid_worst)
+        if not worst:
+            raise NpuError(f"{self.source.name}: the int8 accuracy analysis lists no layers to keep in fp16")
+        return tuple(r["layer"] for r in worst), {
+            "method": f"the {len(worst)} layers with the lowest single-layer cosine in the int8 accuracy analysis",
+            "int8_single_cos": {r["layer"]: r["single_cos"] for r in worst}}
+
+
+@contextlib.contextmanager
+def toolkit_or(toolkit: Toolkit | None):
+    """Use the caller's worker, or start one for this call."""
+    if toolkit is not None:
+        yield toolkit
+        return
+    with Toolkit() as tk:
+        yield tk
+
+
+def default_output(model_path: Path, dtype: str) -> Path:
+    return model_path.with_name(f"{model_path.stem}.{dtype}.rknn")
+
+
+def report_path(rknn_path: Path) -> Path:
+    return rknn_path.with_name(rknn_path.name + ".json")
+
+
+def convert(model_path: str | Path, out: str | Path | None = None, options: Options = Options(),
+            toolkit: Toolkit | None = None) -> dict:
+    """Write the .rknn and its report (both or neither) and return the report."""
+    t0 = time.perf_counter()
+    model_path = Path(model_path)
+    out = Path(out) if out else default_output(model_path, options.dtype)
+    if not out.parent.is_dir():
+        raise NpuError(f"output directory {out.parent} does not exist")
+    with toolkit_or(toolkit) as tk:
+        session = ModelSession(tk, model_path, options)
+        layers, selection = session.hybrid_plan() if options.dtype == "hybrid" else ((), None)
+        tmp_rknn = _temp_beside(out)
+        tmp_report = _temp_beside(report_path(out))
+        try:
+            result = session.build(options.dtype, fp16_layers=layers, strict_layers=bool(options.fp16_layers),
+                                   export=tmp_rknn)
+            report = {
+                "model": str(model_path.resolve()), "model_sha256": _sha256(model_path),
+                "output": str(out.resolve()), "rknn_bytes": tmp_rknn.stat().st_size,
+                "toolkit": tk.info, "options": asdict(options), "config": session.config,
+                "input": {"name": session.model.input.name, "shape": list(session.model.input.shape),
+                          "channel_order": session.model.input.channel_order,
+                          "layout": "NCHW (data_format='nchw' at inference; the toolkit's default is NHWC)"},
+                "outputs": session.model.output_names,
+                "opset": {"model": session.model.opset[0], "toolkit": session.model.opset[1],
+                          "ir_model": session.model.ir_version[0], "ir_toolkit": session.model.ir_version[1]},
+                "calibration": session.calibration()[1] if options.dtype != "fp16" else None,
+                "fp16_layers": {"fp16": "all", "int8": [], "hybrid": result["fp16_layers"]}[options.dtype],
+                "hybrid_selection": selection,
+                "notes": session.model.notes, "warnings": result["warnings"],
+                "seconds": round(time.perf_counter() - t0, 2),
+            }
+            tmp_report.write_text(json.dumps(report, indent=2) + "\n")
+            umask = os.umask(0)
+            os.umask(umask)
+            for tmp in (tmp_rknn, tmp_report):
+                os.chmod(tmp, 0o666 & ~umask)     # mkstemp files are private; outputs get normal permissions
+            os.replace(tmp_rknn, out)
+            os.replace(tmp_report, report_path(out))
+        finally:
+            for tmp in (tmp_rknn, tmp_report):
+                tmp.unlink(missing_ok=True)
+    return report
+
+
+def _temp_beside(path: Path) -> Path:
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    return Path(name)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+

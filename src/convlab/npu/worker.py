@@ -1,0 +1,146 @@
+"""RKNN-Toolkit2 worker: the only code that imports rknn.api. Runs in the rknn venv, started by
+toolkit.Toolkit as `python worker.py`; imports nothing from convlab, so it works whatever convlab
+(if any) that venv has installed.
+
+Protocol: after import it writes one JSON line (toolkit version, or the import error); then for
+each request line {"op": ..., "args": {...}} one reply line {"ok": true, "result": {...}} or
+{"ok": false, "error": "..."}. Arrays travel as .npy files named in the request / result.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from importlib import metadata
+
+
+class StepFailed(RuntimeError):
+    pass
+
+
+def _check(ret, step: str) -> None:
+    # The toolkit reports most failures as a non-zero return code plus an "E" log line.
+    if ret not in (0, None):
+        raise StepFailed(f"{step} returned {ret}")
+
+
+def _message(e: BaseException) -> str:
+    # rknn wraps its errors as ValueError("Traceback ...\nValueError: <the cause>"): keep the cause.
+    lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
+    last = lines[-1] if lines else type(e).__name__
+    for prefix in ("ValueError: ", "RuntimeError: ", "Exception: "):
+        if last.startswith(prefix):
+            last = last[len(prefix):]
+    return last
+
+
+def _set_fp16_layers(cfg_path: str, layers: list[str], strict: bool) -> list[str]:
+    """Mark layers float16 in the quantization config step 1 wrote; returns the names used."""
+    from ruamel.yaml import YAML
+    with open(cfg_path) as f:
+        known = list(YAML(typ="safe").load(f)["quantize_parameters"])
+    chosen = []
+    for name in layers:
+        # The accuracy analysis names requantised outputs "<tensor>_int8"; the config names the tensor.
+        candidates = [name] + [name[: -len(s)] for s in ("__int8", "_int8") if name.endswith(s)]
+        match = next((c for c in candidates if c in known), None)
+        if match is None and strict:
+            raise StepFailed(f"layer {name!r} is not in the quantization config; layers are: "
+                             f"{', '.join(known[:40])}{' ...' if len(known) > 40 else ''}")
+        if match is not None and match not in chosen:
+            chosen.append(match)
+    if not chosen:
+        raise StepFailed(f"none of the layers {layers} is in the quantization config")
+    with open(cfg_path) as f:
+        text = f.read()
+    block = "custom_quantize_layers:\n" + "".join(f"    {json.dumps(n)}: float16\n" for n in chosen)
+    if "custom_quantize_layers: {}\n" not in text:
+        raise StepFailed(f"unexpected quantization config format in {cfg_path}")
+    with open(cfg_path, "w") as f:
+        f.write(text.replace("custom_quantize_layers: {}\n", block, 1))
+    return chosen
+
+
+def build(model: str, workdir: str, dtype: str, config: dict, dataset: str | None = None,
+          fp16_layers: list[str] | None = None, strict_layers: bool = True, export: str | None = None,
+          inputs: list[str] = (), analyse: str | None = None) -> dict:
+    """Convert `model`; optionally export it, run it in the simulator on `inputs` (NCHW .npy files)
+    and run the toolkit's per-layer accuracy analysis on the `analyse` input."""
+    import numpy as np
+    from rknn.api import RKNN
+    os.makedirs(workdir, exist_ok=True)
+    os.chdir(workdir)                   # hybrid step 1 writes its files into the current directory
+    result: dict = {"fp16_layers": []}
+    rknn = RKNN(verbose=False)
+    try:
+        _check(rknn.config(**config), "config")
+        _check(rknn.load_onnx(model=model), "load_onnx")
+        if dtype == "hybrid":
+            _check(rknn.hybrid_quantization_step1(dataset=dataset, proposal=False), "hybrid_quantization_step1")
+            stem = os.path.splitext(os.path.basename(model))[0]
+            result["fp16_layers"] = _set_fp16_layers(f"{stem}.quantization.cfg", fp16_layers or [], strict_layers)
+            rknn.release()
+            rknn = RKNN(verbose=False)
+            _check(rknn.config(**config), "config")
+            _check(rknn.hybrid_quantization_step2(model_input=f"{stem}.model", data_input=f"{stem}.data",
+                                                  model_quantization_cfg=f"{stem}.quantization.cfg"),
+                   "hybrid_quantization_step2")
+        else:
+            _check(rknn.build(do_quantization=dtype == "int8", dataset=dataset), "build")
+        if export:
+            _check(rknn.export_rknn(export), "export_rknn")
+        if inputs or analyse:
+            _check(rknn.init_runtime(), "init_runtime (simulator)")
+        outputs = []
+        for k, path in enumerate(inputs):
+            # data_format is explicit: the toolkit's default is NHWC, convlab's tensors are NCHW.
+            outs = rknn.inference(inputs=[np.load(path)], data_format="nchw")
+            if outs is None:
+                raise StepFailed(f"inference on {path} returned nothing")
+            names = []
+            for j, o in enumerate(outs):
+                names.append(os.path.join(workdir, f"out_{k}_{j}.npy"))
+                np.save(names[-1], np.asarray(o, dtype=np.float32))
+            outputs.append(names)
+        result["outputs"] = outputs
+        if analyse:
+            out_dir = os.path.join(workdir, "analysis")
+            _check(rknn.accuracy_analysis(inputs=[analyse], output_dir=out_dir), "accuracy_analysis")
+            with open(os.path.join(out_dir, "error_analysis.txt")) as f:
+                result["analysis"] = f.read()
+    finally:
+        rknn.release()
+    return result
+
+
+OPS = {"build": build}
+
+
+def main() -> int:
+    proto = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)                       # the toolkit's chatter goes to the log, not the protocol
+
+    def send(reply: dict) -> None:
+        proto.write(json.dumps(reply) + "\n")
+        proto.flush()
+
+    try:
+        from rknn.api import RKNN  # noqa: F401
+        import numpy
+        info = {"toolkit": metadata.version("rknn-toolkit2"), "python": sys.version.split()[0],
+                "numpy": numpy.__version__, "onnx": metadata.version("onnx")}
+    except Exception as e:  # whatever the import raises, the caller gets it as text
+        send({"ok": False, "error": f"{type(e).__name__}: {e}"})
+        return 1
+    send({"ok": True, "result": info})
+    for line in sys.stdin:
+        request = json.loads(line)
+        try:
+            send({"ok": True, "result": OPS[request["op"]](**request["args"])})
+        except Exception as e:  # report every toolkit failure to the caller and keep serving
+            send({"ok": False, "error": _message(e)})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
