@@ -96,6 +96,7 @@ struct cl_winograd {
     int nr;                          /* the GEMM micro-kernel's NR, fixed when U was packed */
     const cl_wino_kernels *k;
     cl_gemm_a **u;                   /* alpha^2 packed c_out x c_in matrices */
+    float *w;                        /* the weights as given, for the direct border outputs */
 };
 
 void cl_winograd_free(cl_winograd *p)
@@ -106,6 +107,7 @@ void cl_winograd_free(cl_winograd *p)
         for (int k = 0; k < p->alpha * p->alpha; k++)
             cl_gemm_free_a(p->u[k]);
     free(p->u);
+    free(p->w);
     free(p);
 }
 
@@ -125,10 +127,12 @@ int cl_winograd_prepare(int m, const cl_conv_shape *s, const float *w, cl_winogr
     cl_winograd *p = calloc(1, sizeof *p);
     float *uk = malloc(sizeof(float) * (size_t)s->c_out * s->c_in);
     if (p)
-        *p = (cl_winograd){m, a, s->c_in, s->c_out, cl_ukernel_for(isa)->nr, kernels_for(isa), NULL};
-    if (p)
+        *p = (cl_winograd){m, a, s->c_in, s->c_out, cl_ukernel_for(isa)->nr, kernels_for(isa), NULL, NULL};
+    if (p) {
         p->u = calloc((size_t)a * a, sizeof *p->u);
-    if (!p || !uk || !p->u) {
+        p->w = malloc(sizeof(float) * 9 * (size_t)s->c_out * s->c_in);
+    }
+    if (!p || !uk || !p->u || !p->w) {
         free(uk);
         cl_winograd_free(p);
         return CL_ENOMEM;
@@ -152,6 +156,7 @@ int cl_winograd_prepare(int m, const cl_conv_shape *s, const float *w, cl_winogr
             }
         }
     free(uk);
+    memcpy(p->w, w, sizeof(float) * 9 * (size_t)s->c_out * s->c_in);
     *out = p;
     return CL_OK;
 }
@@ -179,6 +184,7 @@ typedef struct {
     const float *x;
     float *y;
     const cl_epilogue *ep;
+    int oy0, ox0, oy1, ox1;     /* the outputs whose window touches the input (see cl_winograd_run) */
     int tiles_y, tiles_x, tb;
     long long tiles;
 } wino_job;
@@ -195,9 +201,9 @@ static void locate_tiles(const wino_job *j, long long t0, cl_wino_tile *t)
             continue;
         }
         long long n = i / per_image, r = i % per_image;
-        int ty = (int)(r / j->tiles_x), tx = (int)(r % j->tiles_x);
+        int oy = j->oy0 + (int)(r / j->tiles_x) * m, ox = j->ox0 + (int)(r % j->tiles_x) * m;
         t[l] = (cl_wino_tile){(ptrdiff_t)n * s->c_in * s->h * s->w, (ptrdiff_t)n * s->c_out * s->oh * s->ow,
-                              ty * m - s->pt, tx * m - s->pl, ty * m, tx * m};
+                              oy - s->pt, ox - s->pl, oy, ox};
     }
 }
 
@@ -225,7 +231,7 @@ static int run_block(const wino_job *j, long long t0, cl_wino_tile *t, float *v,
         float slope = ep && ep->slope ? ep->slope[co] : 0.0f;
         for (int g = 0; g < tb; g += vl)
             k->output[fn](mm + (ptrdiff_t)co * tb + g, mstride, t + g, j->y + (ptrdiff_t)co * s->oh * s->ow,
-                          s->oh, s->ow, bias, slope, act);
+                          s->ow, j->oy1, j->ox1, bias, slope, act);
     }
     return CL_OK;
 }
@@ -247,6 +253,40 @@ static int run_blocks(const wino_job *j, long long b0, long long b1)
     return rc;
 }
 
+/* Outputs whose 3x3 window holds at most one input row or column (padding of 2 or more) are
+ * computed directly here: Winograd would produce them by cancellation within a tile, with
+ * rounding noise the size of the neighbouring outputs against an exact value that has only 3
+ * taps per channel (or none). Only a line per padded side (plus the all-padding ones) is direct. */
+static void direct_border_outputs(const wino_job *j, const float *w)
+{
+    const cl_conv_shape *s = j->s;
+    const cl_epilogue *ep = j->ep;
+    int act = ep ? ep->act : CL_ACT_NONE;
+    for (int n = 0; n < s->n; n++)
+        for (int co = 0; co < s->c_out; co++) {
+            float *plane = j->y + ((ptrdiff_t)n * s->c_out + co) * s->oh * s->ow;
+            for (int oy = 0; oy < s->oh; oy++)
+                for (int ox = 0; ox < s->ow; ox++) {
+                    if (oy >= j->oy0 && oy < j->oy1 && ox >= j->ox0 && ox < j->ox1)
+                        continue;
+                    float acc = ep && ep->bias ? ep->bias[co] : 0.0f;
+                    for (int ci = 0; ci < s->c_in; ci++)
+                        for (int r = 0; r < 3; r++)
+                            for (int c = 0; c < 3; c++) {
+                                int y = oy - s->pt + r, x = ox - s->pl + c;
+                                if (y >= 0 && y < s->h && x >= 0 && x < s->w)
+                                    acc += w[((ptrdiff_t)co * s->c_in + ci) * 9 + r * 3 + c] *
+                                           j->x[(((ptrdiff_t)n * s->c_in + ci) * s->h + y) * s->w + x];
+                            }
+                    if (act == CL_ACT_SIGMOID)
+                        cl_sigmoid_inplace(&acc, 1);
+                    else
+                        acc = cl_act1(acc, act, ep && ep->slope ? ep->slope[co] : 0.0f);
+                    plane[(ptrdiff_t)oy * s->ow + ox] = acc;
+                }
+        }
+}
+
 int cl_winograd_run(const cl_winograd *p, const cl_conv_shape *s, const float *x, float *y,
                     const cl_epilogue *ep, int nthreads)
 {
@@ -254,8 +294,21 @@ int cl_winograd_run(const cl_winograd *p, const cl_conv_shape *s, const float *x
         s->c_out != p->c_out)
         return CL_EINVAL;
     int m = p->m;
-    wino_job j = {p, s, x, y, ep, (s->oh + m - 1) / m, (s->ow + m - 1) / m, 0, 0};
+    /* Output oy sees input rows oy - pt .. oy - pt + 2: at least two of them from pt - 1 to
+     * h + pt - 2. */
+    int oy0 = s->pt > 1 ? s->pt - 1 : 0, ox0 = s->pl > 1 ? s->pl - 1 : 0;
+    int oy1 = s->h + s->pt - 1 < s->oh ? s->h + s->pt - 1 : s->oh;
+    int ox1 = s->w + s->pl - 1 < s->ow ? s->w + s->pl - 1 : s->ow;
+    if (s->h < 2)
+        oy1 = oy0;   /* no window holds two input rows: every output is direct */
+    if (s->w < 2)
+        ox1 = ox0;
+    wino_job j = {p, s, x, y, ep, oy0, ox0, oy1, ox1, (oy1 - oy0 + m - 1) / m, (ox1 - ox0 + m - 1) / m, 0, 0};
+    if (oy0 > 0 || ox0 > 0 || oy1 < s->oh || ox1 < s->ow)
+        direct_border_outputs(&j, p->w);
     j.tiles = (long long)s->n * j.tiles_y * j.tiles_x;
+    if (j.tiles == 0)
+        return CL_OK;
     j.tb = block_tiles(p, j.tiles, nthreads);
     long long blocks = (j.tiles + j.tb - 1) / j.tb;
     int parts = blocks < nthreads ? (int)blocks : nthreads, rc = CL_OK;
@@ -340,7 +393,7 @@ double cl_winograd_check_transforms(int m, int isa, unsigned seed)
             /* The output transform of the same V, as if it were M; each lane has its own plane. */
             for (int i = 0; i < VL_MAX * H * W; i++)
                 out[i] = NAN;
-            k->output[fn](v, vl, t, out, H, W, 0.0f, 0.0f, CL_ACT_NONE);
+            k->output[fn](v, vl, t, out, W, H, W, 0.0f, 0.0f, CL_ACT_NONE);
             for (int l = 0; l < vl; l++) {
                 double mv[64];
                 for (int q = 0; q < a * a; q++)

@@ -129,7 +129,7 @@ input_tiles(int alpha, w_1d_fn bt, const float *plane, int h, int w, const cl_wi
 
 static inline __attribute__((always_inline)) void
 output_tiles(int alpha, int m, w_1d_fn at, const float *mv, ptrdiff_t mstride, const cl_wino_tile *t,
-             float *plane, int oh, int ow, float bias, float slope, int act)
+             float *plane, int ldo, int oh, int ow, float bias, float slope, int act)
 {
     clv in[8 * 8], rows[8 * 6], out[6 * 6];
     for (int k = 0; k < alpha * alpha; k++)
@@ -149,10 +149,10 @@ output_tiles(int alpha, int m, w_1d_fn at, const float *mv, ptrdiff_t mstride, c
         int mi = rows_left < m ? rows_left : m, mj = cols_left < m ? cols_left : m;
         if (mi <= 0 || mj <= 0)
             continue;  /* a lane past the last tile */
-        float *dst = plane + t[l].out_off + (ptrdiff_t)t[l].oy * ow + t[l].ox;
+        float *dst = plane + t[l].out_off + (ptrdiff_t)t[l].oy * ldo + t[l].ox;
         for (int i = 0; i < mi; i++)
             for (int j = 0; j < mj; j++)
-                dst[(ptrdiff_t)i * ow + j] = y[(i * m + j) * CLV_W + l];
+                dst[(ptrdiff_t)i * ldo + j] = y[(i * m + j) * CLV_W + l];
     }
 }
 
@@ -163,9 +163,10 @@ output_tiles(int alpha, int m, w_1d_fn at, const float *mv, ptrdiff_t mstride, c
         input_tiles(ALPHA, bt_f##M##3, plane, h, w, t, v, vstride);                             \
     }                                                                                           \
     static void output_f##M##3(const float *mv, ptrdiff_t mstride, const cl_wino_tile *t,        \
-                               float *plane, int oh, int ow, float bias, float slope, int act)  \
+                               float *plane, int ldo, int oh, int ow, float bias, float slope,  \
+                               int act)                                                         \
     {                                                                                           \
-        output_tiles(ALPHA, M, at_f##M##3, mv, mstride, t, plane, oh, ow, bias, slope, act);    \
+        output_tiles(ALPHA, M, at_f##M##3, mv, mstride, t, plane, ldo, oh, ow, bias, slope, act); \
     }
 W_INSTANCE(2, 4)
 W_INSTANCE(4, 6)

@@ -45,11 +45,12 @@ typedef struct {
 
 /* input: gathers vl tiles (alpha x alpha, zeros outside the h x w plane) of one channel and stores
  * V = B^T d B, position k = i*alpha + j at v + k*vstride (vl consecutive floats, one per tile).
- * output: reads M the same way, stores act(A^T M A + bias) of each tile's valid part. */
+ * output: reads M the same way, stores act(A^T M A + bias) of each tile's part above row oh and
+ * left of column ow into plane (row stride ldo). */
 typedef void (*cl_wino_input_fn)(const float *plane, int h, int w, const cl_wino_tile *t,
                                  float *v, ptrdiff_t vstride);
 typedef void (*cl_wino_output_fn)(const float *mv, ptrdiff_t mstride, const cl_wino_tile *t,
-                                  float *plane, int oh, int ow, float bias, float slope, int act);
+                                  float *plane, int ldo, int oh, int ow, float bias, float slope, int act);
 typedef struct {
     int vl;                          /* tiles per call: the vector width; 0 if not built */
     cl_wino_input_fn input[3];       /* index m/2 - 1 */

@@ -1,0 +1,72 @@
+"""Winograd F(2x2,3x3), F(4x4,3x3), F(6x6,3x3) in C (csrc/winograd*.c): tile transforms over the
+vector layer (AVX-512/AVX2/NEON by cpuid, scalar fallback), alpha^2 batched GEMMs on the packed
+GEMM of csrc/gemm.c, bias + activation fused in the output transform.
+
+Error factors. Winograd computes y = A^T [sum_c (G g_c G^T) . (B^T d_c B)] A, so rounding acts on
+the transformed values, which are larger than the products of the direct sum. To first order the
+error of an output is at most (c_in + t) * eps * sum_{i,j} |A^T_pi||A^T_qj| (|G||g||G^T|)_ij
+(|B^T||d||B|)_ij, t ~ 12 roundings in the transforms. For inputs and weights of equal magnitude
+that is rho = max_p (sum_j |A^T_pj| |G_j|_1 |B^T_j|_1)^2 / 9 times the direct bound's sum
+|g||d|: rho = 7.1 (F(2,3)), 256 (F(4,3)), 8.7e3 (F(6,3)); with the oracle's K = 9 c_in + 1
+that is a worst-case factor of rho * (c_in + 12) / (9 c_in + 1), i.e. rho/9 .. 1.3 rho
+(`rigorous_factor` computes it). Rounding errors of random sign add like a random walk, not
+linearly: measured on normal data (tests/test_c_winograd.py, `measured_ratio`) the worst ratio
+of error to the factor-1 oracle bound over c_in in 1..128 is about 0.3 (F(2,3)), 1.5 (F(4,3)),
+9 (F(6,3)). The registered factors are those maxima with a margin of ~3x, so a transform that
+is wrong by more than a few ulps' worth of its constants fails the generic tests (a test
+checks that a perturbed transform is caught).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ...registry import Constraints, KernelEntry, pairs, register
+from . import _ffi
+
+ERROR_FACTORS = {2: 1.0, 4: 4.0, 6: 32.0}
+
+
+def matrices(m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(A^T, G, B^T) of F(m, 3) exactly as the C kernels use them."""
+    ffi, lib = _ffi.ffi, _ffi.lib
+    a = m + 2
+    at, g, bt = ffi.new(f"double[{m * a}]"), ffi.new(f"double[{a * 3}]"), ffi.new(f"double[{a * a}]")
+    _ffi.check(lib.cl_winograd_matrices(m, at, g, bt), f"winograd_f{m}3/c matrices")
+    return (np.frombuffer(ffi.buffer(at), np.float64).reshape(m, a).copy(),
+            np.frombuffer(ffi.buffer(g), np.float64).reshape(a, 3).copy(),
+            np.frombuffer(ffi.buffer(bt), np.float64).reshape(a, a).copy())
+
+
+def rigorous_factor(m: int, c_in: int) -> float:
+    """The first-order worst case of the module docstring, for data of equal magnitude."""
+    at, g, bt = (np.abs(t) for t in matrices(m))
+    amp = (at * (g.sum(1) * bt.sum(1))).sum(1).max()
+    return amp ** 2 / 9 * (c_in + 12) / (9 * c_in + 1)
+
+
+def _make_prepare(m: int):
+    def prepare(spec, w, b, threads):
+        ffi, lib = _ffi.ffi, _ffi.lib
+        w = np.ascontiguousarray(w, np.float32)
+        ep = _ffi.Epilogue(spec, b)
+        shapes = _ffi.ShapeCache(spec)
+        proto = _ffi.conv_shape(spec, (1, spec.c_in, 8, 8))   # the weights do not depend on h, w
+        out = ffi.new("cl_winograd **")
+        _ffi.check(lib.cl_winograd_prepare(m, proto, _ffi.fptr(w), out), f"winograd_f{m}3/c prepare")
+        plan = ffi.gc(out[0], lib.cl_winograd_free)
+
+        def run(x, y):
+            _ffi.check(lib.cl_winograd_run(plan, shapes(x.shape), _ffi.fptr(x), _ffi.fptr(y), ep.c, threads),
+                       f"winograd_f{m}3/c")
+        run.keepalive = (ep, plan)
+        return run
+    return prepare
+
+
+for _m in (2, 4, 6):
+    register(KernelEntry(
+        f"winograd_f{_m}3", "c", _make_prepare(_m),
+        Constraints(kernel_sizes=pairs(3), strides=pairs(1), dilations=pairs(1), groups="one"),
+        f"C: Winograd F({_m}x{_m},3x3), tile transforms over the vector layer (AVX-512/AVX2/NEON), "
+        f"{(_m + 2) ** 2} packed GEMMs over channels, fused epilogue",
+        error_factor=ERROR_FACTORS[_m], unavailable=_ffi.unavailable))
