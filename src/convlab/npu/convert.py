@@ -80,18 +80,25 @@ class ModelSession:
             self._calibration = (calibration.write_dataset(batch, self.dir / "calib"), info)
         return self._calibration
 
+    def _conversion(self, dtype: str, fp16_layers, strict_layers: bool) -> dict:
+        return {"model": str(self.model.path), "workdir": str(self.dir / dtype), "dtype": dtype,
+                "config": self.config, "dataset": str(self.calibration()[0]) if dtype != "fp16" else None,
+                "fp16_layers": list(fp16_layers), "strict_layers": strict_layers}
+
     def build(self, dtype: str, *, fp16_layers=(), strict_layers: bool = True, export: Path | None = None,
               inputs: list[str] = (), analyse: str | None = None) -> dict:
-        dataset = str(self.calibration()[0]) if dtype != "fp16" else None
-        result = self.toolkit.call("build", model=str(self.model.path), workdir=str(self.dir / dtype), dtype=dtype,
-                                   config=self.config, dataset=dataset, fp16_layers=list(fp16_layers),
-                                   strict_layers=strict_layers, export=None if export is None else str(export),
-                                   inputs=list(inputs), analyse=analyse)
+        result = self.toolkit.call("build", **self._conversion(dtype, fp16_layers, strict_layers),
+                                   export=None if export is None else str(export), inputs=list(inputs),
+                                   analyse=analyse)
         if "analysis" in result:
             result["layers"] = accuracy.parse_analysis(result.pop("analysis"))
             if dtype == "int8":
                 self.int8_analysis = result["layers"]
         return result
+
+    def open_simulator(self, dtype: str, fp16_layers=(), strict_layers: bool = True) -> dict:
+        """Convert and start the simulator in the worker: {"session": id, "fp16_layers": [...]}."""
+        return self.toolkit.call("open", **self._conversion(dtype, fp16_layers, strict_layers))
 
     def hybrid_plan(self, analyse_input: str | None = None) -> tuple[tuple[str, ...], dict]:
         """(layers to keep in fp16, how they were chosen)."""

@@ -8,6 +8,7 @@ each request line {"op": ..., "args": {...}} one reply line {"ok": true, "result
 """
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sys
@@ -61,48 +62,64 @@ def _set_fp16_layers(cfg_path: str, layers: list[str], strict: bool) -> list[str
     return chosen
 
 
+def _convert(model: str, workdir: str, dtype: str, config: dict, dataset: str | None,
+             fp16_layers: list[str] | None, strict_layers: bool):
+    """A built RKNN object (the caller releases it) and the layers kept in fp16."""
+    from rknn.api import RKNN
+    os.makedirs(workdir, exist_ok=True)
+    os.chdir(workdir)                   # hybrid step 1 writes its files into the current directory
+    rknn = RKNN(verbose=False)
+    try:
+        _check(rknn.config(**config), "config")
+        _check(rknn.load_onnx(model=model), "load_onnx")
+        if dtype != "hybrid":
+            _check(rknn.build(do_quantization=dtype == "int8", dataset=dataset), "build")
+            return rknn, []
+        _check(rknn.hybrid_quantization_step1(dataset=dataset, proposal=False), "hybrid_quantization_step1")
+        stem = os.path.splitext(os.path.basename(model))[0]
+        kept = _set_fp16_layers(f"{stem}.quantization.cfg", fp16_layers or [], strict_layers)
+        rknn.release()
+        rknn = RKNN(verbose=False)
+        _check(rknn.config(**config), "config")
+        _check(rknn.hybrid_quantization_step2(model_input=f"{stem}.model", data_input=f"{stem}.data",
+                                              model_quantization_cfg=f"{stem}.quantization.cfg"),
+               "hybrid_quantization_step2")
+        return rknn, kept
+    except BaseException:
+        rknn.release()
+        raise
+
+
+def _infer(rknn, inputs: list[str], out_dir: str) -> list[list[str]]:
+    """Simulator outputs for each NCHW .npy input, saved as .npy files."""
+    import numpy as np
+    outputs = []
+    for path in inputs:
+        # data_format is explicit: the toolkit's default is NHWC, convlab's tensors are NCHW.
+        outs = rknn.inference(inputs=[np.load(path)], data_format="nchw")
+        if outs is None:
+            raise StepFailed(f"inference on {path} returned nothing")
+        stem = os.path.join(out_dir, os.path.splitext(os.path.basename(path))[0])
+        names = [f"{stem}.out{j}.npy" for j in range(len(outs))]
+        for name, o in zip(names, outs):
+            np.save(name, np.asarray(o, dtype=np.float32))
+        outputs.append(names)
+    return outputs
+
+
 def build(model: str, workdir: str, dtype: str, config: dict, dataset: str | None = None,
           fp16_layers: list[str] | None = None, strict_layers: bool = True, export: str | None = None,
           inputs: list[str] = (), analyse: str | None = None) -> dict:
     """Convert `model`; optionally export it, run it in the simulator on `inputs` (NCHW .npy files)
     and run the toolkit's per-layer accuracy analysis on the `analyse` input."""
-    import numpy as np
-    from rknn.api import RKNN
-    os.makedirs(workdir, exist_ok=True)
-    os.chdir(workdir)                   # hybrid step 1 writes its files into the current directory
-    result: dict = {"fp16_layers": []}
-    rknn = RKNN(verbose=False)
+    rknn, kept = _convert(model, workdir, dtype, config, dataset, fp16_layers, strict_layers)
+    result: dict = {"fp16_layers": kept}
     try:
-        _check(rknn.config(**config), "config")
-        _check(rknn.load_onnx(model=model), "load_onnx")
-        if dtype == "hybrid":
-            _check(rknn.hybrid_quantization_step1(dataset=dataset, proposal=False), "hybrid_quantization_step1")
-            stem = os.path.splitext(os.path.basename(model))[0]
-            result["fp16_layers"] = _set_fp16_layers(f"{stem}.quantization.cfg", fp16_layers or [], strict_layers)
-            rknn.release()
-            rknn = RKNN(verbose=False)
-            _check(rknn.config(**config), "config")
-            _check(rknn.hybrid_quantization_step2(model_input=f"{stem}.model", data_input=f"{stem}.data",
-                                                  model_quantization_cfg=f"{stem}.quantization.cfg"),
-                   "hybrid_quantization_step2")
-        else:
-            _check(rknn.build(do_quantization=dtype == "int8", dataset=dataset), "build")
         if export:
             _check(rknn.export_rknn(export), "export_rknn")
         if inputs or analyse:
             _check(rknn.init_runtime(), "init_runtime (simulator)")
-        outputs = []
-        for k, path in enumerate(inputs):
-            # data_format is explicit: the toolkit's default is NHWC, convlab's tensors are NCHW.
-            outs = rknn.inference(inputs=[np.load(path)], data_format="nchw")
-            if outs is None:
-                raise StepFailed(f"inference on {path} returned nothing")
-            names = []
-            for j, o in enumerate(outs):
-                names.append(os.path.join(workdir, f"out_{k}_{j}.npy"))
-                np.save(names[-1], np.asarray(o, dtype=np.float32))
-            outputs.append(names)
-        result["outputs"] = outputs
+        result["outputs"] = _infer(rknn, list(inputs), workdir)
         if analyse:
             out_dir = os.path.join(workdir, "analysis")
             _check(rknn.accuracy_analysis(inputs=[analyse], output_dir=out_dir), "accuracy_analysis")
@@ -113,7 +130,35 @@ def build(model: str, workdir: str, dtype: str, config: dict, dataset: str | Non
     return result
 
 
-OPS = {"build": build}
+SESSIONS: dict[int, tuple] = {}
+_KEYS = itertools.count(1)
+
+
+def open_session(model: str, workdir: str, dtype: str, config: dict, dataset: str | None = None,
+                 fp16_layers: list[str] | None = None, strict_layers: bool = True) -> dict:
+    """Convert and start the simulator once; `infer` then runs it as often as asked."""
+    rknn, kept = _convert(model, workdir, dtype, config, dataset, fp16_layers, strict_layers)
+    try:
+        _check(rknn.init_runtime(), "init_runtime (simulator)")
+    except BaseException:
+        rknn.release()
+        raise
+    key = next(_KEYS)
+    SESSIONS[key] = (rknn, workdir)
+    return {"session": key, "fp16_layers": kept}
+
+
+def infer(session: int, inputs: list[str]) -> dict:
+    rknn, workdir = SESSIONS[session]
+    return {"outputs": _infer(rknn, inputs, workdir)}
+
+
+def close_session(session: int) -> dict:
+    SESSIONS.pop(session)[0].release()
+    return {}
+
+
+OPS = {"build": build, "open": open_session, "infer": infer, "close": close_session}
 
 
 def main() -> int:

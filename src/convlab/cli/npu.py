@@ -1,0 +1,116 @@
+"""`convlab npu convert | compare | bench`: the RKNN NPU path (see convlab.npu)."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..errors import ConvlabError
+
+
+def _calib(text: str) -> str | int:
+    return int(text) if text.isdigit() else text
+
+
+def _add_conversion_options(p: argparse.ArgumentParser) -> None:
+    from ..npu.convert import QUANT_ALGOS, QUANT_METHODS, TARGETS
+    p.add_argument("--target", default="rk3568", choices=TARGETS)
+    p.add_argument("--calib", type=_calib, default=None, metavar="DIR|N",
+                   help="calibration images: a folder of images / NCHW .npy pixels, or N generated (default 8)")
+    p.add_argument("--quant-algo", default="normal", choices=QUANT_ALGOS)
+    p.add_argument("--quant-method", default="channel", choices=QUANT_METHODS)
+    p.add_argument("--fp16-layer", action="append", default=[], metavar="LAYER",
+                   help="hybrid: keep this layer in fp16 (repeatable); default: the worst layers by cosine")
+    p.add_argument("--hybrid-worst", type=int, default=3, metavar="K",
+                   help="hybrid without --fp16-layer: keep the K layers with the worst int8 cosine in fp16")
+    p.add_argument("--spec", default=None, help="model spec (default: MODEL.json beside the model, if present)")
+
+
+def _options(args, dtype: str):
+    from ..npu.convert import Options
+    return Options(dtype=dtype, target=args.target, calib=args.calib, quant_algo=args.quant_algo,
+                   quant_method=args.quant_method, fp16_layers=tuple(args.fp16_layer),
+                   hybrid_worst=args.hybrid_worst, spec=args.spec)
+
+
+def _convert(args) -> int:
+    from ..npu.convert import convert, report_path
+    report = convert(args.model, args.output, _options(args, args.dtype))
+    out = Path(report["output"])
+    print(f"wrote {out} ({report['rknn_bytes']} bytes) and {report_path(out)}")
+    print(f"  toolkit {report['toolkit']['toolkit']}, {report['options']['dtype']}, target {report['options']['target']}, "
+          f"opset {report['opset']['model']} -> {report['opset']['toolkit']}")
+    if args.dtype == "hybrid":
+        print(f"  kept in fp16: {', '.join(report['fp16_layers'])}")
+    for note in report["notes"]:
+        print(f"  note: {note}")
+    print(f"  {len(report['warnings'])} toolkit warnings (in the report)")
+    return 0
+
+
+def _compare(args) -> int:
+    from ..npu import compare
+    from ..npu.convert import DTYPES
+    dtypes = [d for group in (args.dtype or [",".join(DTYPES)]) for d in group.split(",") if d]
+    for d in dtypes:
+        if d not in DTYPES:
+            raise ConvlabError(f"unknown --dtype {d!r}; choose from {', '.join(DTYPES)}")
+    if args.spec and len(args.model) > 1:
+        raise ConvlabError("--spec describes one model; give one model with it (or put MODEL.json beside each)")
+    report = compare.compare(args.model, dtypes, _options(args, "fp16"), n_inputs=args.inputs, backend=args.backend)
+    if args.out:
+        out_dir = Path(args.out)
+    else:
+        from ..selection import RESULTS_DIR
+        from ..sweep.device import device_id
+        out_dir = RESULTS_DIR / device_id()
+    js, md = compare.write(report, out_dir)
+    print(json.dumps(report, indent=2) if args.json else compare.table(report), end="")
+    if not args.json:
+        print(f"written to {js} and {md}")
+    return 0
+
+
+def _bench(args) -> int:
+    from ..npu import board
+    from ..selection import RESULTS_DIR
+    from ..sweep.device import device_id
+    from ..zoo.spec import write_atomic
+    report = board.bench(args.rknn, repeats=args.repeats, warmup=args.warmup)
+    out = RESULTS_DIR / device_id() / "npu_bench.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(out, (json.dumps(report, indent=2) + "\n").encode())
+    print(json.dumps(report, indent=2))
+    print(f"written to {out}")
+    return 0
+
+
+def register(subparsers) -> None:
+    from ..npu.convert import DTYPES
+    p = subparsers.add_parser("npu", help="RKNN NPU path: convert, compare in the simulator, bench on a board")
+    sub = p.add_subparsers(dest="npu_command", required=True, metavar="ACTION")
+
+    c = sub.add_parser("convert", help="ONNX -> .rknn (fp16 / int8 / hybrid) plus a JSON report")
+    c.add_argument("model", help="ONNX model (a zoo export, or any single-input NCHW model)")
+    c.add_argument("--dtype", default="fp16", choices=DTYPES)
+    c.add_argument("-o", "--output", default=None, help="output .rknn (default MODEL.<dtype>.rknn); "
+                   "the report is OUTPUT.json")
+    _add_conversion_options(c)
+    c.set_defaults(func=_convert)
+
+    m = sub.add_parser("compare", help="RKNN simulator vs convlab's CPU engine on the same inputs, one table")
+    m.add_argument("model", nargs="+", help="ONNX models")
+    m.add_argument("--dtype", action="append", default=None, metavar="D[,D...]",
+                   help=f"NPU dtypes to compare (default all: {','.join(DTYPES)})")
+    m.add_argument("--inputs", type=int, default=2, help="generated input images per model (default 2)")
+    m.add_argument("--backend", default="numba", help="convlab engine backend for the CPU path (numba or c)")
+    m.add_argument("--json", action="store_true", help="print the full report as JSON")
+    m.add_argument("--out", default=None, help="output directory (default results/<device-id>/)")
+    _add_conversion_options(m)
+    m.set_defaults(func=_compare)
+
+    b = sub.add_parser("bench", help="median NPU latency per .rknn on an RK3568 board (rknn-toolkit-lite2)")
+    b.add_argument("rknn", nargs="+", help=".rknn files from `convlab npu convert` (their .json report beside)")
+    b.add_argument("--repeats", type=int, default=50)
+    b.add_argument("--warmup", type=int, default=5)
+    b.set_defaults(func=_bench)

@@ -1,0 +1,116 @@
+"""`convlab npu bench`: latency of .rknn models on an RK3568's NPU through rknn-toolkit-lite2, next
+to convlab's engine on the same board's CPU when the .onnx is beside the .rknn.
+
+It runs only where it can mean something: an aarch64 machine, the rknnlite module, and the NPU
+device node. Anywhere else it says which of those is missing and refuses.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .convert import report_path
+from .errors import BoardUnavailableError, NpuError
+
+# The seed study's budgets on the RK3568 (3DiVi): detector + fitter, and template extraction.
+BUDGETS_MS = {("detector", "fitter"): 40.0, ("extractor",): 500.0}
+BENCH_SEED = 11
+
+
+def _npu_device() -> str | None:
+    """The RKNPU device node: /dev/rknpu (older drivers) or the DRM render node the rknpu driver owns."""
+    if Path("/dev/rknpu").exists():
+        return "/dev/rknpu"
+    for compatible in glob.glob("/sys/class/drm/renderD*/device/of_node/compatible"):
+        if b"rknpu" in Path(compatible).read_bytes():
+            return "/dev/dri/" + Path(compatible).parts[4]
+    return None
+
+
+def problems() -> list[str]:
+    """Why the NPU cannot be benchmarked here (empty on a usable board)."""
+    reasons = []
+    if platform.machine() != "aarch64":
+        reasons.append(f"not an aarch64 board (this machine is {platform.machine()})")
+    try:
+        import rknnlite.api  # noqa: F401
+    except ImportError:
+        reasons.append("no rknnlite module (install rknn-toolkit-lite2 on the board: pip install 'convlab[board]')")
+    if _npu_device() is None:
+        reasons.append("no NPU device (neither /dev/rknpu nor a DRM render node of the rknpu driver)")
+    return reasons
+
+
+def _conversion(rknn_path: Path) -> tuple[dict, Path | None]:
+    """The convert report, and the source .onnx if it is beside the .rknn."""
+    report = report_path(rknn_path)
+    if not report.is_file():
+        raise NpuError(f"{report} is missing: bench reads the input shape from the report `convlab npu convert` "
+                       "writes beside each .rknn (copy both to the board)")
+    data = json.loads(report.read_text())
+    onnx = rknn_path.with_name(Path(data["model"]).name)
+    return data, onnx if onnx.is_file() else None
+
+
+def _median_ms(run, repeats: int, warmup: int) -> float:
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
+def bench_model(rknn_path: Path, repeats: int, warmup: int) -> dict:
+    from rknnlite.api import RKNNLite
+    report, onnx_path = _conversion(rknn_path)
+    x = np.random.default_rng(BENCH_SEED).uniform(0, 255, report["input"]["shape"]).astype(np.float32)
+    lite = RKNNLite(verbose=False)
+    try:
+        if lite.load_rknn(str(rknn_path)) != 0 or lite.init_runtime() != 0:
+            raise NpuError(f"rknn-toolkit-lite2 cannot load {rknn_path} (converted for another target or toolkit?)")
+        npu_ms = _median_ms(lambda: lite.inference(inputs=[x], data_format="nchw"), repeats, warmup)
+    finally:
+        lite.release()
+    row = {"model": rknn_path.name, "npu_ms": npu_ms, "cpu_ms": None, "repeats": repeats}
+    if onnx_path is not None:
+        from ..engine import Model
+        cpu = Model.load(str(onnx_path))
+        mean, std = (np.asarray(report["config"][k][0], np.float32).reshape(1, -1, 1, 1)
+                     for k in ("mean_values", "std_values"))
+        feed = {report["input"]["name"]: np.ascontiguousarray((x - mean) / std)}
+        row["cpu_ms"] = _median_ms(lambda: cpu.run(feed), max(3, repeats // 10), 1)
+    return row
+
+
+def budgets(rows: list[dict]) -> list[dict]:
+    """Sum the stages of each budget whose models were all benchmarked (matched by name prefix)."""
+    out = []
+    for stages, limit in BUDGETS_MS.items():
+        found = [next((r for r in rows if r["model"].startswith(s + ".")), None) for s in stages]
+        if all(found):
+            total = sum(r["npu_ms"] for r in found)
+            out.append({"stages": list(stages), "npu_ms": total, "budget_ms": limit, "within": total <= limit})
+    return out
+
+
+def bench(rknn_paths, repeats: int = 50, warmup: int = 5) -> dict:
+    reasons = problems()
+    if reasons:
+        raise BoardUnavailableError("convlab npu bench runs on an RK3568 board only: " + "; ".join(reasons))
+    paths = [Path(p) for p in rknn_paths]
+    for p in paths:
+        if not p.is_file():
+            raise FileNotFoundError(f"{p} does not exist")
+    rows = [bench_model(p, repeats, warmup) for p in paths]
+    return {"rows": rows, "budgets": budgets(rows), "npu_device": _npu_device(), "platform": platform.platform(),
+            "note": "median over repeats after warm-up; NPU input is pixels, CPU is convlab's engine, 1 thread"}
+
