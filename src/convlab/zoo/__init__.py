@@ -22,7 +22,7 @@ from . import face_detector, face_extractor, face_fitter, mobilenet_v1, mobilene
 from .calibrate import calibrate_batchnorm, generated_images
 from .spec import ModelSpec, write_atomic
 from .stats import ModelStats, model_stats
-from .subnormal import LayerSubnormals, inject_subnormals
+from .subnormal import LayerSubnormals, check_fraction, inject_subnormals
 
 MODELS: dict[str, Callable] = {
     "mobilenet_v1": mobilenet_v1.build,
@@ -65,6 +65,7 @@ def build_model(name: str, seed: int = 0, subnormal_fraction: float = 0.0,
     """Build, calibrate and check one zoo model. Same (name, seed, fraction) -> identical bytes."""
     if name not in MODELS:
         raise ConvlabError(f"unknown zoo model {name!r}; available: {', '.join(MODELS)}")
+    check_fraction(subnormal_fraction)
     t0 = time.perf_counter()
     # Each model draws from its own stream so adding a model never changes another's weights.
     stream = [int(seed), zlib.crc32(name.encode())]

@@ -145,6 +145,13 @@ def _need(d, key: str, where: str):
     return d[key]
 
 
+def _string(v, where: str) -> str:
+    if not isinstance(v, str) or not v:
+        hint = " (YAML reads unquoted on/off/yes/no as booleans: quote the name)" if isinstance(v, bool) else ""
+        raise ModelSpecError(f"{where}: expected a non-empty string, got {v!r}{hint}")
+    return v
+
+
 def _numbers(v, n: int | None, where: str) -> tuple[float, ...]:
     if not isinstance(v, (list, tuple)) or not all(isinstance(t, (int, float)) and not isinstance(t, bool) for t in v):
         raise ModelSpecError(f"{where}: expected a list of numbers, got {v!r}")
@@ -170,12 +177,12 @@ def _parse(d, src: str) -> ModelSpec:
     std = _numbers(i.get("std", [1.0] * c), c, f"{src}: input.std")
     if any(s == 0 for s in std):
         raise ModelSpecError(f"{src}: input.std must not contain 0")
-    inp = InputSpec(str(_need(i, "name", f"{src}: input")), tuple(shape), layout,
+    inp = InputSpec(_string(_need(i, "name", f"{src}: input"), f"{src}: input.name"), tuple(shape), layout,
                     _numbers(i.get("mean", [0.0] * c), c, f"{src}: input.mean"), std, order)
     outs = _need(d, "outputs", src)
     if not isinstance(outs, list) or not outs:
         raise ModelSpecError(f"{src}: outputs must be a non-empty list")
-    outputs = tuple(OutputSpec(str(_need(o, "name", f"{src}: outputs[{k}]")),
+    outputs = tuple(OutputSpec(_string(_need(o, "name", f"{src}: outputs[{k}]"), f"{src}: outputs[{k}].name"),
                                None if o.get("shape") is None else tuple(int(s) for s in o["shape"]))
                     for k, o in enumerate(outs))
     dec = dict(_need(d, "decoding", src))
@@ -191,14 +198,14 @@ def _parse(d, src: str) -> ModelSpec:
     dec = {"kind": kind, **{k: v for k, v in optional.items()}, **dec}
     names = {o.name for o in outputs}
     for k in _OUTPUT_KEYS & set(required + tuple(optional)):
-        if dec.get(k) is not None and dec[k] not in names:
+        if dec.get(k) is not None and _string(dec[k], f"{src}: decoding.{k}") not in names:
             raise ModelSpecError(f"{src}: decoding.{k} = {dec[k]!r} is not one of the outputs {sorted(names)}")
     if kind == "ssd":
         _check_priors(dec["priors"], f"{src}: decoding.priors")
         _numbers(dec["variances"], 2, f"{src}: decoding.variances")
         if dec["conf_activation"] not in ("softmax", "logits"):
             raise ModelSpecError(f"{src}: decoding.conf_activation must be softmax or logits")
-    return ModelSpec(str(_need(d, "name", src)), inp, outputs, dec, d.get("onnx"), str(d.get("description", "")))
+    return ModelSpec(_string(_need(d, "name", src), f"{src}: name"), inp, outputs, dec, d.get("onnx"), str(d.get("description", "")))
 
 
 def _check_priors(p, where: str) -> None:

@@ -36,11 +36,15 @@ def conv_weight_names(model: onnx.ModelProto) -> list[tuple[str, str]]:
     return [(n.name, n.input[1]) for n in model.graph.node if n.op_type == "Conv" and n.input[1] in inits]
 
 
+def check_fraction(fraction: float) -> None:
+    if not 0.0 <= fraction <= 1.0:     # also rejects NaN
+        raise ConvlabError(f"subnormal fraction must be in [0, 1], got {fraction}")
+
+
 def inject_subnormals(model: onnx.ModelProto, fraction: float, seed: int) -> list[LayerSubnormals]:
     """Replace round(fraction * size) weights of each Conv, chosen uniformly without replacement,
     with random-sign float32 subnormals of random mantissa. Modifies `model` in place."""
-    if not (0.0 <= fraction <= 1.0) or not np.isfinite(fraction):
-        raise ConvlabError(f"subnormal fraction must be in [0, 1], got {fraction}")
+    check_fraction(fraction)
     rng = np.random.default_rng(seed)
     by_name = {t.name: t for t in model.graph.initializer}
     report = []
