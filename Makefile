@@ -2,7 +2,7 @@
 PY      := .venv/bin/python
 APT_PKGS := gcc g++ make gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static
 
-.PHONY: setup test demo apt venv rknn
+.PHONY: setup test demo apt venv rknn bench-regress
 
 setup: apt venv rknn
 
@@ -27,6 +27,11 @@ rknn:
 
 test:
 	$(PY) -m pytest -q
+
+# Performance regression check (timings, so not part of `test`): the fixed kernel set vs
+# results/<device-id>/regress_baseline.json; writes regress-report/, exits 0 on flags (add ARGS=--strict to gate).
+bench-regress:
+	.venv/bin/convlab regress --ci --out-dir regress-report $(ARGS)
 
 demo:
 	.venv/bin/convlab bench conv --shape 64,64,56,56,3,1 --algo all

@@ -241,3 +241,27 @@ def test_device_ids():
     assert device_id_from("x86_64", {"model name": "Intel(R) Core(TM) i7-4770HQ CPU @ 2.20GHz", "flags": "avx avx2"}) \
         == "x86_64-intel-core-i7-4770hq-avx2"
     assert device_id_from("aarch64", {"cpu part": "0xd05", "features": "fp asimd"}) == "aarch64-cortex-a55-neon"
+
+
+def test_conv_layers_read_from_an_onnx_graph():
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+    from convlab.sweep.zoo_shapes import conv_layers
+    inits = [numpy_helper.from_array(np.zeros((8, 1, 3, 3), np.float32), "dw"),
+             numpy_helper.from_array(np.zeros((16, 8, 1, 1), np.float32), "pw")]
+    nodes = [helper.make_node("Conv", ["x", "dw"], ["y"], group=8, strides=[2, 2], auto_pad="SAME_UPPER", name="a"),
+             helper.make_node("Conv", ["y", "pw"], ["z"], name="b")]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 10, 10])],
+                          [helper.make_tensor_value_info("z", TensorProto.FLOAT, None)], inits)
+    a, b = conv_layers(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+    assert (a["groups"], a["stride"], a["pads"], a["h"]) == (8, (2, 2), (0, 0, 1, 1), 10)
+    assert (b["c_in"], b["c_out"], b["kh"], b["h"], b["w"]) == (8, 16, 1, 5, 5)
+
+
+def test_zoo_preset_has_every_distinct_layer():
+    from convlab.sweep.zoo_shapes import zoo_shapes
+    shapes = zoo_shapes(["mobilenet_v1"])
+    assert len(shapes) == len(set(shapes))
+    ops = {(s.op, s.k) for s in shapes}
+    assert ("depthwise", 3) in ops and ("conv", 1) in ops and ("conv", 3) in ops
+    assert any(s.op == "depthwise" and s.stride == 2 for s in shapes)

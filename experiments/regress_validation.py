@@ -1,0 +1,58 @@
+"""Does `convlab regress` catch a real 25% slowdown and stay quiet on unchanged reruns, on this host?
+
+Runs the fixed regression set once as the baseline (saved as results/<device-id>/regress_baseline.json,
+the baseline `convlab regress --ci` compares against), five more times unchanged, and once with one
+kernel slowed by 25% (its own work plus a CPU spin of a quarter of it). Writes
+results/<device-id>/regress_validation.{json,md}.
+
+    .venv/bin/python experiments/regress_validation.py [--case NAME] [--samples N]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from convlab.selection import RESULTS_DIR
+from convlab.sweep import regress, store
+from convlab.sweep.device import device_id
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--case", default="im2col/numba@3x3_32x32_28", help="the case to slow down by 25%%")
+    ap.add_argument("--samples", type=int, default=15)
+    ap.add_argument("--reruns", type=int, default=5)
+    args = ap.parse_args()
+    out = RESULTS_DIR / device_id()
+
+    def run(label, inject=None):
+        print(f"{label} ...", file=sys.stderr, flush=True)
+        return regress.run_fixed_set(samples=args.samples, inject=inject)
+
+    baseline = run("baseline")
+    store.write_json(out / "regress_baseline.json", baseline)
+    runs = [(f"unchanged rerun {i + 1}", run(f"rerun {i + 1}")) for i in range(args.reruns)]
+    runs.append((f"{args.case} slowed 25%", run("injected", {args.case: 1.25})))
+    summary, lines = [], ["# Regression detector on real timings (this host, shared and loaded)", "",
+                          f"Fixed set: {len(baseline['cases'])} cases (kernel x shape), 1 thread, {args.samples} "
+                          f"blocks each; threshold {1 + regress.THRESHOLD:.2f}x, Mann-Whitney p < {regress.ALPHA}, "
+                          "bootstrap 95% CI above 1. Load average at the baseline: "
+                          f"{baseline['machine'].get('load_average')}.", "",
+                          "| run | cases flagged slower | largest slowdown among unflagged | flagged: slowdown (95% CI) |",
+                          "|---|---|---|---|"]
+    for label, rep in runs:
+        v = regress.compare(baseline, rep)
+        flagged = [x for x in v if x.status == "slower"]
+        quiet = max((x.slowdown for x in v if x.status != "slower" and x.slowdown), default=float("nan"))
+        summary.append(dict(run=label, load_average=rep["machine"].get("load_average"),
+                            verdicts=[vars(x) for x in v]))
+        lines.append(f"| {label} | {len(flagged)} | {quiet:.3f} | " +
+                     ", ".join(f"{x.case}: {x.slowdown:.3f} ({x.ci[0]:.3f}-{x.ci[1]:.3f})" for x in flagged) + " |")
+    store.write_json(out / "regress_validation.json", dict(case=args.case, runs=summary))
+    store.atomic_write(out / "regress_validation.md", "\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
