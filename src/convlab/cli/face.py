@@ -179,6 +179,27 @@ def cmd_gallery(args) -> int:
     return 0
 
 
+def cmd_latency(args) -> int:
+    from ..face import latency
+    from ..face.budgets import machine_description
+    if args.repeat < 1:
+        raise ConvlabError(f"--repeat must be >= 1, got {args.repeat}")
+    choices = [c.strip() for c in args.choices.split(",") if c.strip()]
+    results = latency.measure(args.image, choices, repeat=args.repeat, threads=args.threads, passes=args.passes,
+                              max_faces=args.max_faces, score_threshold=args.score_threshold)
+    if args.json:
+        print(json.dumps([r.__dict__ for r in results]))
+        return 0
+    print(f"per-stage latency, median of {args.repeat} interleaved rounds after a warm-up, {args.threads} "
+          f"thread(s), {args.max_faces} face(s) at most, on {machine_description()}")
+    print(latency.table(results))
+    worst = max(r.spread.get(k, 0.0) for r in results for k in ("detector", "fitter", "extractor"))
+    print(f"largest (max - min) / median of a network stage over the rounds: {worst:.0%} "
+          "(a shared machine makes this large; compare choices within one run)")
+    print(UNTRAINED_NOTE)
+    return 0
+
+
 def register(sub) -> None:
     builtins = ", ".join(BUILTIN_PREFIX + n for n in BUILTINS)
     p = sub.add_parser("run", help="run the face pipeline on an image",
@@ -204,6 +225,20 @@ def register(sub) -> None:
     v.add_argument("--json", action="store_true")
     add_pipeline_options(v)
     v.set_defaults(func=cmd_verify)
+
+    lt = sub.add_parser("face-latency", help="per-stage pipeline latency for several kernel choices",
+                        description="Per-stage latency of the face pipeline (zoo models) for each kernel choice, "
+                                    "interleaved rounds, with the RK3568 budget verdicts for this machine.")
+    lt.add_argument("image", nargs="?", default=DEMO_IMAGE, metavar="IMAGE", help=f"default {DEMO_IMAGE}")
+    lt.add_argument("--choices", default="onnxruntime,numba:auto,c:auto",
+                    help="comma-separated: onnxruntime or BACKEND[:CONV] (default onnxruntime,numba:auto,c:auto)")
+    lt.add_argument("--repeat", type=int, default=5)
+    lt.add_argument("--threads", type=int, default=1)
+    lt.add_argument("--passes", default=None, help="convlab graph passes (default all)")
+    lt.add_argument("--max-faces", type=int, default=1, help="faces fitted and extracted per run (default 1)")
+    lt.add_argument("--score-threshold", type=float, default=0.5)
+    lt.add_argument("--json", action="store_true")
+    lt.set_defaults(func=cmd_latency)
 
     g = sub.add_parser("gallery", help="1:N identification against a gallery file")
     g.add_argument("--gallery", default="convlab_gallery.json", metavar="PATH",
