@@ -100,3 +100,16 @@ def with_unsupported_op(opset: int = 13) -> onnx.ModelProto:
                                                     helper.make_opsetid("com.example", 1)])
     model.ir_version = IR_VERSION
     return model
+
+
+def with_nonzero(opset: int = 13) -> onnx.ModelProto:
+    """A valid ONNX model the toolkit refuses: NonZero of an activation makes the graph dynamic."""
+    g = _Graph(3)
+    x = g.conv("input", "stem", 3, 4, 3)
+    g.nodes.append(helper.make_node("NonZero", [x], ["output"], name="nonzero"))
+    graph = helper.make_graph(g.nodes, "nonzero", [_value("input", (1, 3, 16, 16))],
+                              [helper.make_tensor_value_info("output", TensorProto.INT64, None)], g.inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = IR_VERSION
+    onnx.checker.check_model(model)
+    return model

@@ -36,11 +36,11 @@ def _read(path: Path, inp: InputSpec) -> np.ndarray:
             a = np.load(path)
         except (OSError, ValueError) as e:
             raise CalibrationError(f"calibration file {path} is not a readable .npy: {e}") from None
-        a = a[0] if a.ndim == 4 and a.shape[0] == 1 else a
-        if a.shape != expected:
+        image = a[0] if a.ndim == 4 and a.shape[0] == 1 else a
+        if image.shape != expected:
             raise CalibrationError(f"calibration file {path} has shape {a.shape}; the model input {inp.name!r} "
-                                   f"needs (1,) {expected} NCHW pixels in {inp.channel_order} order")
-        return a.astype(np.float32)
+                                   f"needs {(1,) + expected} NCHW pixels in {inp.channel_order} order")
+        return image.astype(np.float32)
     from PIL import Image, UnidentifiedImageError
     try:
         with Image.open(path) as im:

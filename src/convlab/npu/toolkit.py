@@ -58,13 +58,27 @@ def toolkit_lines(log: str, level: str) -> list[str]:
 
 class Toolkit:
     """One worker process; use as a context manager. `call(op, **args)` returns the op's result dict
-    plus `warnings` (the toolkit's warning lines for that call)."""
+    plus `warnings` (the toolkit's warning lines for that call).
+
+    The process starts at the first call (importing the toolkit takes seconds): a model or a
+    calibration set that is refused before any toolkit work fails at once."""
 
     def __init__(self, python: str | os.PathLike | None = None):
         self.python = Path(python) if python else python_path()
         self.workdir = Path(tempfile.mkdtemp(prefix="convlab-npu-"))
         self.log_path = self.workdir / "toolkit.log"
         self._log = open(self.log_path, "wb")
+        self.proc = None
+        self._info: dict | None = None
+
+    @property
+    def info(self) -> dict:
+        """Versions of the toolkit, python, numpy and onnx in the rknn venv."""
+        if self._info is None:
+            self._start()
+        return self._info
+
+    def _start(self) -> None:
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
         try:
             self.proc = subprocess.Popen([str(self.python), str(WORKER)], stdin=subprocess.PIPE,
@@ -74,13 +88,15 @@ class Toolkit:
             self.close()
             raise ToolkitUnavailableError(f"cannot start {self.python}: {e}; {SETUP_HINT}") from None
         try:
-            self.info = self._reply(0, "start")
+            self._info = self._reply(0, "start")
         except ToolkitRejectedError as e:
             self.close()
             raise ToolkitUnavailableError(f"RKNN-Toolkit2 cannot be imported by {self.python}: {e}; "
                                           f"{SETUP_HINT}") from None
 
     def call(self, op: str, **args) -> dict:
+        if self._info is None:
+            self._start()
         start = self.log_path.stat().st_size
         try:
             self.proc.stdin.write(json.dumps({"op": op, "args": args}) + "\n")
@@ -111,7 +127,7 @@ class Toolkit:
         raise ToolkitRejectedError(f"RKNN-Toolkit2 {op} failed: {detail}")
 
     def close(self) -> None:
-        proc = getattr(self, "proc", None)
+        proc = self.proc
         if proc is not None and proc.poll() is None:
             proc.stdin.close()
             try:

@@ -26,13 +26,12 @@ def _check(ret, step: str) -> None:
 
 
 def _message(e: BaseException) -> str:
-    # rknn wraps its errors as ValueError("Traceback ...\nValueError: <the cause>"): keep the cause.
-    lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
-    last = lines[-1] if lines else type(e).__name__
-    for prefix in ("ValueError: ", "RuntimeError: ", "Exception: "):
-        if last.startswith(prefix):
-            last = last[len(prefix):]
-    return last
+    # rknn wraps its errors as ValueError("Traceback ...\nValueError: <the cause, maybe several lines>").
+    text = str(e).strip()
+    cut = max(text.rfind("\n" + p) + len(p) + 1 if ("\n" + p) in text else -1
+              for p in ("ValueError: ", "RuntimeError: ", "Exception: "))
+    cause = text[cut:] if cut > 0 else text
+    return " ".join(ln.strip() for ln in cause.splitlines() if ln.strip()) or type(e).__name__
 
 
 def _set_fp16_layers(cfg_path: str, layers: list[str], strict: bool) -> list[str]:

@@ -1,0 +1,235 @@
+"""NPU path pieces that need no toolkit: model preparation, calibration data, metrics, the
+analysis parser, the board checks and the missing-toolkit errors."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import types
+
+import numpy as np
+import onnx
+import pytest
+
+import npu_models
+from convlab.cli import main
+from convlab.npu import accuracy, board, calibration, model_prep, toolkit
+from convlab.npu.errors import (CalibrationError, NpuError, ToolkitUnavailableError,
+                                UnsupportedModelError)
+from convlab.zoo.spec import InputSpec
+
+INPUT = InputSpec("input", (1, 3, 24, 32), "NCHW", (127.5,) * 3, (128.0,) * 3, "BGR")
+
+
+def _save(model, path):
+    onnx.save(model, str(path))
+    return path
+
+
+# --- model preparation -----------------------------------------------------------------------
+
+def test_prepare_keeps_a_supported_model_as_is(tmp_path):
+    prep = model_prep.prepare(_save(npu_models.tiny_detector(), tmp_path / "det.onnx"), tmp_path / "out", None)
+    assert prep.opset == (13, 13) and prep.ir_version == (8, 8)
+    assert prep.input.shape == (1, 3, 64, 64) and prep.output_names == ["scores", "boxes"]
+    assert any("no model spec" in n for n in prep.notes)
+
+
+def test_prepare_reexports_a_newer_opset_and_ir_version(tmp_path):
+    model = npu_models.tiny_detector(opset=21)
+    model.ir_version = 11                       # newer than the toolkit's onnx reads
+    prep = model_prep.prepare(_save(model, tmp_path / "det21.onnx"), tmp_path / "out", None)
+    out = onnx.load(str(prep.path))
+    assert prep.opset == (21, model_prep.MAX_OPSET)
+    assert [o.version for o in out.opset_import if o.domain == ""] == [model_prep.MAX_OPSET]
+    assert out.ir_version <= model_prep.MAX_IR_VERSION
+    assert any("re-exported from opset 21 to 19" in n for n in prep.notes)
+    # The re-exported graph computes the same thing.
+    import onnxruntime as ort
+    x = np.random.default_rng(0).standard_normal((1, 3, 64, 64)).astype(np.float32)
+    a = ort.InferenceSession(model.SerializeToString()).run(None, {"input": x})
+    b = ort.InferenceSession(str(prep.path)).run(None, {"input": x})
+    for u, v in zip(a, b):
+        np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-6)
+
+
+def test_prepare_refuses_custom_ops_multiple_inputs_dynamic_shapes(tmp_path):
+    with pytest.raises(UnsupportedModelError, match=r"custom-domain ops: fancy \(com.example::FancyNorm\)"):
+        model_prep.prepare(_save(npu_models.with_unsupported_op(), tmp_path / "c.onnx"), tmp_path, None)
+    m = npu_models.tiny_detector()
+    m.graph.input[0].type.tensor_type.shape.dim[2].dim_param = "H"
+    with pytest.raises(UnsupportedModelError, match="fixed 4-D NCHW shape"):
+        model_prep.prepare(_save(m, tmp_path / "d.onnx"), tmp_path, None)
+    m = npu_models.tiny_detector()
+    m.graph.input.append(onnx.helper.make_tensor_value_info("extra", onnx.TensorProto.FLOAT, [1, 3]))
+    with pytest.raises(UnsupportedModelError, match="one input; this one has 2"):
+        model_prep.prepare(_save(m, tmp_path / "e.onnx"), tmp_path, None)
+    (tmp_path / "junk.onnx").write_bytes(b"not a model")
+    with pytest.raises(UnsupportedModelError, match="not a readable ONNX model"):
+        model_prep.prepare(tmp_path / "junk.onnx", tmp_path, None)
+
+
+def test_prepare_checks_the_spec_against_the_model(tmp_path):
+    path = _save(npu_models.tiny_detector(), tmp_path / "det.onnx")
+    spec = {"name": "det", "input": {"name": "input", "shape": [1, 3, 32, 32], "mean": [0, 0, 0], "std": [1, 1, 1]},
+            "outputs": [{"name": "scores"}], "decoding": {"kind": "embedding", "output": "scores", "dim": 2}}
+    (tmp_path / "det.json").write_text(json.dumps(spec))
+    found = model_prep.find_spec(path, None)          # picked up beside the model
+    with pytest.raises(UnsupportedModelError, match=r"spec 'det' says input 'input' \[1, 3, 32, 32\]"):
+        model_prep.prepare(path, tmp_path / "out", found)
+
+
+# --- calibration -------------------------------------------------------------------------------
+
+def test_generated_pixels_follow_the_channel_order():
+    rgb = calibration.generated_pixels(2, InputSpec("input", (1, 3, 24, 32)), seed=3)
+    bgr = calibration.generated_pixels(2, INPUT, seed=3)
+    assert rgb.shape == (2, 3, 24, 32) and 0 <= rgb.min() and rgb.max() <= 255
+    np.testing.assert_array_equal(bgr, rgb[:, ::-1])
+
+
+def test_folder_calibration_reads_images_and_npy(tmp_path):
+    from PIL import Image
+    rgb = np.zeros((10, 12, 3), np.uint8)
+    rgb[..., 0] = 200                                            # a red image, resized to the input
+    Image.fromarray(rgb).save(tmp_path / "a.png")
+    np.save(tmp_path / "b.npy", np.full((1, 3, 24, 32), 7, np.float32))
+    batch, info = calibration.pixels(str(tmp_path), INPUT, default=8, seed=0)
+    assert batch.shape == (2, 3, 24, 32) and info["images"] == 2
+    assert batch[0, 2].min() == 200 and batch[0, :2].max() == 0  # RGB red is channel 2 in BGR
+    listing = calibration.write_dataset(batch, tmp_path / "calib")
+    files = listing.read_text().split()
+    assert len(files) == 2 and np.load(files[1]).shape == (1, 3, 24, 32)
+
+
+@pytest.mark.parametrize("setup, match", [
+    (lambda d: None, "holds no images"),
+    (lambda d: np.save(d / "x.npy", np.zeros((1, 3, 32, 24), np.float32)), r"shape \(1, 3, 32, 24\)"),
+    (lambda d: (d / "x.png").write_bytes(b"not a png"), "cannot be read"),
+])
+def test_bad_calibration_folders_are_named(tmp_path, setup, match):
+    setup(tmp_path)
+    with pytest.raises(CalibrationError, match=match):
+        calibration.pixels(str(tmp_path), INPUT, default=8, seed=0)
+
+
+def test_missing_calibration_folder_and_count():
+    with pytest.raises(CalibrationError, match="does not exist"):
+        calibration.pixels("/nonexistent/calib", INPUT, default=8, seed=0)
+    with pytest.raises(CalibrationError, match="at least one"):
+        calibration.pixels(0, INPUT, default=8, seed=0)
+
+
+# --- metrics and the toolkit's analysis -------------------------------------------------------------
+
+def test_output_errors():
+    a = np.array([1.0, 2.0, 3.0], np.float32)
+    e = accuracy.output_errors(a, a * 2)
+    assert e["cosine"] == pytest.approx(1.0) and e["max_abs"] == 3.0 and e["mean_abs"] == 2.0
+    assert accuracy.output_errors(a, -a)["cosine"] == pytest.approx(-1.0)
+    assert accuracy.output_errors(np.zeros(3), np.zeros(3))["cosine"] == 1.0
+    assert accuracy.output_errors(np.zeros(3), a)["cosine"] == 0.0
+    with pytest.raises(ValueError, match="sizes differ"):
+        accuracy.output_errors(a, a[:2])
+
+
+ANALYSIS = """
+layer_name                              simulator_error
+-----------------------------------------------------------------------
+[Input] input                  1.00000 | 0.00000   1.00000 | 0.00000
+[exDataConvert] input_int8     0.99998 | 0.86603   0.99998 | 0.86603
+[Conv] stem_out
+[Relu] stem_relu               0.99996 | 0.92785   0.99996 | 0.92785
+[Conv] boxes_int8              0.99962 | 0.71199   0.99990 | 0.36702
+[Sigmoid] scores_int8          0.99998 | 0.08090   1.00000 | 0.02526
+"""
+
+
+def test_parse_analysis_and_worst_layers():
+    rows = accuracy.parse_analysis(ANALYSIS)
+    assert [r["layer"] for r in rows] == ["input", "input_int8", "stem_relu", "boxes_int8", "scores_int8"]
+    assert rows[3] == {"op": "Conv", "layer": "boxes_int8", "entire_cos": 0.99962, "entire_euc": 0.71199,
+                       "single_cos": 0.9999, "single_euc": 0.36702}
+    # Input and conversion rows are not layers one can keep in fp16.
+    assert [r["layer"] for r in accuracy.worst_layers(rows, 2)] == ["boxes_int8", "stem_relu"]
+
+
+# --- a missing toolkit -----------------------------------------------------------------------
+
+def test_missing_toolkit_names_the_cause_and_the_setup_command(monkeypatch, tmp_path):
+    monkeypatch.setenv("CONVLAB_RKNN_PYTHON", str(tmp_path / "no-python"))
+    with pytest.raises(ToolkitUnavailableError, match=r"no-python \(CONVLAB_RKNN_PYTHON\) does not exist.*make rknn"):
+        toolkit.Toolkit()
+    model = _save(npu_models.tiny_detector(), tmp_path / "det.onnx")
+    proc = subprocess.run([sys.executable, "-m", "convlab", "npu", "convert", str(model)], capture_output=True,
+                          text=True, env={**__import__("os").environ, "CONVLAB_RKNN_PYTHON": str(tmp_path / "x")})
+    assert proc.returncode == 2 and "make rknn" in proc.stderr and "Traceback" not in proc.stderr
+    assert list(tmp_path.iterdir()) == [model]          # nothing half-written
+
+
+def test_a_python_without_the_toolkit_is_reported(monkeypatch):
+    monkeypatch.setenv("CONVLAB_RKNN_PYTHON", sys.executable)      # convlab's venv: no rknn module
+    with toolkit.Toolkit() as tk:
+        with pytest.raises(ToolkitUnavailableError, match=r"cannot be imported.*No module named 'rknn'.*make rknn"):
+            tk.call("build")
+
+
+def test_cache_location_follows_convlab_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("CONVLAB_CACHE", str(tmp_path))
+    monkeypatch.delenv("CONVLAB_RKNN_PYTHON", raising=False)
+    assert toolkit.venv_dir() == tmp_path / "rknn-venv"
+    with pytest.raises(ToolkitUnavailableError, match="the rknn venv"):
+        toolkit.python_path()
+
+
+# --- the board ---------------------------------------------------------------------------------
+
+def test_bench_off_board_says_why_and_exits_nonzero(capsys):
+    reasons = board.problems()
+    assert reasons and any("not an aarch64 board" in r for r in reasons)   # this host is x86-64
+    assert main(["npu", "bench", "model.rknn"]) == 2
+    err = capsys.readouterr().err
+    assert "runs on an RK3568 board only" in err and "no rknnlite module" in err
+
+
+def test_bench_on_a_board_times_the_npu(monkeypatch, tmp_path):
+    """The board path with rknnlite replaced by a fake that sleeps: medians, budgets, report lookup."""
+    import time
+
+    class FakeLite:
+        def __init__(self, verbose=False):
+            pass
+
+        def load_rknn(self, path):
+            return 0
+
+        def init_runtime(self):
+            return 0
+
+        def inference(self, inputs, data_format):
+            assert data_format == "nchw" and inputs[0].shape == (1, 3, 8, 8)
+            time.sleep(0.002)
+            return [inputs[0].sum()]
+
+        def release(self):
+            pass
+
+    api = types.ModuleType("rknnlite.api")
+    api.RKNNLite = FakeLite
+    monkeypatch.setitem(sys.modules, "rknnlite", types.ModuleType("rknnlite"))
+    monkeypatch.setitem(sys.modules, "rknnlite.api", api)
+    monkeypatch.setattr(board, "problems", lambda: [])
+    for name in ("detector.int8.rknn", "fitter.fp16.rknn"):
+        (tmp_path / name).write_bytes(b"rknn")
+        (tmp_path / (name + ".json")).write_text(json.dumps({
+            "model": "/elsewhere/missing.onnx", "input": {"name": "input", "shape": [1, 3, 8, 8]},
+            "config": {"mean_values": [[0, 0, 0]], "std_values": [[1, 1, 1]]}}))
+    report = board.bench([tmp_path / "detector.int8.rknn", tmp_path / "fitter.fp16.rknn"], repeats=5, warmup=1)
+    assert [r["model"] for r in report["rows"]] == ["detector.int8.rknn", "fitter.fp16.rknn"]
+    assert all(2.0 <= r["npu_ms"] < 200 and r["cpu_ms"] is None for r in report["rows"])
+    (budget,) = report["budgets"]
+    assert budget["stages"] == ["detector", "fitter"] and budget["budget_ms"] == 40.0
+    assert budget["npu_ms"] == pytest.approx(sum(r["npu_ms"] for r in report["rows"]))
+    (tmp_path / "x.rknn").write_bytes(b"rknn")
+    with pytest.raises(NpuError, match="x.rknn.json is missing"):
+        board.bench([tmp_path / "x.rknn"], repeats=1, warmup=0)
