@@ -10,6 +10,7 @@
  * thread holds it, so results are bit-identical for any thread count. */
 #include <limits.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,12 +92,48 @@ static const cl_wino_kernels *kernels_for(int isa)
     return k->vl ? k : &cl_wino_scalar;
 }
 
+/* The run's scratch memory (padded input, per thread V and M), kept by the plan between runs:
+ * fresh pages for a few MB per run cost more than the transforms. A run that finds it busy (the
+ * same plan run concurrently) allocates its own. */
+typedef struct {
+    atomic_flag busy;
+    void *buf;
+    size_t bytes;
+} wino_scratch;
+
+static void *scratch_get(wino_scratch *sc, size_t bytes, int *kept)
+{
+    *kept = 0;
+    if (!atomic_flag_test_and_set(&sc->busy)) {
+        if (sc->bytes < bytes) {
+            free(sc->buf);
+            sc->buf = malloc(bytes);
+            sc->bytes = sc->buf ? bytes : 0;
+        }
+        if (sc->buf) {
+            *kept = 1;
+            return sc->buf;
+        }
+        atomic_flag_clear(&sc->busy);
+    }
+    return malloc(bytes);
+}
+
+static void scratch_put(wino_scratch *sc, void *buf, int kept)
+{
+    if (kept)
+        atomic_flag_clear(&sc->busy);
+    else
+        free(buf);
+}
+
 struct cl_winograd {
     int m, alpha, c_in, c_out;
     int nr;                          /* the GEMM micro-kernel's NR, fixed when U was packed */
     const cl_wino_kernels *k;
     cl_gemm_a **u;                   /* alpha^2 packed c_out x c_in matrices */
     float *w;                        /* the weights as given, for the direct border outputs */
+    wino_scratch *scratch;
 };
 
 void cl_winograd_free(cl_winograd *p)
@@ -108,6 +145,9 @@ void cl_winograd_free(cl_winograd *p)
             cl_gemm_free_a(p->u[k]);
     free(p->u);
     free(p->w);
+    if (p->scratch)
+        free(p->scratch->buf);
+    free(p->scratch);
     free(p);
 }
 
@@ -127,12 +167,15 @@ int cl_winograd_prepare(int m, const cl_conv_shape *s, const float *w, cl_winogr
     cl_winograd *p = calloc(1, sizeof *p);
     float *uk = malloc(sizeof(float) * (size_t)s->c_out * s->c_in);
     if (p)
-        *p = (cl_winograd){m, a, s->c_in, s->c_out, cl_ukernel_for(isa)->nr, kernels_for(isa), NULL, NULL};
+        *p = (cl_winograd){m, a, s->c_in, s->c_out, cl_ukernel_for(isa)->nr, kernels_for(isa), NULL, NULL, NULL};
     if (p) {
         p->u = calloc((size_t)a * a, sizeof *p->u);
         p->w = malloc(sizeof(float) * 9 * (size_t)s->c_out * s->c_in);
+        p->scratch = calloc(1, sizeof *p->scratch);
+        if (p->scratch)
+            atomic_flag_clear(&p->scratch->busy);
     }
-    if (!p || !uk || !p->u || !p->w) {
+    if (!p || !uk || !p->u || !p->w || !p->scratch) {
         free(uk);
         cl_winograd_free(p);
         return CL_ENOMEM;
@@ -184,10 +227,36 @@ typedef struct {
     const float *x;
     float *y;
     const cl_epilogue *ep;
-    int oy0, ox0, oy1, ox1;     /* the outputs whose window touches the input (see cl_winograd_run) */
+    int oy0, ox0, oy1, ox1;     /* the outputs whose window sees two or more input rows and columns */
     int tiles_y, tiles_x, tb;
     long long tiles;
+    float *xp;                  /* the input, zero-padded to whole tiles: hp x wp per channel */
+    int hp, wp;
 } wino_job;
+
+/* xp covers input rows oy0 - pt .. oy0 - pt + hp - 1 (likewise columns), zeros outside x. */
+static void pad_input(const wino_job *j, int nthreads)
+{
+    const cl_conv_shape *s = j->s;
+    int y_org = j->oy0 - s->pt, x_org = j->ox0 - s->pl;
+    int xa = x_org < 0 ? -x_org : 0, xb = s->w - x_org < j->wp ? s->w - x_org : j->wp;
+    long long planes = (long long)s->n * s->c_in;
+    CL_PARALLEL_FOR(nthreads)
+    for (long long i = 0; i < planes; i++) {
+        const float *src = j->x + i * s->h * s->w;
+        float *dst = j->xp + i * j->hp * j->wp;
+        for (int r = 0; r < j->hp; r++, dst += j->wp) {
+            int y = y_org + r;
+            if (y < 0 || y >= s->h || xb <= xa) {
+                memset(dst, 0, sizeof(float) * j->wp);
+                continue;
+            }
+            memset(dst, 0, sizeof(float) * xa);
+            memcpy(dst + xa, src + (ptrdiff_t)y * s->w + x_org + xa, sizeof(float) * (xb - xa));
+            memset(dst + xb, 0, sizeof(float) * (j->wp - xb));
+        }
+    }
+}
 
 static void locate_tiles(const wino_job *j, long long t0, cl_wino_tile *t)
 {
@@ -197,13 +266,13 @@ static void locate_tiles(const wino_job *j, long long t0, cl_wino_tile *t)
     for (int l = 0; l < j->tb; l++) {
         long long i = t0 + l;
         if (i >= j->tiles) {
-            t[l] = (cl_wino_tile){0, 0, CL_WINO_NO_TILE, CL_WINO_NO_TILE, INT_MAX / 2, INT_MAX / 2};
+            t[l] = (cl_wino_tile){0, 0, 0, 0, INT_MAX / 2, INT_MAX / 2};
             continue;
         }
         long long n = i / per_image, r = i % per_image;
-        int oy = j->oy0 + (int)(r / j->tiles_x) * m, ox = j->ox0 + (int)(r % j->tiles_x) * m;
-        t[l] = (cl_wino_tile){(ptrdiff_t)n * s->c_in * s->h * s->w, (ptrdiff_t)n * s->c_out * s->oh * s->ow,
-                              oy - s->pt, ox - s->pl, oy, ox};
+        int ty = (int)(r / j->tiles_x), tx = (int)(r % j->tiles_x);
+        t[l] = (cl_wino_tile){(ptrdiff_t)n * s->c_in * j->hp * j->wp, (ptrdiff_t)n * s->c_out * s->oh * s->ow,
+                              (ptrdiff_t)ty * m, (ptrdiff_t)tx * m, j->oy0 + ty * m, j->ox0 + tx * m};
     }
 }
 
@@ -217,7 +286,7 @@ static int run_block(const wino_job *j, long long t0, cl_wino_tile *t, float *v,
     locate_tiles(j, t0, t);
     for (int c = 0; c < p->c_in; c++)
         for (int g = 0; g < tb; g += vl)
-            k->input[fn](j->x + (ptrdiff_t)c * s->h * s->w, s->h, s->w, t + g, v + (ptrdiff_t)c * tb + g,
+            k->input[fn](j->xp + (ptrdiff_t)c * j->hp * j->wp, j->wp, t + g, v + (ptrdiff_t)c * tb + g,
                          vstride);
     for (int q = 0; q < a2; q++) {
         int rc = cl_gemm(p->u[q], tb, v + q * vstride, tb, mm + q * mstride, tb, NULL, 1);
@@ -236,20 +305,25 @@ static int run_block(const wino_job *j, long long t0, cl_wino_tile *t, float *v,
     return CL_OK;
 }
 
-/* One thread's blocks [b0, b1), with its own workspace. */
-static int run_blocks(const wino_job *j, long long b0, long long b1)
+/* One thread's scratch: tile list, V (alpha^2 x c_in x tb), M (alpha^2 x c_out x tb). */
+static size_t thread_scratch_floats(const wino_job *j)
 {
     const cl_winograd *p = j->p;
-    size_t a2 = (size_t)p->alpha * p->alpha;
-    cl_wino_tile *t = malloc(sizeof *t * (size_t)j->tb);
-    float *v = malloc(sizeof(float) * a2 * p->c_in * j->tb);
-    float *mm = malloc(sizeof(float) * a2 * p->c_out * j->tb);
-    int rc = t && v && mm ? CL_OK : CL_ENOMEM;
+    size_t tiles = (sizeof(cl_wino_tile) * (size_t)j->tb + sizeof(float) - 1) / sizeof(float);
+    return tiles + (size_t)p->alpha * p->alpha * (p->c_in + p->c_out) * j->tb + 16;
+}
+
+/* One thread's blocks [b0, b1). */
+static int run_blocks(const wino_job *j, long long b0, long long b1, float *scratch)
+{
+    const cl_winograd *p = j->p;
+    cl_wino_tile *t = (cl_wino_tile *)scratch;
+    float *v = scratch + (sizeof(cl_wino_tile) * (size_t)j->tb + sizeof(float) - 1) / sizeof(float);
+    v += (16 - ((uintptr_t)v / sizeof(float)) % 16) % 16;     /* 64-byte rows for the GEMM */
+    float *mm = v + (size_t)p->alpha * p->alpha * p->c_in * j->tb;
+    int rc = CL_OK;
     for (long long b = b0; b < b1 && rc == CL_OK; b++)
         rc = run_block(j, b * j->tb, t, v, mm);
-    free(t);
-    free(v);
-    free(mm);
     return rc;
 }
 
@@ -303,21 +377,44 @@ int cl_winograd_run(const cl_winograd *p, const cl_conv_shape *s, const float *x
         oy1 = oy0;   /* no window holds two input rows: every output is direct */
     if (s->w < 2)
         ox1 = ox0;
-    wino_job j = {p, s, x, y, ep, oy0, ox0, oy1, ox1, (oy1 - oy0 + m - 1) / m, (ox1 - ox0 + m - 1) / m, 0, 0};
+    wino_job j = {p, s, x, y, ep, oy0, ox0, oy1, ox1, (oy1 - oy0 + m - 1) / m, (ox1 - ox0 + m - 1) / m, 0, 0,
+                  NULL, 0, 0};
     if (oy0 > 0 || ox0 > 0 || oy1 < s->oh || ox1 < s->ow)
         direct_border_outputs(&j, p->w);
     j.tiles = (long long)s->n * j.tiles_y * j.tiles_x;
     if (j.tiles == 0)
         return CL_OK;
+    j.hp = j.tiles_y * m + 2;
+    j.wp = j.tiles_x * m + 2;
+    if ((long long)s->n * s->c_in * j.hp * j.wp > INT_MAX && s->n > 1) {
+        /* Tile offsets within a block must fit an int (the vector gathers): one image at a time. */
+        cl_conv_shape one = *s;
+        one.n = 1;
+        for (int n = 0; n < s->n; n++) {
+            int rc = cl_winograd_run(p, &one, x + (ptrdiff_t)n * s->c_in * s->h * s->w,
+                                     y + (ptrdiff_t)n * s->c_out * s->oh * s->ow, ep, nthreads);
+            if (rc != CL_OK)
+                return rc;
+        }
+        return CL_OK;
+    }
     j.tb = block_tiles(p, j.tiles, nthreads);
     long long blocks = (j.tiles + j.tb - 1) / j.tb;
-    int parts = blocks < nthreads ? (int)blocks : nthreads, rc = CL_OK;
+    int parts = blocks < nthreads ? (int)blocks : nthreads, rc = CL_OK, kept;
+    size_t xp_floats = ((size_t)s->n * s->c_in * j.hp * j.wp + 15) / 16 * 16, per_thread = thread_scratch_floats(&j);
+    float *scratch = scratch_get(p->scratch, sizeof(float) * (xp_floats + per_thread * parts), &kept);
+    if (!scratch)
+        return CL_ENOMEM;
+    j.xp = scratch;
+    pad_input(&j, nthreads);
     CL_PARALLEL_FOR(parts)
     for (int i = 0; i < parts; i++) {
-        int r = run_blocks(&j, blocks * i / parts, blocks * (i + 1) / parts);
+        int r = run_blocks(&j, blocks * i / parts, blocks * (i + 1) / parts,
+                           scratch + xp_floats + per_thread * i);
         if (r != CL_OK)
             rc = r;  /* benign race: any failure is reported */
     }
+    scratch_put(p->scratch, scratch, kept);
     return rc;
 }
 
@@ -361,31 +458,27 @@ double cl_winograd_check_transforms(int m, int isa, unsigned seed)
     const cl_wino_kernels *k = kernels_for(isa);
     if (isa != CL_ISA_SCALAR && k == &cl_wino_scalar)
         return -1.0;    /* not built for this ISA */
-    enum { H = 11, W = 13, VL_MAX = 16 };    /* a plane that tiles cannot cover exactly */
+    enum { H = 11, W = 13, VL_MAX = 16 };    /* output tiles overhang the plane's edges */
     int a = m + 2, vl = k->vl, fn = m / 2 - 1, bad = 0;
     float plane[H * W], v[64 * VL_MAX], out[VL_MAX * H * W];
     uint32_t st = seed;
     for (int i = 0; i < H * W; i++)
         plane[i] = rand_unit(&st);
     double err = 0, scale = 0;
-    /* Tile origins inside, overlapping the padding and past the edge; lane vl-1 is past the last
-     * tile when vl > 1 (reads zeros, writes nothing). */
-    for (int y0 = -2; y0 < H; y0 += 3)
-        for (int x0 = -2; x0 < W; x0 += 5) {
+    for (int y0 = 0; y0 + a + 2 <= H; y0 += 1)
+        for (int x0 = 0; x0 + a + 1 <= W; x0 += 2) {
             cl_wino_tile t[VL_MAX];
             for (int l = 0; l < vl; l++)
-                t[l] = (cl_wino_tile){0, (ptrdiff_t)l * H * W, y0 + l % 3, x0 - l % 2,
-                                      y0 + 2 + l % 3, x0 + 2 + l % 2};
-            if (vl > 1)
-                t[vl - 1] = (cl_wino_tile){0, (ptrdiff_t)(vl - 1) * H * W, CL_WINO_NO_TILE, CL_WINO_NO_TILE, INT_MAX / 2, INT_MAX / 2};
-            k->input[fn](plane, H, W, t, v, vl);
+                t[l] = (cl_wino_tile){0, (ptrdiff_t)l * H * W, y0 + l % 3, x0 + l % 2,
+                                      y0 + 2 * (l % 4), x0 + 3 * (l % 3)};
+            if (vl > 1)   /* a lane past the last tile: writes nothing */
+                t[vl - 1].oy = t[vl - 1].ox = INT_MAX / 2;
+            k->input[fn](plane, W, t, v, vl);
             for (int l = 0; l < vl; l++) {
                 double d[64];
                 for (int r = 0; r < a; r++)
-                    for (int c = 0; c < a; c++) {
-                        int yy = t[l].y0 + r, xx = t[l].x0 + c;
-                        d[r * a + c] = yy >= 0 && yy < H && xx >= 0 && xx < W ? plane[yy * W + xx] : 0.0;
-                    }
+                    for (int c = 0; c < a; c++)
+                        d[r * a + c] = plane[(t[l].y0 + r) * W + t[l].x0 + c];
                 for (int i = 0; i < a; i++)
                     for (int j = 0; j < a; j++)
                         track(plain_input(&mat, a, d, i, j), v[(i * a + j) * vl + l], &err, &scale);

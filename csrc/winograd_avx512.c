@@ -7,6 +7,7 @@ CL_ISA_BEGIN_AVX512
 #define CL_VEC_AVX512
 #include "cl_vec.h"
 #define WINO_KERNELS cl_wino_avx512
+#define W_GATHER(p, idx) _mm512_i32gather_ps(_mm512_loadu_si512(idx), p, 4)
 #include "winograd_impl.h"
 CL_ISA_END
 #else

@@ -91,34 +91,31 @@ typedef void (*w_1d_fn)(const clv *, int, clv *, int);
  * constants in each instance below ---- */
 
 static inline __attribute__((always_inline)) void
-input_tiles(int alpha, w_1d_fn bt, const float *plane, int h, int w, const cl_wino_tile *t,
-            float *v, ptrdiff_t vstride)
+input_tiles(int alpha, w_1d_fn bt, const float *plane, ptrdiff_t ld, const cl_wino_tile *t, float *v,
+            ptrdiff_t vstride)
 {
-    _Alignas(64) float d[8 * 8 * CLV_W];   /* d[(r*alpha + c)*CLV_W + lane] */
-    int inside = 1;
-    for (int l = 0; l < CLV_W; l++)
-        inside &= t[l].y0 >= 0 && t[l].y0 + alpha <= h && t[l].x0 >= 0 && t[l].x0 + alpha <= w;
-    if (inside) {
-        for (int l = 0; l < CLV_W; l++) {
-            const float *src = plane + t[l].in_off + (ptrdiff_t)t[l].y0 * w + t[l].x0;
-            for (int r = 0; r < alpha; r++)
-                for (int c = 0; c < alpha; c++)
-                    d[(r * alpha + c) * CLV_W + l] = src[(ptrdiff_t)r * w + c];
-        }
-    } else {  /* padding and partial tiles: zeros outside the plane */
-        for (int l = 0; l < CLV_W; l++)
-            for (int r = 0; r < alpha; r++) {
-                int y = t[l].y0 + r;
-                for (int c = 0; c < alpha; c++) {
-                    int x = t[l].x0 + c;
-                    d[(r * alpha + c) * CLV_W + l] = y >= 0 && y < h && x >= 0 && x < w
-                        ? plane[t[l].in_off + (ptrdiff_t)y * w + x] : 0.0f;
-                }
-            }
-    }
     clv in[8 * 8], rows[8 * 8], out[8 * 8];
+#ifdef W_GATHER
+    /* Offsets from lane 0's tile; each fits an int because a block's tiles are in one plane of
+     * less than INT_MAX floats (see winograd.c). */
+    int idx[CLV_W];
+    const float *base = plane + t[0].in_off + t[0].y0 * ld + t[0].x0;
+    for (int l = 0; l < CLV_W; l++)
+        idx[l] = (int)(t[l].in_off + t[l].y0 * ld + t[l].x0 - (t[0].in_off + t[0].y0 * ld + t[0].x0));
+    for (int r = 0; r < alpha; r++)
+        for (int c = 0; c < alpha; c++)
+            in[r * alpha + c] = W_GATHER(base + r * ld + c, idx);
+#else
+    _Alignas(64) float d[8 * 8 * CLV_W];   /* d[(r*alpha + c)*CLV_W + lane] */
+    for (int l = 0; l < CLV_W; l++) {
+        const float *src = plane + t[l].in_off + t[l].y0 * ld + t[l].x0;
+        for (int r = 0; r < alpha; r++)
+            for (int c = 0; c < alpha; c++)
+                d[(r * alpha + c) * CLV_W + l] = src[r * ld + c];
+    }
     for (int k = 0; k < alpha * alpha; k++)
         in[k] = clv_loadu(d + k * CLV_W);
+#endif
     for (int r = 0; r < alpha; r++)          /* d B: transform each row */
         bt(in + r * alpha, 1, rows + r * alpha, 1);
     for (int c = 0; c < alpha; c++)          /* B^T (d B): transform each column */
@@ -157,10 +154,10 @@ output_tiles(int alpha, int m, w_1d_fn at, const float *mv, ptrdiff_t mstride, c
 }
 
 #define W_INSTANCE(M, ALPHA)                                                                    \
-    static void input_f##M##3(const float *plane, int h, int w, const cl_wino_tile *t, float *v,  \
+    static void input_f##M##3(const float *plane, ptrdiff_t ld, const cl_wino_tile *t, float *v,  \
                               ptrdiff_t vstride)                                                \
     {                                                                                           \
-        input_tiles(ALPHA, bt_f##M##3, plane, h, w, t, v, vstride);                             \
+        input_tiles(ALPHA, bt_f##M##3, plane, ld, t, v, vstride);                               \
     }                                                                                           \
     static void output_f##M##3(const float *mv, ptrdiff_t mstride, const cl_wino_tile *t,        \
                                float *plane, int ldo, int oh, int ow, float bias, float slope,  \

@@ -27,28 +27,28 @@ int cl_winograd_run(const cl_winograd *p, const cl_conv_shape *s, const float *x
 int cl_winograd_matrices(int m, double *at, double *g, double *bt);
 
 /* Max |optimised - plain| / max|plain| of the input and output tile transforms of one ISA on
- * seeded random tiles (partial and padded tiles included); negative if the ISA cannot run here. */
+ * seeded random tiles (output tiles cut by the plane edge included); negative if the ISA cannot
+ * run here. */
 double cl_winograd_check_transforms(int m, int isa, unsigned seed);
 /* cffi:end */
 
 /* ---- internal: what each ISA build of winograd_impl.h provides ---- */
 
-/* Where one tile of a block is: input offset of its image, its top-left input coordinate (may
- * be negative: padding), output offset of its image and top-left output coordinate. A lane past
- * the last tile has y0 = x0 = CL_WINO_NO_TILE and oy = ox = INT_MAX/2: it reads zeros and
- * writes nothing. */
-enum { CL_WINO_NO_TILE = -(1 << 29) };
+/* Where one tile of a block is: offset of its image's input (in the zero-padded copy the driver
+ * makes, so every tile lies inside it), top-left input coordinate in that copy, offset of its
+ * image's output and top-left output coordinate. A lane past the last tile reads tile 0 again
+ * and has oy = ox = INT_MAX/2: it writes nothing. */
 typedef struct {
-    ptrdiff_t in_off, out_off;
-    int y0, x0, oy, ox;
+    ptrdiff_t in_off, out_off, y0, x0;
+    int oy, ox;
 } cl_wino_tile;
 
-/* input: gathers vl tiles (alpha x alpha, zeros outside the h x w plane) of one channel and stores
+/* input: transforms vl tiles (alpha x alpha at row stride ld) of one channel and stores
  * V = B^T d B, position k = i*alpha + j at v + k*vstride (vl consecutive floats, one per tile).
  * output: reads M the same way, stores act(A^T M A + bias) of each tile's part above row oh and
  * left of column ow into plane (row stride ldo). */
-typedef void (*cl_wino_input_fn)(const float *plane, int h, int w, const cl_wino_tile *t,
-                                 float *v, ptrdiff_t vstride);
+typedef void (*cl_wino_input_fn)(const float *plane, ptrdiff_t ld, const cl_wino_tile *t, float *v,
+                                 ptrdiff_t vstride);
 typedef void (*cl_wino_output_fn)(const float *mv, ptrdiff_t mstride, const cl_wino_tile *t,
                                   float *plane, int ldo, int oh, int ow, float bias, float slope, int act);
 typedef struct {
