@@ -216,6 +216,8 @@ def test_export_cli_writes_onnx_and_spec(tmp_path, capsys):
         model = onnx.load(out / spec.onnx)
         onnx.checker.check_model(model)
         assert r["subnormal_weights"] == sum(s.subnormal for s in subnormal_report(model)) > 0
+        assert [(s["layer"], s["subnormal"]) for s in r["subnormal_layers"]] == \
+            [(s.layer, s.subnormal) for s in subnormal_report(model)]
         assert oct(os.stat(r["onnx"]).st_mode & 0o077) != "0o0"   # not left private like a temp file
     with pytest.raises(ConvlabError, match="unknown zoo model"):
         _cli(["zoo", "export", str(out), "--models", "nope"])

@@ -48,7 +48,8 @@ def _export(args) -> int:
                      "depthwise_layers": zm.stats.depthwise_layers, "batchnorms": len(zm.pre_bn_std),
                      "subnormal_weights": zm.subnormal_count,
                      "conv_weights": sum(s.weights for s in zm.subnormals) if zm.subnormals else None,
-                     "build_seconds": round(zm.build_seconds, 3)})
+                     "build_seconds": round(zm.build_seconds, 3),
+                     "subnormal_layers": [s.__dict__ for s in zm.subnormals]})
     if args.json:
         print(json.dumps({"seed": args.seed, "subnormal_fraction": args.subnormal_fraction, "models": rows}, indent=2))
     else:
