@@ -144,7 +144,7 @@ def save_with_spec(model: onnx.ModelProto, spec: ModelSpec, path) -> str:
     return str(path)
 
 
-def centerface_model(path, h=96, w=128, seed=0) -> str:
+def centerface_model(path, h=96, w=128, seed=0, dialect="centerface") -> str:
     """A tiny CenterFace-layout network: stride-4 trunk, heatmap (sigmoid) / scale / offset / 10 landmark heads."""
     rng = np.random.default_rng(seed)
     inits, nodes = [], []
@@ -175,7 +175,7 @@ def centerface_model(path, h=96, w=128, seed=0) -> str:
     spec = ModelSpec("centerface_tiny", InputSpec("input", (1, 3, h, w), "NCHW", (127.5,) * 3, (128.0,) * 3, "BGR"),
                      tuple(OutputSpec(n, (1, c, fh, fw)) for n, c in outs),
                      {"kind": "centerface", "heatmap": "heatmap", "scale": "scale", "offset": "offset",
-                      "landmarks": "landmarks", "stride": 4})
+                      "landmarks": "landmarks", "stride": 4, "dialect": dialect})
     return save_with_spec(model, spec, path)
 
 
@@ -201,10 +201,19 @@ def test_centerface_detector_with_its_own_landmarks_skips_the_fitter(tmp_path):
         check_invariants(res)
     with_fitter = build_pipeline(detector=path, fitter="zoo", max_faces=MAX_FACES)
     assert with_fitter.fitter is not None
+    assert not p.detector.spec.decoder.decoding.local_max
     c = build_pipeline(detector=path, max_faces=MAX_FACES, runner="convlab", engine_options={"backend": "numba"})
     diffs, ref, got = stage_diffs("builtin:astronaut", p, c)
     assert all(d.relative < 1e-4 for d in diffs.values())
     np.testing.assert_allclose([f.box for f in got.faces], [f.box for f in ref.faces], atol=1e-2)
+
+
+def test_centernet_dialect_from_the_spec(tmp_path):
+    p = build_pipeline(detector=centerface_model(tmp_path / "cn.onnx", dialect="centernet"), max_faces=MAX_FACES)
+    assert p.detector.spec.decoder.decoding.local_max
+    res = p.run(generated_image(2))
+    assert res.faces
+    check_invariants(res)
 
 
 def test_boxes_are_clipped_to_the_image_and_landmarks_into_their_box(tmp_path, zoo_files):

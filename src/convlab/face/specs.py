@@ -8,7 +8,7 @@ aspect ratio) and how much the fitter's crop grows the detector box.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..zoo.spec import ModelSpec, ModelSpecError
 from .heatmap_decode import HeatmapDecoding
@@ -81,8 +81,9 @@ def stage_spec(ms: ModelSpec, *, resize: str = "stretch", crop_expand: float = 1
                       int(d["face_class"]))
         return StageSpec(role, inp, decoder=dec, model_name=ms.name)
     if kind == "centerface":
+        dialect = HeatmapDecoding.centernet() if d.get("dialect") == "centernet" else HeatmapDecoding.centerface()
         dec = HeatmapSpec(d["heatmap"], d["scale"], d["offset"], d.get("landmarks"),
-                          HeatmapDecoding(stride=int(d["stride"])))
+                          replace(dialect, stride=int(d["stride"])))
         return StageSpec(role, inp, decoder=dec, model_name=ms.name)
     if kind == "landmarks" and int(d["num_points"]) != 5:
         raise ModelSpecError(f"{ms.name}: the pipeline aligns on 5 landmarks, this fitter gives {d['num_points']}")

@@ -43,7 +43,9 @@ DECODINGS: dict[str, tuple[tuple[str, ...], dict]] = {
     "classification": (("output", "classes"), {"activation": "logits"}),
     "ssd": (("loc", "conf", "priors"),
             {"conf_activation": "softmax", "face_class": 1, "variances": [0.1, 0.2]}),
-    "centerface": (("heatmap", "scale", "offset"), {"landmarks": None, "stride": 4}),
+    # dialect: "centerface" (log sizes, (y, x) channels, +0.5 cell centre) or "centernet" (linear
+    # sizes, (x, y) channels, 3x3 peak picking); see convlab.face.heatmap_decode.
+    "centerface": (("heatmap", "scale", "offset"), {"landmarks": None, "stride": 4, "dialect": "centerface"}),
     "landmarks": (("output", "num_points"), {"normalized": True, "reference_points": None}),
     "embedding": (("output", "dim"), {"normalize": "l2"}),
 }
@@ -200,6 +202,8 @@ def _parse(d, src: str) -> ModelSpec:
     for k in _OUTPUT_KEYS & set(required + tuple(optional)):
         if dec.get(k) is not None and _string(dec[k], f"{src}: decoding.{k}") not in names:
             raise ModelSpecError(f"{src}: decoding.{k} = {dec[k]!r} is not one of the outputs {sorted(names)}")
+    if kind == "centerface" and dec["dialect"] not in ("centerface", "centernet"):
+        raise ModelSpecError(f"{src}: decoding.dialect must be centerface or centernet, got {dec['dialect']!r}")
     if kind == "ssd":
         _check_priors(dec["priors"], f"{src}: decoding.priors")
         _numbers(dec["variances"], 2, f"{src}: decoding.variances")
