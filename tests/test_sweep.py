@@ -116,7 +116,7 @@ def test_sweep_rows_statuses_and_metadata(tmp_path):
     assert len(rows) == 8 * 3
     ok = [r for r in rows if r["status"] == "ok"]
     assert {r["backend"] for r in ok} >= {"numpy", "onnxruntime"}
-    assert all(r["median_ms"] > 0 and r["q1_ms"] <= r["median_ms"] <= r["q3_ms"] and r["samples"] >= 3 for r in ok)
+    assert all(r["median_ms"] > 0 and r["q1_ms"] <= r["median_ms"] <= r["q3_ms"] and r["samples"] >= 1 for r in ok)
     for r in rows:
         if r["status"] != "ok":
             assert r["reason"] and r["median_ms"] is None

@@ -21,13 +21,23 @@ def test_seed_style_table_with_seed_ratios():
     (title, headers, body), = tables.tables(_rows(), "line2019_conv3x3_direct_vs_winograd")
     assert title.startswith("3x3, 1 thread")
     assert headers[:4] == ["W", "H", "C", "direct ms"]
-    assert "seed iPhone 7 direct/winograd" in headers and "onnxruntime / fastest kernel" in headers
+    assert "seed iPhone 7 direct/winograd" in headers and "onnxruntime / fastest" in headers
     assert "winograd_f43 ms" not in headers, "an unsupported kernel has no timing column"
     row = dict(zip(headers, body[[(r[0], r[2]) for r in body].index((32, 32))]))
-    assert row["fastest kernel"] == "winograd_f23" and row["speedup vs direct"] == "1.25x"
-    assert row["direct/winograd"] == "1.25x"
+    assert row["fastest kernel"] == "winograd_f23" and row["direct / fastest"] == "1.25x"
+    assert row["direct / winograd"] == "1.25x"
     # the seed's iPhone 7 row for W=32, C=32: direct 0.567 ms, winograd 0.305 ms
     assert row["seed iPhone 7 direct/winograd"] == f"{0.567 / 0.305:.2f}x"
+
+
+def test_depthwise_tables_compare_with_the_standard_conv():
+    rows = [r for r in _rows() if r["algo"] == "direct"]
+    rows += [dict(r, op="depthwise", groups=r["c_in"], algo="depthwise", median_ms=r["median_ms"] / 8) for r in rows]
+    conv, dw = tables.tables(rows, "line2019_conv3x3_direct_vs_depthwise")
+    assert conv[0].startswith("3x3, 1 thread") and dw[0].startswith("3x3 depthwise, 1 thread")
+    assert not any(h.startswith("seed") for h in conv[1]), "the depthwise seed belongs beside the depthwise table"
+    row = dict(zip(dw[1], dw[2][0]))
+    assert row["conv direct / fastest"] == "8.00x" and "seed i7-4770hq direct/depthwise" in row
 
 
 def test_table_without_a_seed_study_has_no_seed_columns():

@@ -77,11 +77,11 @@ class Group:
 
 @dataclass
 class Timing:
-    """convlab.bench.timing.time_interleaved's knobs, per group (all its candidates together)."""
+    """convlab.bench.timing.time_interleaved's knobs for one group (all its candidates together)."""
     warmup: int = 2
     min_repeats: int = 5
     target_rel_precision: float = 0.05   # stop when every candidate's IQR/median is below this
-    max_seconds: float = 2.0             # or when the group has been timed this long
+    max_seconds: float = 0.5             # or after this many seconds per candidate in the group
 
 
 @dataclass

@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.colors import ListedColormap  # noqa: E402
 
+from .grid import PEERS  # noqa: E402
 from .tables import REFERENCE_DIR, cells, read_reference  # noqa: E402
 
 
@@ -20,11 +21,14 @@ def plot_all(rows: list[dict], name: str, out_dir: Path, reference: str | None =
     out_dir.mkdir(parents=True, exist_ok=True)
     ref = read_reference(reference, ref_dir)
     paths = []
-    for (threads, k, stride), shapes in sorted(cells(rows).items()):
-        tag = f"k{k}" + (f"s{stride}" if stride != 1 else "") + f"_t{threads}"
-        title = f"{name}: {k}x{k}{f' stride {stride}' if stride != 1 else ''}, {threads} thread(s)"
-        paths.append(_latency(shapes, ref, title, out_dir / f"{name}_latency_{tag}.png"))
-        paths.append(_winners(shapes, ref, title, out_dir / f"{name}_winners_{tag}.png"))
+    for (threads, k, stride, op), shapes in sorted(cells(rows).items()):
+        tag = f"{'' if op == 'conv' else op + '_'}k{k}" + (f"s{stride}" if stride != 1 else "") + f"_t{threads}"
+        title = f"{name}: {'' if op == 'conv' else op + ' '}{k}x{k}{f' stride {stride}' if stride != 1 else ''}, " \
+                f"{threads} thread(s)"
+        # the seed's figures go beside the panels of the op it measured
+        seed = ref if ref and (op == "conv") == (ref[0] != "depthwise") else None
+        paths.append(_latency(shapes, seed, title, out_dir / f"{name}_latency_{tag}.png"))
+        paths.append(_winners(shapes, seed, title, out_dir / f"{name}_winners_{tag}.png"))
     return paths
 
 
@@ -65,9 +69,8 @@ def _shape_axis(ax, labels: list[str], subtitle: str) -> None:
 
 
 def _winners(shapes: dict, ref, title: str, path: Path) -> Path:
-    # only single convs this lab's kernels ran: the choice algo="auto" makes
-    single = {s: {c: v for c, v in t.items() if ":" not in c and c not in ("onnxruntime", "ncnn", "torch")}
-              for s, t in shapes.items()}
+    # only this lab's kernels: the choice algo="auto" makes
+    single = {s: {c: v for c, v in t.items() if c not in PEERS} for s, t in shapes.items()}
     grids = [("this host", {(s[2], s[0]): min(t, key=t.get) for s, t in single.items() if t})]
     if ref:
         x, data = ref

@@ -105,8 +105,9 @@ def _measure_group(spec: SweepSpec, g: Group, keys: set[tuple]) -> list[dict]:
     for s in g.shapes:
         cands += [c for c in candidates(spec, s, g.threads) if _key(c, g.threads) in keys]
     tm = spec.timing
-    timed = time_interleaved({i: c.run for i, c in enumerate(cands) if c.status == "ok"}, warmup=tm.warmup,
-                             repeats=tm.min_repeats, max_time=tm.max_seconds, rel_precision=tm.target_rel_precision)
+    fns = {i: c.run for i, c in enumerate(cands) if c.status == "ok"}
+    timed = time_interleaved(fns, warmup=tm.warmup, repeats=tm.min_repeats, max_time=tm.max_seconds * len(fns),
+                             rel_precision=tm.target_rel_precision)
     now = _now()
     rows = []
     for i, c in enumerate(cands):

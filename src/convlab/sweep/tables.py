@@ -11,27 +11,32 @@ from pathlib import Path
 from .grid import PEER_ALGO, PEERS
 
 REFERENCE_DIR = Path(__file__).resolve().parents[3] / "results" / "reference"
-# The seed's "X" column -> which of our columns it corresponds to (prefix match, fastest taken).
-SEED_ALGO = {"winograd": ("winograd",), "gemm": ("im2col",), "depthwise": ("dw:", "dwsep:")}
+# The seed's "X" column -> (the op of our table it compares with, our columns it corresponds to)
+SEED_ALGO = {"winograd": ("conv", ("winograd",)), "gemm": ("conv", ("im2col",)),
+             "depthwise": (("depthwise", "dwsep"), ())}
 
 
-def column(r: dict) -> str:
-    name = r["backend"] if r["algo"] == PEER_ALGO else r["algo"]
-    return {"conv": name, "depthwise": f"dw:{name}", "dwsep": f"dwsep:{name}"}[r["op"]]
+def column(r: dict, multi_backend: bool) -> str:
+    if r["algo"] == PEER_ALGO:
+        return r["backend"]
+    return f"{r['algo']}/{r['backend']}" if multi_backend else r["algo"]
 
 
 def cells(rows: list[dict]) -> dict[tuple, dict[tuple, dict[str, float]]]:
-    """(threads, k, stride) -> (w, h, c_in, c_out) -> {column: median ms}, ok rows only, numba and peers.
+    """(threads, k, stride, op) -> (w, h, c_in, c_out) -> {column: median ms}, ok rows only.
 
-    Kernels of one algo on several backends get the backend in the name."""
+    Kernels get their backend in the column name when the results hold several backends."""
     multi = len({r["backend"] for r in rows if r["algo"] != PEER_ALGO}) > 1
     out: dict = defaultdict(lambda: defaultdict(dict))
     for r in rows:
-        if r["status"] != "ok":
-            continue
-        col = column(r) + (f"/{r['backend']}" if multi and r["algo"] != PEER_ALGO else "")
-        out[(r["threads"], r["k"], r["stride"])][(r["w"], r["h"], r["c_in"], r["c_out"])][col] = r["median_ms"]
+        if r["status"] == "ok":
+            out[(r["threads"], r["k"], r["stride"], r["op"])][(r["w"], r["h"], r["c_in"], r["c_out"])][column(r, multi)] = \
+                r["median_ms"]
     return out
+
+
+def _fastest(t: dict, prefix: str = "") -> float | None:
+    return min((v for c, v in t.items() if c not in PEERS and c.startswith(prefix)), default=None)
 
 
 def read_reference(name: str | None, ref_dir: Path = REFERENCE_DIR) -> tuple[str, dict] | None:
@@ -47,28 +52,34 @@ def read_reference(name: str | None, ref_dir: Path = REFERENCE_DIR) -> tuple[str
 
 
 def tables(rows: list[dict], reference: str | None = None, ref_dir: Path = REFERENCE_DIR) -> list[tuple[str, list, list]]:
-    """[(title, headers, body)] per thread count and kernel size."""
+    """[(title, headers, body)] per thread count, kernel size and op."""
     ref = read_reference(reference, ref_dir)
+    all_cells = cells(rows)
     out = []
-    for (threads, k, stride), shapes in sorted(cells(rows).items()):
-        cols = sorted({c for t in shapes.values() for c in t}, key=lambda c: (c != "direct", c.count(":"), c))
-        ours = [x for x in (SEED_ALGO.get(ref[0], ()) if ref else ()) if any(c.startswith(x) for c in cols)]
-        devices = sorted({d for d, *_ in ref[1]}) if ref else []
+    for (threads, k, stride, op), shapes in sorted(all_cells.items()):
+        conv = all_cells.get((threads, k, stride, "conv"), {}) if op != "conv" else {}
+        cols = sorted({c for t in shapes.values() for c in t}, key=lambda c: (c in PEERS, not c.startswith("direct"), c))
         peers = [c for c in cols if c in PEERS]
-        headers = ["W", "H", "C"] + [f"{c} ms" for c in cols] + ["fastest kernel", "speedup vs direct"]
-        headers += [f"{p} / fastest kernel" for p in peers]
-        headers += [f"direct/{x.rstrip(':')}" for x in ours] + [f"seed {d} direct/{ref[0]}" for d in devices]
+        seed_op, ours = SEED_ALGO.get(ref[0], (None, ())) if ref else (None, ())
+        seeded = ref is not None and op in (seed_op if isinstance(seed_op, tuple) else (seed_op,))
+        ours = [x for x in ours if any(c.startswith(x) for c in cols)] if seeded else []
+        devices = sorted({d for d, *_ in ref[1]}) if seeded else []
+        headers = ["W", "H", "C"] + [f"{c} ms" for c in cols] + ["fastest kernel", "direct / fastest"]
+        headers += ["conv direct / fastest"] * bool(conv) + [f"{p} / fastest" for p in peers]
+        headers += [f"direct / {x}" for x in ours] + [f"seed {d} direct/{ref[0]}" for d in devices]
         body = []
         for (w, h, ci, co), t in sorted(shapes.items()):
             kernels = {c: v for c, v in t.items() if c not in PEERS}
-            best = min(kernels, key=kernels.get, default=None)
+            best = min(kernels, key=kernels.get, default="")
             row = [w, h, ci if ci == co else f"{ci}->{co}"] + [_ms(t.get(c)) for c in cols]
-            row += [best or "", _x(t.get("direct"), kernels.get(best))]
+            row += [best, _x(_fastest(t, "direct"), kernels.get(best))]
+            row += [_x(_fastest(conv.get((w, h, ci, co), {}), "direct"), kernels.get(best))] * bool(conv)
             row += [_x(t.get(p), kernels.get(best)) for p in peers]
-            row += [_x(t.get("direct"), min((v for c, v in t.items() if c.startswith(x)), default=None)) for x in ours]
+            row += [_x(_fastest(t, "direct"), _fastest(t, x)) for x in ours]
             row += [_x(*ref[1].get((d, w, h, ci), (None, None))) for d in devices]
             body.append(row)
-        kind = f"{k}x{k}" + (f" stride {stride}" if stride != 1 else "")
+        kind = {"conv": "", "depthwise": " depthwise", "dwsep": " depthwise-separable (dw + 1x1 pw)"}[op]
+        kind = f"{k}x{k}{kind}" + (f" stride {stride}" if stride != 1 else "")
         out.append((f"{kind}, {threads} thread{'s' if threads > 1 else ''} (latency in ms, median)", headers, body))
     return out
 
