@@ -103,3 +103,15 @@ def test_kernel_options_overrides_and_fallbacks(tmp_path):
         Model.load(small_cnn(), backend="nmba")
     with pytest.raises(ModelInputError, match="unknown conv algorithm 'winograd'"):
         Model.load(small_cnn(), conv="winograd")
+
+
+def test_tune_picks_the_fastest_timed_kernel():
+    x = {"x": rand(1, 3, 16, 16, seed=9)}
+    ref = Model.load(small_cnn(), conv="reference", backend="numpy").run(x)["y"]
+    m = Model.load(small_cnn(), conv="tune", backend="all")
+    for step in (s for s in m.executor.steps if s.spec is not None):
+        assert step.kernel in step.timings and step.timings[step.kernel] == min(step.timings.values())
+        assert not step.note
+    np.testing.assert_allclose(m.run(x)["y"], ref, rtol=1e-4, atol=1e-4)
+    with pytest.raises(ModelInputError, match="unknown backend 'all'"):
+        Model.load(small_cnn(), conv="auto", backend="all")

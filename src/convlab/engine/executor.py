@@ -32,6 +32,7 @@ class Step:
     spec: ConvSpec | None = None
     in_shapes: list = field(default_factory=list)
     out_shapes: list = field(default_factory=list)
+    timings: dict = field(default_factory=dict)   # conv="tune": each candidate kernel's ms
 
 
 def _flops(node: Node, graph: Graph, in_shapes, out_shapes) -> int:
@@ -71,9 +72,9 @@ class Executor:
         w = g.consts[node.input(1)]
         b = g.consts[node.input(2)] if node.input(2) else None
         spec = conv_spec(node, in_shapes[0], w, node.fused)
-        plan, note = kernel_choice.choose(w, b, spec, tuple(in_shapes[0][2:]), override.get("algo", conv),
-                                          override.get("backend", backend), threads)
-        return Step(node, plan, kernel=f"{plan.algo}/{plan.backend}", note=note,
+        plan, note, timings = kernel_choice.select(w, b, spec, in_shapes[0], override.get("algo", conv),
+                                                   override.get("backend", backend), threads)
+        return Step(node, plan, kernel=f"{plan.algo}/{plan.backend}", note=note, timings=timings,
                     flops=spec.flops(in_shapes[0][0], *in_shapes[0][2:]), spec=spec,
                     in_shapes=in_shapes, out_shapes=out_shapes)
 

@@ -1,5 +1,7 @@
 """Which conv kernel each layer gets: the requested one if it supports the layer, else the best
-supported one, with the reason recorded so the profile can say what happened.
+supported one, with the reason recorded so the profile can say what happened. ``conv="tune"``
+times every available kernel that supports the layer, on the layer's real shape, and keeps the
+fastest (restricted to ``backend``, or across all backends with ``backend="all"``).
 
 Requests come from the model-wide ``conv``/``backend`` options or a per-layer override file
 (JSON or YAML: ``{layer name: "algo" | "algo/backend" | {algo: ..., backend: ...}}``).
@@ -8,6 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import time
+
+import numpy as np
 
 from .. import registry
 from ..api import prepare_conv
@@ -56,10 +61,51 @@ def check_request(algo: str, backend: str, where: str = "") -> None:
     """Names no kernel has are typos, not fallbacks: reject them at load."""
     backends = registry.backends()
     algos = sorted({e.algo for e in registry.entries()})
-    if backend not in backends:
-        raise ModelInputError(f"{where}unknown backend {backend!r}; known: {', '.join(backends)}")
-    if algo != "auto" and algo not in algos:
-        raise ModelInputError(f"{where}unknown conv algorithm {algo!r}; known: auto, {', '.join(algos)}")
+    if backend not in backends and not (algo == "tune" and backend == "all"):
+        raise ModelInputError(f"{where}unknown backend {backend!r}; known: {', '.join(backends)}"
+                              + (" (or all, with tune)" if algo == "tune" else ""))
+    if algo not in ("auto", "tune") and algo not in algos:
+        raise ModelInputError(f"{where}unknown conv algorithm {algo!r}; known: auto, tune, {', '.join(algos)}")
+
+
+def tune(w, b, spec, x_shape, backend: str, threads: int, repeat: int = 3):
+    """(plan, {kernel: ms}): the fastest available kernel for this layer, by median of `repeat` runs.
+
+    A candidate whose first timed run is over twice the best median so far is not timed further:
+    that keeps tuning a model to seconds when a slow kernel takes tens of milliseconds per run.
+    """
+    kwargs = dict(stride=spec.stride, padding=spec.padding, dilation=spec.dilation, groups=spec.groups,
+                  activation=spec.activation, threads=threads)
+    x = np.random.default_rng(0).standard_normal(x_shape).astype(np.float32)
+    best, best_ms, times = None, np.inf, {}
+    for e in registry.entries(None if backend == "all" else backend, available_only=True):
+        if e.algo == "reference" or not e.supports(spec):
+            continue
+        plan = prepare_conv(w, b, algo=e.algo, backend=e.backend, **kwargs)
+        out = np.empty(plan.output_shape(x_shape), np.float32)
+        plan(x, out)                                    # warm-up (and JIT compile for numba)
+        samples = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            plan(x, out)
+            samples.append(time.perf_counter() - t0)
+            if samples[0] * 1e3 > 2 * best_ms:
+                break
+        times[e.name] = float(np.median(samples) * 1e3)
+        if times[e.name] < best_ms:
+            best, best_ms = plan, times[e.name]
+    return best, times
+
+
+def select(w, b, spec, x_shape, algo: str, backend: str, threads: int):
+    """(plan, note, tuning times) for one layer: tuned, or as asked with fallbacks."""
+    if algo != "tune":
+        return (*choose(w, b, spec, tuple(x_shape[2:]), algo, backend, threads), {})
+    plan, times = tune(w, b, spec, x_shape, backend, threads)
+    if plan is not None:
+        return plan, "", times
+    plan, why = choose(w, b, spec, tuple(x_shape[2:]), "auto", "numba" if backend == "all" else backend, threads)
+    return plan, f"asked tune/{backend}: no available kernel supports this layer; {why}", {}
 
 
 def choose(w, b, spec, input_hw, algo: str, backend: str, threads: int):
