@@ -12,6 +12,7 @@ def register(sub) -> None:
     p.add_argument("--resume", action="store_true", help="continue an interrupted sweep, skipping finished rows")
     p.add_argument("--shard", metavar="I/N", help="run only the I-th of N deterministic parts of the grid (1-based)")
     p.add_argument("--out", metavar="DIR", help="results directory (default results/<device-id>)")
+    p.add_argument("--threads", type=int, nargs="+", metavar="N", help="thread counts to run instead of the spec's")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_sweep)
 
@@ -27,6 +28,8 @@ def _sweep(args) -> int:
     from ..sweep.grid import load
     from ..sweep.runner import parse_shard, run_sweep
     spec = load(args.spec)
+    if args.threads:
+        spec.threads = args.threads
     path = run_sweep(spec, Path(args.out) if args.out else None, resume=args.resume, shard=parse_shard(args.shard),
                      progress=not args.no_progress)
     print(path)

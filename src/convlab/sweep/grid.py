@@ -100,9 +100,10 @@ class SweepSpec:
     max_gflop: float | None = None
 
     def fingerprint(self) -> str:
-        """Hash of what decides the rows, so merge can refuse shards of different sweeps."""
-        d = dict(name=self.name, shapes=[asdict(s) for s in self.shapes], zoo=self.zoo, threads=self.threads,
-                 algos=self.algos, backends=self.backends, peers=self.peers)
+        """Hash of what decides the rows, so merge and --resume can refuse rows of a different sweep.
+        Thread counts are left out: rows carry theirs, so one file can gain a thread count later."""
+        d = dict(name=self.name, shapes=[asdict(s) for s in self.shapes], zoo=self.zoo, algos=self.algos,
+                 backends=self.backends, peers=self.peers)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
     def groups(self) -> list[Group]:
