@@ -8,8 +8,8 @@ import pytest
 import convlab
 from convlab.activation import ACT_NONE, parse_activation
 from convlab.kernels.numba.epilogue import bias_act, epilogue_args
-from convlab.kernels.numba.gemm import KC, MR, NC, pack_a, sgemm, sgemm_reference
-from convlab.kernels.numba.support import numba_threads
+from convlab.kernels.numba.gemm import KC, MR, NC, pack_a, sgemm, sgemm_reference, workspace
+from convlab.kernels.numba.support import Workspace, numba_threads
 
 EPS = float(np.finfo(np.float32).eps)
 
@@ -22,7 +22,8 @@ def test_sgemm_matches_reference_within_the_summation_bound(batch, m, k, n):
     b = rng.standard_normal((batch, k, n), dtype=np.float32)
     c = np.full((batch, m, n), np.nan, np.float32)
     zeros = np.zeros((batch, m), np.float32)
-    sgemm(pack_a(a), m, b, c, zeros, ACT_NONE, zeros)
+    ap = pack_a(a)
+    sgemm(ap, m, b, c, zeros, ACT_NONE, zeros, *workspace(Workspace(), ap, k))
     exact = sgemm_reference(a, b)
     bound = k * EPS * sgemm_reference(np.abs(a), np.abs(b)) + 1e-30
     assert (np.abs(c - exact) <= bound).all()
@@ -36,8 +37,9 @@ def test_sgemm_is_identical_across_thread_counts():
     outs = []
     for threads in (1, 2):
         c = np.empty((2, 9, b.shape[2]), np.float32)
+        ap = pack_a(a)
         with numba_threads(threads):
-            sgemm(pack_a(a), 9, b, c, zeros, ACT_NONE, zeros)
+            sgemm(ap, 9, b, c, zeros, ACT_NONE, zeros, *workspace(Workspace(), ap, 300))
         outs.append(c)
     np.testing.assert_array_equal(*outs)
 

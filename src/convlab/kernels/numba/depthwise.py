@@ -18,6 +18,23 @@ from .epilogue import bias_act, epilogue_args
 from .support import numba_threads, tap_range
 
 
+@njit(inline="always", cache=True, fastmath={"contract"})
+def _interior(dst, r0, r1, r2, k, bv, code, sl, s, lo, hi, pl):
+    """dst[ox] for ox in [lo, hi), where all 9 taps are in bounds. Called with s a literal 1 or 2 so
+    LLVM sees the stride; views and a zero-based counter keep indices provably non-negative (Numba's
+    negative-index wraparound would otherwise stop vectorisation)."""
+    w00, w01, w02, w10, w11, w12, w20, w21, w22 = (k[0, 0], k[0, 1], k[0, 2], k[1, 0], k[1, 1], k[1, 2],
+                                                     k[2, 0], k[2, 1], k[2, 2])
+    start = lo * s - pl
+    q0, q1, q2, d = r0[start:], r1[start:], r2[start:], dst[lo:hi]
+    for t in range(hi - lo):
+        ix = t * s
+        acc = (w00 * q0[ix] + w01 * q0[ix + 1] + w02 * q0[ix + 2]
+               + w10 * q1[ix] + w11 * q1[ix + 1] + w12 * q1[ix + 2]
+               + w20 * q2[ix] + w21 * q2[ix + 1] + w22 * q2[ix + 2])
+        d[t] = bias_act(acc, bv, code, sl)
+
+
 @njit(cache=True, parallel=True, fastmath={"contract"})
 def depthwise3x3(x, w, s, pt, pl, bias, code, slopes, out):
     n, c, h, wd = x.shape
@@ -30,8 +47,6 @@ def depthwise3x3(x, w, s, pt, pl, bias, code, slopes, out):
     for job in prange(n * c):
         b, ch = job // c, job % c
         k = w[ch, 0]
-        w00, w01, w02, w10, w11, w12, w20, w21, w22 = (k[0, 0], k[0, 1], k[0, 2], k[1, 0], k[1, 1], k[1, 2],
-                                                         k[2, 0], k[2, 1], k[2, 2])
         bv, sl = bias[ch], slopes[ch]
         for oy in range(oh):
             iy = oy * s - pt
@@ -39,12 +54,10 @@ def depthwise3x3(x, w, s, pt, pl, bias, code, slopes, out):
             r1 = x[b, ch, iy + 1] if 0 <= iy + 1 < h else zeros
             r2 = x[b, ch, iy + 2] if 0 <= iy + 2 < h else zeros
             dst = out[b, ch, oy]
-            for ox in range(lo, hi):
-                ix = ox * s - pl
-                acc = (w00 * r0[ix] + w01 * r0[ix + 1] + w02 * r0[ix + 2]
-                       + w10 * r1[ix] + w11 * r1[ix + 1] + w12 * r1[ix + 2]
-                       + w20 * r2[ix] + w21 * r2[ix + 1] + w22 * r2[ix + 2])
-                dst[ox] = bias_act(acc, bv, code, sl)
+            if s == 1:
+                _interior(dst, r0, r1, r2, k, bv, code, sl, 1, lo, hi, pl)
+            else:
+                _interior(dst, r0, r1, r2, k, bv, code, sl, 2, lo, hi, pl)
             for ox in range(ow):
                 if lo <= ox < hi:
                     continue

@@ -16,6 +16,7 @@ output is summed in the same order whatever the thread count.
 from __future__ import annotations
 
 import numpy as np
+import numba
 from numba import njit, prange
 
 from .epilogue import bias_act
@@ -71,11 +72,19 @@ def _pack_b(b, p0, kc, j0, nc, bp):
             bp[p, j] = b[p0 + p, j0 + j]
 
 
+def workspace(ws, ap: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-thread packed-b and accumulator blocks for sgemm, kept in the plan's Workspace ``ws``.
+    Call it under the thread count sgemm will run with."""
+    t = numba.get_num_threads()
+    return ws.get("gemm_b", (t, min(KC, k), NC)), ws.get("gemm_acc", (t, ap.shape[1] * MR, NC))
+
+
 @njit(cache=True, parallel=True)
-def sgemm(ap, m, b, c, bias, code, slopes):
+def sgemm(ap, m, b, c, bias, code, slopes, bpack, accs):
     """c[t, :m] = act(A[t] @ b[t] + bias[t]) with A given as pack_a(A).
 
-    b: (batch, k, n), c: (batch, >= m, n), bias and slopes: (batch, m), all C-contiguous float32.
+    b: (batch, k, n), c: (batch, >= m, n), bias and slopes: (batch, m), all C-contiguous float32;
+    bpack, accs: per-thread scratch from workspace().
     """
     batch, k, n = b.shape
     panels = ap.shape[1]
@@ -84,8 +93,8 @@ def sgemm(ap, m, b, c, bias, code, slopes):
         t = job // nblocks
         j0 = (job % nblocks) * NC
         nc = min(NC, n - j0)
-        acc = np.zeros((panels * MR, NC), np.float32)
-        bp = np.empty((KC, NC), np.float32)
+        bp, acc = bpack[numba.get_thread_id()], accs[numba.get_thread_id()]
+        acc[:, :nc] = 0
         for p0 in range(0, k, KC):
             kc = min(KC, k - p0)
             _pack_b(b[t], p0, kc, j0, nc, bp)

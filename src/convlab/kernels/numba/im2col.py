@@ -15,8 +15,15 @@ from threadpoolctl import ThreadpoolController
 from ...registry import Constraints, KernelEntry, register
 from ...spec import ConvSpec
 from .epilogue import bias_act, epilogue_args
-from .gemm import pack_a, sgemm
-from .support import numba_threads, tap_range
+from .gemm import pack_a, sgemm, workspace
+from .support import Workspace, numba_threads, tap_range
+
+
+@njit(inline="always", cache=True)
+def _gather(dst, src, step):
+    """dst[k] = src[k * step]; called with a literal 1 so the unit-stride copy vectorises."""
+    for k in range(dst.shape[0]):
+        dst[k] = src[k * step]
 
 
 @njit(cache=True, parallel=True)
@@ -38,9 +45,11 @@ def im2col(x, n, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, cols):
                 cols[g, r, base:base + ow] = 0
                 continue
             cols[g, r, base:base + lo] = 0
-            off = j * dw - pl
-            for ox in range(lo, hi):
-                cols[g, r, base + ox] = x[n, c, iy, ox * sw + off]
+            src, dst = x[n, c, iy, lo * sw + j * dw - pl:], cols[g, r, base + lo:base + hi]
+            if sw == 1:
+                _gather(dst, src, 1)
+            else:
+                _gather(dst, src, sw)
             cols[g, r, base + hi:base + ow] = 0
 
 
@@ -58,21 +67,18 @@ def _is_pointwise(spec: ConvSpec) -> bool:
     return spec.kernel_size == (1, 1) and spec.stride == (1, 1) and not any(spec.padding)
 
 
-def _unfolder(spec: ConvSpec):
+def _unfolder(spec: ConvSpec, ws: Workspace):
     """-> cols(x, n): the GEMM's right operand for image n, (groups, K, OH * OW)."""
     g, cig = spec.groups, spec.c_in // spec.groups
     if _is_pointwise(spec):
         return lambda x, n: x[n].reshape(g, cig, -1)
     (sh, sw), (dh, dw), (pt, pl) = spec.stride, spec.dilation, spec.padding[:2]
-    buf = {}
 
     def cols(x, n):
         oh, ow = spec.output_hw(x.shape[2], x.shape[3])
-        shape = (g, cig * spec.kh * spec.kw, oh * ow)
-        if buf.get("shape") != shape:   # reused across calls of the same input size
-            buf["shape"], buf["a"] = shape, np.empty(shape, np.float32)
-        im2col(x, n, spec.kh, spec.kw, sh, sw, pt, pl, dh, dw, oh, ow, buf["a"])
-        return buf["a"]
+        buf = ws.get("cols", (g, cig * spec.kh * spec.kw, oh * ow))
+        im2col(x, n, spec.kh, spec.kw, sh, sw, pt, pl, dh, dw, oh, ow, buf)
+        return buf
     return cols
 
 
@@ -84,12 +90,14 @@ def _grouped(spec: ConvSpec, w, b):
 
 def prepare_gemm(spec: ConvSpec, w, b, threads):
     wmat, bias, code, slopes = _grouped(spec, w, b)
-    ap, cog, unfold = pack_a(wmat), wmat.shape[1], _unfolder(spec)
+    ws = Workspace()
+    ap, cog, unfold = pack_a(wmat), wmat.shape[1], _unfolder(spec, ws)
 
     def run(x, out):
         with numba_threads(threads):
+            scratch = workspace(ws, ap, wmat.shape[2])
             for n in range(x.shape[0]):
-                sgemm(ap, cog, unfold(x, n), out[n].reshape(spec.groups, cog, -1), bias, code, slopes)
+                sgemm(ap, cog, unfold(x, n), out[n].reshape(spec.groups, cog, -1), bias, code, slopes, *scratch)
     return run
 
 
@@ -98,7 +106,7 @@ _BLAS = ThreadpoolController()
 
 def prepare_blas(spec: ConvSpec, w, b, threads):
     wmat, bias, code, slopes = _grouped(spec, w, b)
-    unfold = _unfolder(spec)
+    unfold = _unfolder(spec, Workspace())
 
     def run(x, out):
         with _BLAS.limit(limits=threads, user_api="blas"), numba_threads(threads):

@@ -4,6 +4,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 import numba
+import numpy as np
 from numba import njit
 
 
@@ -31,3 +32,17 @@ def tap_range(out_len, stride, offset, in_len):
     last = in_len - 1 - offset
     hi = 0 if last < 0 else min(out_len, last // stride + 1)
     return lo, max(lo, hi)
+
+
+class Workspace:
+    """Scratch arrays a plan keeps between calls, by name: allocating megabytes per call costs fresh
+    page faults every time. It makes a plan not safe to call from two Python threads at once."""
+
+    def __init__(self):
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def get(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        a = self._arrays.get(name)
+        if a is None or a.shape != shape:
+            a = self._arrays[name] = np.empty(shape, np.float32)
+        return a

@@ -28,8 +28,8 @@ from ...activation import ACT_NONE
 from ...registry import Constraints, KernelEntry, pairs, register
 from ...spec import ConvSpec
 from .epilogue import bias_act, epilogue_args
-from .gemm import pack_a, sgemm
-from .support import numba_threads
+from .gemm import pack_a, sgemm, workspace
+from .support import Workspace, numba_threads, tap_range
 
 G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
 BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]])   # input_transform spells it out
@@ -43,35 +43,39 @@ def transform_weights(w: np.ndarray, g: np.ndarray = G) -> np.ndarray:
     return np.ascontiguousarray(u.reshape(w.shape[0], w.shape[1], 16).transpose(2, 0, 1), np.float32)
 
 
-@njit(inline="always", cache=True)
-def _load(x, b, c, iy, ix):
-    h, w = x.shape[2], x.shape[3]
-    return x[b, c, iy, ix] if 0 <= iy < h and 0 <= ix < w else np.float32(0)
-
-
 @njit(cache=True, parallel=True)
 def input_transform(x, pt, pl, th, tw, v):
-    """v[t, c, tile] = (B^T d B)[t] for the 4x4 input tile d of every (image, tile row, tile col)."""
-    n, c_in = x.shape[0], x.shape[1]
+    """v[t, c, tile] = (B^T d B)[t] for the 4x4 input tile d of every (image, tile row, tile col).
+
+    A tile row at a time: its 4 input rows are copied into a zero-edged row block (padding by
+    bounds), B^T is applied down the columns of the block and B along each row, both as loops
+    along the row so they vectorise.
+    """
+    n, c_in, h, w = x.shape
+    width = 2 * tw + 2
+    lo, hi = tap_range(width, 1, -pl, w)    # block columns holding input columns (col - pl)
     for job in prange(n * c_in):
         b, c = job // c_in, job % c_in
-        d = np.empty((4, 4), np.float32)
+        d = np.zeros((4, width), np.float32)   # columns outside [lo, hi) stay zero: B^T keeps them so
         for ty in range(th):
-            for tx in range(tw):
-                tile = (b * th + ty) * tw + tx
-                for r in range(4):
-                    iy = 2 * ty - pt + r
-                    for q in range(4):
-                        d[r, q] = _load(x, b, c, iy, 2 * tx - pl + q)
-                for q in range(4):   # columns of B^T d
-                    t0, t1, t2, t3 = d[0, q] - d[2, q], d[1, q] + d[2, q], d[2, q] - d[1, q], d[1, q] - d[3, q]
-                    d[0, q], d[1, q], d[2, q], d[3, q] = t0, t1, t2, t3
-                for r in range(4):   # rows of (B^T d) B
-                    e0, e1, e2, e3 = d[r, 0], d[r, 1], d[r, 2], d[r, 3]
-                    v[4 * r, c, tile] = e0 - e2
-                    v[4 * r + 1, c, tile] = e1 + e2
-                    v[4 * r + 2, c, tile] = e2 - e1
-                    v[4 * r + 3, c, tile] = e1 - e3
+            for r in range(4):
+                iy = 2 * ty - pt + r
+                if 0 <= iy < h:
+                    d[r, lo:hi] = x[b, c, iy, lo - pl:hi - pl]
+                else:
+                    d[r, lo:hi] = 0
+            e0, e1, e2, e3 = d[0], d[1], d[2], d[3]
+            for col in range(width):            # B^T d
+                a0, a1, a2, a3 = e0[col], e1[col], e2[col], e3[col]
+                e0[col], e1[col], e2[col], e3[col] = a0 - a2, a1 + a2, a2 - a1, a1 - a3
+            tile0 = (b * th + ty) * tw
+            for r in range(4):                  # (B^T d) B, tile by tile along the row
+                e = d[r]
+                v0, v1 = v[4 * r, c, tile0:tile0 + tw], v[4 * r + 1, c, tile0:tile0 + tw]
+                v2, v3 = v[4 * r + 2, c, tile0:tile0 + tw], v[4 * r + 3, c, tile0:tile0 + tw]
+                for tx in range(tw):
+                    a0, a1, a2, a3 = e[2 * tx], e[2 * tx + 1], e[2 * tx + 2], e[2 * tx + 3]
+                    v0[tx], v1[tx], v2[tx], v3[tx] = a0 - a2, a1 + a2, a2 - a1, a1 - a3
 
 
 @njit(cache=True, parallel=True)
@@ -109,16 +113,17 @@ def prepare_with(spec: ConvSpec, w, b, threads, g=G):
     bias, code, slopes = epilogue_args(spec.activation, b, spec.c_out)
     none = np.zeros((16, spec.c_out), np.float32)
     pt, pl = spec.padding[:2]
+    ws = Workspace()
 
     def run(x, out):
         n, _, h, wd = x.shape
         oh, ow = spec.output_hw(h, wd)
         th, tw = (oh + 1) // 2, (ow + 1) // 2
-        v = np.empty((16, spec.c_in, n * th * tw), np.float32)
-        m = np.empty((16, spec.c_out, n * th * tw), np.float32)
+        v = ws.get("v", (16, spec.c_in, n * th * tw))
+        m = ws.get("m", (16, spec.c_out, n * th * tw))
         with numba_threads(threads):
             input_transform(x, pt, pl, th, tw, v)
-            sgemm(ap, spec.c_out, v, m, none, ACT_NONE, none)
+            sgemm(ap, spec.c_out, v, m, none, ACT_NONE, none, *workspace(ws, ap, spec.c_in))
             output_transform(m, th, tw, bias, code, slopes, out)
     return run
 
