@@ -115,14 +115,22 @@ def preferences(spec: ConvSpec, h: int, w: int, backend: str, threads: int = 1) 
     return ([picked[0]] if picked else []) + builtin_rule(spec, h, w, backend)
 
 
-def choose_algo(spec: ConvSpec, h: int, w: int, backend: str, threads: int = 1) -> str:
-    for algo in preferences(spec, h, w, backend, threads):
+def first_runnable(algos, spec: ConvSpec, backend: str) -> registry.KernelEntry | None:
+    """The first of `algos` the backend has, supporting spec and available here."""
+    for algo in algos:
         try:
             e = registry.get(algo, backend)
         except ValueError:
             continue
         if e.supports(spec) and e.unavailable() is None:
-            return algo
+            return e
+    return None
+
+
+def choose_algo(spec: ConvSpec, h: int, w: int, backend: str, threads: int = 1) -> str:
+    e = first_runnable(preferences(spec, h, w, backend, threads), spec, backend)
+    if e is not None:
+        return e.algo
     for e in registry.entries(backend, available_only=True):
         if e.supports(spec) and e.algo != "reference":
             return e.algo

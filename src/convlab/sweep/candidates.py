@@ -13,6 +13,7 @@ import numpy as np
 from .. import registry
 from ..bench.conv import peer_factory
 from ..errors import ConvlabError
+from ..selection import first_runnable
 from ..spec import ConvSpec
 from .grid import PEER_ALGO, Shape, SweepSpec
 
@@ -84,14 +85,10 @@ def kernel_stages(entry: registry.KernelEntry, specs, params, x_shape, threads, 
 
 
 def _depthwise_entry(sp: ConvSpec, backend: str) -> registry.KernelEntry:
-    for algo in ("depthwise", "direct"):
-        try:
-            e = registry.get(algo, backend)
-        except ConvlabError:
-            continue
-        if e.supports(sp) and e.unavailable() is None:
-            return e
-    raise ConvlabError(f"backend {backend} has no kernel for the depthwise half of the pair")
+    e = first_runnable(("depthwise", "direct"), sp, backend)
+    if e is None:
+        raise ConvlabError(f"backend {backend} has no kernel for the depthwise half of the pair")
+    return e
 
 
 def peer_stages(peer: str, specs, params, x_shape, threads):
