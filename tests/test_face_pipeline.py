@@ -77,6 +77,20 @@ def test_pipeline_on_photographs_and_generated_images(ort_pipe, image):
         assert cosine(a.template, b.template) == pytest.approx(1.0, abs=1e-6)
 
 
+def test_letterbox_on_a_wide_image_keeps_boxes_inside_it():
+    p = build_pipeline(max_faces=MAX_FACES, resize="letterbox", score_threshold=0.3)
+    res = p.run(load_image("builtin:astronaut")[300:420])      # 512 x 120: 5/6 of the input is padding
+    assert res.faces
+    check_invariants(res)
+    assert max(f.box[3] for f in res.faces) == 120               # a box reaching into the padding is clipped
+
+
+def test_detector_options_are_validated():
+    for bad in ({"score_threshold": 1.5}, {"nms_iou": -0.1}, {"max_faces": 0}, {"top_k": 2.5}):
+        with pytest.raises(ModelSpecError):
+            build_pipeline(**bad)
+
+
 def test_result_json_is_exactly_the_documented_shape(ort_pipe):
     doc = json.loads(json.dumps(ort_pipe.run("builtin:astronaut").to_json()))
     assert set(doc) == {"faces", "stages", "budgets"}

@@ -70,7 +70,8 @@ class FacePipeline:
         self.detector, self.fitter, self.extractor = detector, fitter, extractor
         self.blur_threshold = blur_threshold
 
-    def run(self, image, *, extract: bool = True) -> Result:
+    def run(self, image, *, extract: bool = True, max_faces: int | None = None) -> Result:
+        """max_faces: fit and extract only the best this many of the detected faces."""
         t = _Timer()
         t0 = time.perf_counter()
         rgb = load_image(image)
@@ -87,7 +88,7 @@ class FacePipeline:
         det = self.detector(rgb)
         t.add("detector", t0)
         faces = []
-        for i in range(len(det.scores)):
+        for i in range(min(len(det.scores), max_faces or len(det.scores))):
             if self.fitter is not None:
                 t0 = time.perf_counter()
                 lm = self.fitter(rgb, det.boxes[i])
@@ -127,7 +128,7 @@ class FacePipeline:
         """The template of the best-scoring face in the image (for verify / enroll / identify)."""
         if self.extractor is None:
             raise ModelSpecError("this pipeline has no extractor")
-        res = self.run(image)
+        res = self.run(image, max_faces=1)
         if not res.faces:
             raise ImageError(f"no face found in {image if isinstance(image, str) else 'the image'} "
                              f"(detector threshold {self.detector.score_threshold:g})")

@@ -1,7 +1,9 @@
 """Stage runners: the one interface every network stage is executed through.
 
 A runner is a callable taking {input name: array} and returning {output name: array}, plus the
-`input_names` / `output_names` it exposes. The pipeline never knows which engine is behind it,
+`input_names` / `output_names` it exposes, constructed as Runner(model, threads=N) where model is a
+path, bytes or onnx.ModelProto. A new engine registers its class in RUNNERS under the name
+`--backend` will select it by. The pipeline never knows which engine is behind it,
 so the same stage can run on onnxruntime (the reference), on convlab's engine with any kernel
 choice, or on the NPU, and the outputs can be compared stage by stage.
 """
@@ -80,21 +82,23 @@ RUNNERS = {"onnxruntime": OrtRunner, "convlab": ConvlabRunner}
 
 
 def engine_options(backend: str, conv: str = "auto", passes=None) -> tuple[str, dict]:
-    """CLI-style choice -> (runner kind, options): "onnxruntime", or a convlab kernel backend."""
-    if backend == "onnxruntime":
+    """CLI-style choice -> (runner kind, options): a runner of its own (onnxruntime, or any kind
+    added to RUNNERS, e.g. an NPU runner), or a convlab kernel backend run by convlab's engine."""
+    if backend in RUNNERS and backend != "convlab":
         if conv != "auto" or passes is not None:
-            raise ModelSpecError("--conv and --passes choose convlab kernels and passes; "
-                                 "they do not apply to --backend onnxruntime")
-        return "onnxruntime", {}
+            raise ModelSpecError(f"--conv and --passes choose convlab kernels and passes; "
+                                 f"they do not apply to --backend {backend}")
+        return backend, {}
     from .. import kernels, registry  # noqa: F401  (importing kernels registers them)
     if backend not in registry.backends():
-        raise ModelSpecError(f"unknown backend {backend!r}; known: onnxruntime, {', '.join(registry.backends())}")
+        others = [k for k in RUNNERS if k != "convlab"]
+        raise ModelSpecError(f"unknown backend {backend!r}; known: {', '.join(others + registry.backends())}")
     return "convlab", {"backend": backend, "conv": conv, "passes": "all" if passes is None else passes}
 
 
 def make_runner(kind: str, model, *, threads: int = 1, **options):
     if kind not in RUNNERS:
         raise ModelSpecError(f"unknown runner {kind!r}; known: {', '.join(RUNNERS)}")
-    if options and kind == "onnxruntime":
-        raise ModelSpecError(f"the onnxruntime runner takes no engine options, got {sorted(options)}")
+    if options and kind != "convlab":
+        raise ModelSpecError(f"the {kind} runner takes no engine options, got {sorted(options)}")
     return RUNNERS[kind](model, threads=threads, **options)

@@ -77,6 +77,12 @@ class Detector(Network):
     def __init__(self, runner, spec: StageSpec, *, score_threshold: float = 0.5, nms_iou: float = 0.4,
                  top_k: int = 750, max_faces: int = 10):
         super().__init__(runner, spec, "detector")
+        for name, v in (("score_threshold", score_threshold), ("nms_iou", nms_iou)):
+            if not 0.0 <= v <= 1.0:
+                raise ModelSpecError(f"detector {name} must be in [0, 1], got {v!r}")
+        for name, v in (("top_k", top_k), ("max_faces", max_faces)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ModelSpecError(f"detector {name} must be a positive int, got {v!r}")
         self.score_threshold, self.nms_iou, self.top_k, self.max_faces = score_threshold, nms_iou, top_k, max_faces
         self._priors = None
         if isinstance(spec.decoder, SSDSpec):
