@@ -112,3 +112,20 @@ def test_cli_compare_writes_markdown_and_ci_never_fails_on_a_flag(tmp_path, caps
     assert "1 case(s) slower" in out and f"| {CASES[5]} | **SLOWER** |" in out
     a = p.parse_args(["regress", str(b), str(c), "--strict"])
     assert a.func(a) == 1
+
+
+def test_confirmation_reruns_clear_a_one_run_drift_and_keep_a_real_slowdown(monkeypatch):
+    base = report(0)
+    # run 1: case 3 really slower, case 7 drifted up for this run only
+    cur = report(1, slow={CASES[3]: 1.25, CASES[7]: 1.25})
+    reruns = iter([report(2, slow={CASES[3]: 1.25}), report(3, slow={CASES[3]: 1.25})])
+    asked = []
+
+    def fake_run(only_cases=None, **kw):
+        asked.append(sorted(only_cases))
+        return next(reruns)
+    monkeypatch.setattr(regress, "run_fixed_set", fake_run)
+    v = {x.case: x for x in regress.confirm(base, regress.compare(base, cur), reruns=2)}
+    assert asked == [sorted([CASES[3], CASES[7]])] * 2, "only flagged cases are re-timed"
+    assert v[CASES[3]].status == "slower" and len(v[CASES[3]].reruns) == 2
+    assert v[CASES[7]].status == "unconfirmed"

@@ -23,6 +23,8 @@ def register(sub) -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--samples", type=int, default=15, help="paired samples per case (default 15)")
     p.add_argument("--only", nargs="+", metavar="SUBSTR", help="only cases whose name contains one of these")
+    p.add_argument("--confirm", type=int, default=2, metavar="N",
+                   help="--ci: re-time each flagged case N times; it counts only if all N flag it (default 2)")
     p.set_defaults(func=_regress)
 
 
@@ -65,7 +67,10 @@ def _regress(args) -> int:
     else:
         raise ConvlabError("regress needs BASELINE CURRENT, --run OUT or --ci")
     verdicts = regress.compare(baseline, current, args.threshold)
-    text = regress.markdown(verdicts, baseline, current, args.threshold)
+    if args.ci:
+        verdicts = regress.confirm(baseline, verdicts, args.confirm, args.threshold, threads=args.threads,
+                                   samples=args.samples)
+    text = regress.markdown(verdicts, baseline, current, args.threshold, confirmed=args.ci)
     if out is not None:
         store.atomic_write(out / "regress.md", text)
     print(text)

@@ -7,7 +7,11 @@ other jobs slow both alike and cancel. Comparing a baseline run with a current r
 flagged only when all three hold:
 - the ratio of median ratios (the slowdown) exceeds 1 + threshold,
 - a one-sided Mann-Whitney U test says current ratios are larger (p < alpha),
-- the bootstrap 95% CI of the slowdown lies above 1.
+- the bootstrap 95% CI of the slowdown lies above 1,
+and, when the cases can be re-timed (`confirm`, the CI mode), every one of a few fresh reruns of the
+case flags it again. The within-run statistics cannot see drift *between* runs (a co-runner's cache
+or memory traffic during one run): on this shared host unchanged cases drifted up to ~13% between
+runs, each time a different case, so a flag must survive reruns to count.
 The anchor's source is hashed into every report; reports with different anchors are not compared.
 """
 from __future__ import annotations
@@ -103,13 +107,14 @@ def case_runner(entry, spec: ConvSpec, hw: int, threads: int, slowdown: float = 
 
 
 def run_fixed_set(*, threads: int = 1, samples: int = 15, max_seconds: float = 3.0, backends=None, only=None,
-                  inject: dict[str, float] | None = None, progress=None) -> dict:
+                  only_cases=None, inject: dict[str, float] | None = None, progress=None) -> dict:
     """Time every case paired with the anchor; `inject` = {case: factor} slows cases on purpose."""
     from ..bench.machine import machine_info
     anchor = make_anchor()
     report = dict(format=FORMAT, anchor=ANCHOR_VERSION, threads=threads, machine=machine_info(threads),
                   injected=inject or {}, cases={})
-    todo = {k: v for k, v in cases(backends).items() if not only or any(o in k for o in only)}
+    todo = {k: v for k, v in cases(backends).items()
+            if (not only or any(o in k for o in only)) and (only_cases is None or k in only_cases)}
     for i, (name, (entry, spec, hw)) in enumerate(todo.items()):
         fn = case_runner(entry, spec, hw, threads, (inject or {}).get(name, 1.0))
         ratios, case_ms, anchor_ms = [], [], []
@@ -149,10 +154,11 @@ def from_pytest_benchmark(data: dict) -> dict:
 @dataclass
 class Verdict:
     case: str
-    status: str          # slower | faster | same | new | removed
+    status: str          # slower | unconfirmed | faster | same | new | removed
     slowdown: float | None = None
     ci: tuple[float, float] | None = None
     p_value: float | None = None
+    reruns: list[float] | None = None   # slowdowns measured by the confirmation reruns
 
 
 def compare(baseline: dict, current: dict, threshold: float = THRESHOLD, alpha: float = ALPHA) -> list[Verdict]:
@@ -184,6 +190,21 @@ def compare(baseline: dict, current: dict, threshold: float = THRESHOLD, alpha: 
     return out
 
 
+def confirm(baseline: dict, verdicts: list[Verdict], reruns: int = 2, threshold: float = THRESHOLD,
+            **run_kw) -> list[Verdict]:
+    """Re-time each flagged case `reruns` times; it stays "slower" only if every rerun flags it."""
+    flagged = [v for v in verdicts if v.status == "slower"]
+    if not flagged or reruns < 1:
+        return verdicts
+    again = [{v.case: v for v in compare(baseline, run_fixed_set(only_cases=[f.case for f in flagged], **run_kw),
+                                         threshold)} for _ in range(reruns)]
+    for v in flagged:
+        v.reruns = [a[v.case].slowdown for a in again]
+        if any(a[v.case].status != "slower" for a in again):
+            v.status = "unconfirmed"
+    return verdicts
+
+
 def bootstrap_ci(b: np.ndarray, c: np.ndarray, n: int = 2000, level: float = 0.95) -> tuple[float, float]:
     """Percentile bootstrap CI of median(c) / median(b), seeded so a report is reproducible."""
     rng = np.random.default_rng(0)
@@ -193,20 +214,23 @@ def bootstrap_ci(b: np.ndarray, c: np.ndarray, n: int = 2000, level: float = 0.9
     return float(q[0]), float(q[1])
 
 
-def markdown(verdicts: list[Verdict], baseline: dict, current: dict, threshold: float) -> str:
+def markdown(verdicts: list[Verdict], baseline: dict, current: dict, threshold: float, confirmed: bool) -> str:
     flagged = [v for v in verdicts if v.status == "slower"]
     lines = [f"# Performance regression check: {len(flagged)} case(s) slower than {1 + threshold:.2f}x",
              "",
              f"Baseline {baseline['machine'].get('git', '?')} vs current {current['machine'].get('git', '?')}, "
              f"{current.get('threads', 1)} thread(s), anchor {current['anchor']}. Slowdown = median(case/anchor) now "
-             f"/ before; flagged when > {1 + threshold:.2f}, Mann-Whitney p < {ALPHA} and the bootstrap 95% CI > 1.",
-             "", "| case | status | slowdown | 95% CI | p |", "|---|---|---|---|---|"]
+             f"/ before; flagged when > {1 + threshold:.2f}, Mann-Whitney p < {ALPHA}, the bootstrap 95% CI > 1"
+             + (" and every confirmation rerun agrees." if confirmed else
+                " (not confirmed by reruns: two stored reports cannot be re-timed)."),
+             "", "| case | status | slowdown | 95% CI | p | reruns |", "|---|---|---|---|---|---|"]
     for v in verdicts:
         if v.slowdown is None:
-            lines.append(f"| {v.case} | {v.status} | | | |")
+            lines.append(f"| {v.case} | {v.status} | | | | |")
         else:
             lines.append(f"| {v.case} | {'**SLOWER**' if v.status == 'slower' else v.status} | {v.slowdown:.3f} | "
-                         f"{v.ci[0]:.3f}-{v.ci[1]:.3f} | {_p(v.p_value)} |")
+                         f"{v.ci[0]:.3f}-{v.ci[1]:.3f} | {_p(v.p_value)} | "
+                         f"{', '.join(f'{r:.3f}' for r in v.reruns or [])} |")
     return "\n".join(lines) + "\n"
 
 
