@@ -173,6 +173,8 @@ def _spec_dict(zoo):
     (lambda d: d["decoding"]["priors"].update(min_sizes=[[10], [0], [1], [2]]), "min_sizes must be positive"),
     (lambda d: d["decoding"].update(anchors=3), "unknown keys \\['anchors'\\]"),
     (lambda d: d["decoding"].update(conf_activation="sigmoid"), "conf_activation"),
+    (lambda d: d["outputs"][0].update(shape=[1, "A", 4]), "outputs\\[0\\].shape: expected a list of positive ints"),
+    (lambda d: d["outputs"][1].update(name=7), "outputs\\[1\\].name: expected a non-empty string"),
 ])
 def test_malformed_spec_is_a_clear_error(zoo, mutate, message):
     d = _spec_dict(zoo)
@@ -221,6 +223,8 @@ def test_export_cli_writes_onnx_and_spec(tmp_path, capsys):
         assert oct(os.stat(r["onnx"]).st_mode & 0o077) != "0o0"   # not left private like a temp file
     with pytest.raises(ConvlabError, match="unknown zoo model"):
         _cli(["zoo", "export", str(out), "--models", "nope"])
+    with pytest.raises(ConvlabError, match="is not a directory"):
+        _cli(["zoo", "export", str(out / "detector.onnx"), "--models", "detector"])
 
 
 def test_atomic_write_keeps_the_old_file_on_failure(tmp_path):

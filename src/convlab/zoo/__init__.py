@@ -80,6 +80,8 @@ def build_model(name: str, seed: int = 0, subnormal_fraction: float = 0.0,
 def export_model(zm: ZooModel, directory: str | Path) -> tuple[Path, Path]:
     """Write DIR/<name>.onnx and DIR/<name>.json, each atomically."""
     directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise ConvlabError(f"{directory} exists and is not a directory")
     directory.mkdir(parents=True, exist_ok=True)
     onnx_path, spec_path = directory / f"{zm.name}.onnx", directory / f"{zm.name}.json"
     write_atomic(onnx_path, zm.model.SerializeToString())

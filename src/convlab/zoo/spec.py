@@ -154,6 +154,14 @@ def _string(v, where: str) -> str:
     return v
 
 
+def _output_shape(v, where: str) -> tuple[int, ...] | None:
+    if v is None:
+        return None
+    if not isinstance(v, (list, tuple)) or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in v):
+        raise ModelSpecError(f"{where}: expected a list of positive ints (or no shape), got {v!r}")
+    return tuple(v)
+
+
 def _numbers(v, n: int | None, where: str) -> tuple[float, ...]:
     if not isinstance(v, (list, tuple)) or not all(isinstance(t, (int, float)) and not isinstance(t, bool) for t in v):
         raise ModelSpecError(f"{where}: expected a list of numbers, got {v!r}")
@@ -185,7 +193,7 @@ def _parse(d, src: str) -> ModelSpec:
     if not isinstance(outs, list) or not outs:
         raise ModelSpecError(f"{src}: outputs must be a non-empty list")
     outputs = tuple(OutputSpec(_string(_need(o, "name", f"{src}: outputs[{k}]"), f"{src}: outputs[{k}].name"),
-                               None if o.get("shape") is None else tuple(int(s) for s in o["shape"]))
+                               _output_shape(o.get("shape"), f"{src}: outputs[{k}].shape"))
                     for k, o in enumerate(outs))
     dec = dict(_need(d, "decoding", src))
     kind = _need(dec, "kind", f"{src}: decoding")
