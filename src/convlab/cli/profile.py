@@ -11,12 +11,14 @@ def register(subparsers) -> None:
     cliargs.add_model_args(p)
     p.add_argument("--repeat", type=int, default=10, help="timed runs (the profile shows medians)")
     p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                   help="cpu: thread CPU time, which leaves out time other processes take on a busy machine")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     model = cliargs.load(args)
-    prof = model.profile(repeat=max(1, args.repeat), warmup=max(0, args.warmup))
+    prof = model.profile(repeat=max(1, args.repeat), warmup=max(0, args.warmup), clock=args.clock)
     if args.json:
         print(json.dumps(cliargs.to_jsonable({"model": args.model, "inputs": model.inputs, **model.options,
                                               **prof.to_json()}), indent=1))

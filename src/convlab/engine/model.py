@@ -9,7 +9,8 @@ from . import shapes
 from .executor import Executor
 from .export import to_onnx
 from .loader import load_graph
-from .profile import Profile, measure
+from .errors import ModelInputError
+from .profile import TIMERS, Profile, measure
 
 
 class Model:
@@ -45,9 +46,12 @@ class Model:
         return {name: (rng.standard_normal(shape).astype(dtype) if np.issubdtype(dtype, np.floating)
                        else np.zeros(shape, dtype)) for name, (shape, dtype) in self.graph.inputs.items()}
 
-    def profile(self, feeds=None, repeat: int = 10, warmup: int = 2) -> Profile:
+    def profile(self, feeds=None, repeat: int = 10, warmup: int = 2, clock: str = "wall") -> Profile:
+        """Per-layer medians; clock="cpu" times thread CPU time (fairer on a busy machine, 1 thread)."""
         feeds = self.random_inputs() if feeds is None else feeds
-        return measure(self.executor, feeds, repeat, warmup, self.pass_report, self.options["threads"])
+        if clock not in TIMERS:
+            raise ModelInputError(f"clock must be one of {sorted(TIMERS)}, got {clock!r}")
+        return measure(self.executor, feeds, repeat, warmup, self.pass_report, self.options["threads"], clock)
 
     def layers(self) -> list[dict]:
         """Each conv layer's kernel, and the reason when it fell back from the one asked for."""
