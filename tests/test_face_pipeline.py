@@ -15,8 +15,8 @@ from convlab.face.compare import cosine, l2_distance
 from convlab.face.crosscheck import stage_diffs
 from convlab.face.errors import ImageError, ModelSpecError
 from convlab.face.image import load_image
+from convlab.face.models import zoo_model
 from convlab.face.pipeline import BlurryImageError
-from convlab.zoo import build_model, export_model
 from convlab.zoo.face_detector import prior_count
 from convlab.zoo.spec import InputSpec, ModelSpec, OutputSpec
 
@@ -43,8 +43,9 @@ def ort_pipe():
 
 @pytest.fixture(scope="module")
 def zoo_files(tmp_path_factory):
+    """The zoo models as user files: X.onnx with X.json beside it (the pipeline's own cached builds)."""
     d = tmp_path_factory.mktemp("zoo")
-    return {role: str(export_model(build_model(role), d)[0]) for role in ("detector", "fitter", "extractor")}
+    return {role: save_with_spec(*zoo_model(role), d / f"{role}.onnx") for role in ("detector", "fitter", "extractor")}
 
 
 def check_invariants(res):
