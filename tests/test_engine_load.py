@@ -167,6 +167,13 @@ def test_inconsistent_shapes_fail_at_load_naming_the_node():
         Model.load(model)
 
 
+def test_one_dimensional_conv_is_a_load_error():
+    model = make_model([helper.make_node("Conv", ["x", "w"], ["y"], name="conv1d")], {"x": (1, 3, 10)}, ["y"],
+                       {"w": rand(2, 3, 3)})
+    with pytest.raises(ModelLoadError, match="'conv1d': only 2-D convolution"):
+        Model.load(model)
+
+
 def test_bad_inputs_at_run_and_load():
     m = Model.load(small_cnn())
     x = rand(1, 3, 16, 16)

@@ -119,6 +119,12 @@ CASES = {
     "squeeze_input_opset13": one("Squeeze", {}, {"a": c([0], np.int64)}, ["a"], opset=13),
     "unsqueeze_attr_opset9": one("Unsqueeze", dict(axes=[0, 5]), opset=9),
     "unsqueeze_input_opset13": one("Unsqueeze", {}, {"a": c([-1], np.int64)}, ["a"], opset=13),
+    # newest opsets
+    "conv_opset21": one("Conv", dict(pads=[1, 1, 1, 1], strides=[2, 1]), {"W": W, "B": B}, ["W", "B"], opset=21),
+    "avgpool_dilated_opset19": one("AveragePool", dict(kernel_shape=[2, 2], dilations=[2, 2]), opset=19),
+    "resize_linear_opset19": one("Resize", dict(mode="linear"), {"s": c([1, 1, 1.5, 2])}, ["", "s"], opset=19),
+    "pad_opset21": one("Pad", dict(mode="edge"), {"p": c([0, 0, 2, 1, 0, 0, 1, 2], np.int64)}, ["p"], opset=21),
+    "reshape_allowzero_opset21": one("Reshape", dict(allowzero=1), {"s": c([3, 7, 9], np.int64)}, ["s"], opset=21),
     "identity": one("Identity"),
     "cast_to_int64": one("Cast", dict(to=TensorProto.INT64), out_types={"Y0": TensorProto.INT64}),
     "cast_to_float16": one("Cast", dict(to=TensorProto.FLOAT16), out_types={"Y0": TensorProto.FLOAT16}),
