@@ -14,8 +14,8 @@ from convlab.peers.onnxruntime_conv import OrtConv
 from convlab.spec import ConvSpec
 
 FAST = ["--repeats", "2", "--min-time", "0", "--max-time", "0.5"]
-ROW_FIELDS = {"name", "kind", "status", "reason", "prepare_ms", "median_ms", "iqr_ms", "samples", "converged",
-              "gflops", "ratio_ort", "max_rel_err"}
+ROW_FIELDS = {"name", "kind", "status", "reason", "prepare_ms", "median_ms", "iqr_ms", "cpu_ms", "samples", "converged",
+              "gflops", "ratio_ort", "cpu_ratio_ort", "max_rel_err"}
 
 
 def _json(capsys, *args):

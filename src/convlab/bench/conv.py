@@ -43,10 +43,12 @@ class Row:
     prepare_ms: float | None = None
     median_ms: float | None = None
     iqr_ms: float | None = None
+    cpu_ms: float | None = None     # median process CPU time per call (less sensitive to a busy machine)
     samples: int | None = None
     converged: bool | None = None
     gflops: float | None = None
     ratio_ort: float | None = None  # this run time / onnxruntime's, same run
+    cpu_ratio_ort: float | None = None  # the same with CPU times
     max_rel_err: float | None = None
 
 
@@ -161,13 +163,15 @@ def bench_conv(spec: ConvSpec, input_shape: tuple[int, int, int, int], *, algos=
 
     for name, t in time_interleaved(timed, **(timing or {})).items():
         row = by_name[name]
-        row.median_ms, row.iqr_ms = t.median * 1e3, t.iqr * 1e3
+        row.median_ms, row.iqr_ms, row.cpu_ms = t.median * 1e3, t.iqr * 1e3, t.cpu_median * 1e3
         row.samples, row.converged = len(t.samples), t.converged
         row.gflops = flops / t.median / 1e9
     base = by_name.get(BASELINE)
     for row in by_name.values():
         if base is not None and base.median_ms:
             row.ratio_ort = row.median_ms / base.median_ms
+        if base is not None and base.cpu_ms:
+            row.cpu_ratio_ort = row.cpu_ms / base.cpu_ms
     return {
         "machine": machine_info(threads),
         "conv": {"spec": spec.describe(), "input_shape": list(input_shape), "c_in": spec.c_in,

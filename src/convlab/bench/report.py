@@ -29,8 +29,8 @@ def format_conv_table(result: dict) -> str:
             note = "" if r["converged"] else "precision target not reached"
         else:
             iqr, note = "", f"{r['status']}: {r['reason']}"
-        rows.append([r["name"], _f(r["prepare_ms"], ".2f"), _f(r["median_ms"], ".3f"), iqr,
-                     _f(r["gflops"], ".1f"), _f(r["ratio_ort"], ".2f"), note])
-    table = tabulate(rows, headers=["kernel", "prepare ms", "run median ms", "IQR ms", "GFLOP/s",
-                                    "time / ort", "note"], disable_numparse=True)
+        rows.append([r["name"], _f(r["prepare_ms"], ".2f"), _f(r["median_ms"], ".3f"), iqr, _f(r["cpu_ms"], ".3f"),
+                     _f(r["gflops"], ".1f"), _f(r["ratio_ort"], ".2f"), _f(r["cpu_ratio_ort"], ".2f"), note])
+    table = tabulate(rows, headers=["kernel", "prepare ms", "run median ms", "IQR ms", "cpu ms", "GFLOP/s",
+                                    "time / ort", "cpu / ort", "note"], disable_numparse=True)
     return "\n".join([machine_header(result["machine"]), head, "", table])

@@ -6,7 +6,10 @@
   frequency) hits all of them alike and their ratios stay meaningful;
 - sampling continues until every callable's IQR/median is below ``rel_precision`` (and at least
   ``repeats`` samples and ``min_time`` seconds were taken), or ``max_time`` is spent;
-- the result is the median with its IQR: robust to the occasional preempted sample.
+- the result is the median with its IQR: robust to the occasional preempted sample;
+- the median process CPU time per call is kept beside the wall time: when other processes
+  compete for the cores, wall time includes waiting for a core and CPU time does not (it still
+  includes cache and memory-bandwidth contention, and counts every thread of this process).
 """
 from __future__ import annotations
 
@@ -25,15 +28,17 @@ class Timing:
     samples: list[float] = field(repr=False)
     calls_per_sample: int = 1
     converged: bool = True        # False when max_time ran out before rel_precision was reached
+    cpu_median: float | None = None   # process CPU seconds per call
 
     @property
     def rel_iqr(self) -> float:
         return self.iqr / self.median if self.median > 0 else math.inf
 
     @classmethod
-    def from_samples(cls, samples, calls_per_sample=1, converged=True) -> "Timing":
+    def from_samples(cls, samples, calls_per_sample=1, converged=True, cpu_samples=None) -> "Timing":
         q1, med, q3 = np.percentile(samples, [25, 50, 75])
-        return cls(float(med), float(q3 - q1), list(samples), calls_per_sample, converged)
+        cpu = float(np.median(cpu_samples)) if cpu_samples else None
+        return cls(float(med), float(q3 - q1), list(samples), calls_per_sample, converged, cpu)
 
 
 def _calls_per_sample(fn: Callable[[], object], min_sample: float) -> int:
@@ -58,16 +63,18 @@ def time_interleaved(fns: dict[str, Callable[[], object]], *, warmup: int = 2, r
             fns[name]()
     number = {name: _calls_per_sample(fns[name], min_sample) for name in names}
     samples: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
     start = time.perf_counter()
     rnd = 0
     while True:
         order = names[rnd % len(names):] + names[:rnd % len(names)]
         for name in order:
             fn, k = fns[name], number[name]
-            t0 = clock()
+            c0, t0 = time.process_time(), clock()
             for _ in range(k):
                 fn()
             samples[name].append((clock() - t0) / k)
+            cpu[name].append((time.process_time() - c0) / k)
         rnd += 1
         elapsed = time.perf_counter() - start
         if rnd < repeats or elapsed < min_time:
@@ -76,7 +83,7 @@ def time_interleaved(fns: dict[str, Callable[[], object]], *, warmup: int = 2, r
         precise = all(Timing.from_samples(s).rel_iqr <= rel_precision for s in samples.values())
         if precise or elapsed >= max_time:
             break
-    return {name: Timing.from_samples(samples[name], number[name], converged=precise) for name in names}
+    return {name: Timing.from_samples(samples[name], number[name], precise, cpu[name]) for name in names}
 
 
 def time_one(fn: Callable[[], object], **kwargs) -> Timing:

@@ -39,7 +39,7 @@ ERROR_FACTOR = 10.0
 
 def transform_weights(w: np.ndarray, g: np.ndarray = G) -> np.ndarray:
     """(C_out, C_in, 3, 3) -> U as 16 matrices (16, C_out, C_in), t = 4 * row + col of G g G^T."""
-    u = np.einsum("ai,ocij,bj->ocab", g, w.astype(np.float64), g)
+    u = g @ w.astype(np.float64) @ g.T
     return np.ascontiguousarray(u.reshape(w.shape[0], w.shape[1], 16).transpose(2, 0, 1), np.float32)
 
 
