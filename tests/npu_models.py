@@ -108,7 +108,7 @@ def with_nonzero(opset: int = 13) -> onnx.ModelProto:
     x = g.conv("input", "stem", 3, 4, 3)
     g.nodes.append(helper.make_node("NonZero", [x], ["output"], name="nonzero"))
     graph = helper.make_graph(g.nodes, "nonzero", [_value("input", (1, 3, 16, 16))],
-                              [helper.make_tensor_value_info("output", TensorProto.INT64, None)], g.inits)
+                              [helper.make_tensor_value_info("output", TensorProto.INT64, [4, "nonzero"])], g.inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = IR_VERSION
     onnx.checker.check_model(model)
