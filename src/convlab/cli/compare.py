@@ -77,16 +77,18 @@ def compare(model, session, feeds: dict, repeat: int) -> dict:
         outputs.append({"output": name, "shape": list(a.shape), "max_abs": float(diff.max()) if diff.size else 0.0,
                         "max_rel": float(diff.max() / scale) if scale else float(diff.max() if diff.size else 0.0),
                         "max_abs_ref": scale})
-    t_ours, t_ort = [], []
+    # Interleaved, timed in wall and in thread CPU time (both runtimes run on this thread with
+    # threads=1; CPU time leaves out what other processes take on a shared machine).
+    times = {k: [] for k in ("convlab_ms", "onnxruntime_ms", "convlab_cpu_ms", "onnxruntime_cpu_ms")}
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        model.run(feeds)
-        t_ours.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        session.run(None, feeds)
-        t_ort.append(time.perf_counter() - t0)
-    ms_ours, ms_ort = float(np.median(t_ours) * 1e3), float(np.median(t_ort) * 1e3)
-    return {"outputs": outputs, "convlab_ms": ms_ours, "onnxruntime_ms": ms_ort, "ratio": ms_ours / ms_ort}
+        for key, fn in (("convlab", model.run), ("onnxruntime", lambda f: session.run(None, f))):
+            t0, c0 = time.perf_counter(), time.thread_time()
+            fn(feeds)
+            times[key + "_cpu_ms"].append(time.thread_time() - c0)
+            times[key + "_ms"].append(time.perf_counter() - t0)
+    ms = {k: float(np.median(v) * 1e3) for k, v in times.items()}
+    return {"outputs": outputs, **ms, "ratio": ms["convlab_ms"] / ms["onnxruntime_ms"],
+            "cpu_ratio": ms["convlab_cpu_ms"] / ms["onnxruntime_cpu_ms"]}
 
 
 def run(args) -> int:
@@ -105,7 +107,8 @@ def run(args) -> int:
     print(tabulate(rows, headers=["output", "shape", "max abs err", "max rel err (to max |ref|)"], disable_numparse=True))
     print(f"\nlatency (median of {args.repeat}, {args.threads} thread(s), interleaved): convlab "
           f"{result['convlab_ms']:.3f} ms, onnxruntime {result['onnxruntime_ms']:.3f} ms, "
-          f"ratio {result['ratio']:.2f}x")
+          f"ratio {result['ratio']:.2f}x (thread CPU time: {result['convlab_cpu_ms']:.3f} vs "
+          f"{result['onnxruntime_cpu_ms']:.3f} ms, {result['cpu_ratio']:.2f}x)")
     if fallbacks:
         print(f"{len(fallbacks)} conv layer(s) fell back: " + "; ".join(f"{f['layer']}: {f['note']}" for f in fallbacks[:5]))
     return 0

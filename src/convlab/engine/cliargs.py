@@ -16,9 +16,10 @@ def add_model_args(p, kernels: bool = True) -> None:
     p.add_argument("--passes", default="all", help=f"all, none, or a comma list of: {', '.join(PASS_ORDER)}")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     if kernels:
-        p.add_argument("--conv", default="auto", help="conv algorithm for every layer: auto, direct, im2col, "
+        p.add_argument("--conv", default="auto", help="conv algorithm for every layer: auto, tune (time every "
+                                                      "kernel on each layer, keep the fastest), direct, im2col, "
                                                       "winograd_f23, depthwise, ... (see `convlab bench`)")
-        p.add_argument("--backend", default="numba", help="kernel backend: numba or c")
+        p.add_argument("--backend", default="numba", help="kernel backend: numba or c (or all, with --conv tune)")
         p.add_argument("--threads", type=int, default=1)
         p.add_argument("--overrides", metavar="FILE", help="JSON/YAML {conv layer name: 'algo[/backend]'}")
 
