@@ -7,6 +7,7 @@ rows are written together when it finishes, so a kill loses at most the group in
 from __future__ import annotations
 
 import datetime
+import time
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +24,9 @@ from .grid import PEER_ALGO, Group, SweepSpec
 from .store import ResultFile, read_meta, row_key, sidecar, write_json
 
 REPO = Path(__file__).resolve().parents[3]
-NOISE_NOTE = ("timed on a shared host (other jobs running): compare candidates within one group, whose "
-              "timings are interleaved; absolute times across groups carry the host's noise")
+NOISE_NOTE = ("timed on a shared host (other jobs running): 1-thread rows are process CPU time (preemption "
+              "not counted), multi-thread rows wall time (waiting for a core counted); candidates of one group are "
+              "interleaved, so compare within a group first")
 
 
 def parse_shard(text: str | None) -> tuple[int, int]:
@@ -107,7 +109,7 @@ def _measure_group(spec: SweepSpec, g: Group, keys: set[tuple]) -> list[dict]:
     tm = spec.timing
     fns = {i: c.run for i, c in enumerate(cands) if c.status == "ok"}
     timed = time_interleaved(fns, warmup=tm.warmup, repeats=tm.min_repeats, max_time=tm.max_seconds * len(fns),
-                             rel_precision=tm.target_rel_precision)
+                             rel_precision=tm.target_rel_precision, clock=clock_for(g.threads))
     now = _now()
     rows = []
     for i, c in enumerate(cands):
@@ -126,6 +128,13 @@ def _measure_group(spec: SweepSpec, g: Group, keys: set[tuple]) -> list[dict]:
     return rows
 
 
+def clock_for(threads: int):
+    """One thread: process CPU time, so time spent preempted by other jobs on a shared host is not
+    counted (one busy thread's CPU time is its latency). More threads: wall time, the only latency
+    there is -- and on a loaded host it includes waiting for a core."""
+    return time.process_time if threads == 1 else time.perf_counter
+
+
 def _key(c, threads) -> tuple:
     s = c.shape
     return (s.op, s.k, s.stride, s.padding, s.c_in, s.c_out, s.h, s.w, s.groups, s.batch, threads, c.algo, c.backend)
@@ -142,6 +151,7 @@ def _now() -> str:
 def _metadata(spec: SweepSpec, shard: tuple[int, int], old: dict | None) -> dict:
     meta = dict(sweep=spec.name, spec_path=spec.path, description=spec.description, reference=spec.reference,
                 fingerprint=spec.fingerprint(), device_id=device_id(), shard=list(shard), timing=vars(spec.timing),
+                clock={"1 thread": "time.process_time", "more threads": "time.perf_counter"},
                 machine=machine_info(), noise=NOISE_NOTE, started_at=_now(), complete=False,
                 kernels={f"{e.algo}/{e.backend}": e.description for b in spec.backends for e in registry.entries(b)})
     if old:
