@@ -53,7 +53,7 @@ def measure(image, choices: list[str], *, repeat: int = 5, threads: int = 1, pas
         med = {k: float(np.median(v)) for k, v in per.items()}
         spread = {k: float((v.max() - v.min()) / med[k]) if med[k] > 0 else 0.0 for k, v in per.items()}
         out.append(ChoiceLatency(c, med, spread, len(rs[-1].faces),
-                                 verdicts(med, len(rs[-1].faces), rs[-1].n_compares)))
+                                 verdicts(med, len(rs[-1].faces))))
     return out
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -31,12 +31,10 @@ class Result:
     faces: list[Face]
     stages: dict[str, float]                 # milliseconds
     image: np.ndarray                        # the RGB image the faces refer to
-    n_compares: int = 0
     sharpness: float | None = None
-    extra: dict = field(default_factory=dict)
 
     def budgets(self) -> dict:
-        return budgets.verdicts(self.stages, len(self.faces), self.n_compares)
+        return budgets.verdicts(self.stages, len(self.faces))
 
     def to_json(self) -> dict:
         return {"faces": [f.to_json() for f in self.faces],
@@ -63,14 +61,14 @@ class FacePipeline:
     blur_threshold: frames whose variance of the Laplacian is below it are rejected before any network runs.
     """
 
-    def __init__(self, detector: Detector, extractor: Extractor | None, fitter: Fitter | None = None, *,
+    def __init__(self, detector: Detector, extractor: Extractor, fitter: Fitter | None = None, *,
                  blur_threshold: float | None = None):
         if fitter is None and not detector.gives_landmarks:
             raise ModelSpecError("the detector gives no landmarks, so a fitter is needed")
         self.detector, self.fitter, self.extractor = detector, fitter, extractor
         self.blur_threshold = blur_threshold
 
-    def run(self, image, *, extract: bool = True, max_faces: int | None = None) -> Result:
+    def run(self, image, *, max_faces: int | None = None) -> Result:
         """max_faces: fit and extract only the best this many of the detected faces."""
         t = _Timer()
         t0 = time.perf_counter()
@@ -97,22 +95,19 @@ class FacePipeline:
                 lm = det.landmarks[i]
             faces.append(Face(det.boxes[i], float(det.scores[i]), lm))
         t.ms.setdefault("fitter", 0.0)
-        n_compares = 0
-        if extract and self.extractor is not None:
-            for f in faces:
-                t0 = time.perf_counter()
-                aligned = self.extractor.align(rgb, f.landmarks)
-                t.add("align", t0)
-                t0 = time.perf_counter()
-                f.template = self.extractor(aligned)
-                t.add("extractor", t0)
-            # One comparison per face against the first face: the "compare two templates" half of the budget.
-            for f in faces:
-                t0 = time.perf_counter()
-                cosine(faces[0].template, f.template)
-                t.add("compare", t0)
-                n_compares += 1
-        return Result(faces, t.ms, rgb, n_compares, sharp)
+        for f in faces:
+            t0 = time.perf_counter()
+            aligned = self.extractor.align(rgb, f.landmarks)
+            t.add("align", t0)
+            t0 = time.perf_counter()
+            f.template = self.extractor(aligned)
+            t.add("extractor", t0)
+        # One comparison per face against the first face: the "compare two templates" half of the budget.
+        for f in faces:
+            t0 = time.perf_counter()
+            cosine(faces[0].template, f.template)
+            t.add("compare", t0)
+        return Result(faces, t.ms, rgb, sharp)
 
     def run_repeated(self, image, repeat: int, warmup: bool = True) -> Result:
         """An untimed warm-up run (JIT compilation, caches), then `repeat` timed runs: the last
@@ -126,8 +121,6 @@ class FacePipeline:
 
     def template(self, image) -> tuple[np.ndarray, Result]:
         """The template of the best-scoring face in the image (for verify / enroll / identify)."""
-        if self.extractor is None:
-            raise ModelSpecError("this pipeline has no extractor")
         res = self.run(image, max_faces=1)
         if not res.faces:
             raise ImageError(f"no face found in {image if isinstance(image, str) else 'the image'} "
