@@ -171,6 +171,7 @@ def _spec_dict(zoo):
     (lambda d: d["decoding"].pop("priors"), "missing required key 'priors'"),
     (lambda d: d["decoding"]["priors"].update(steps=[8, 16]), "expected 4 values"),
     (lambda d: d["decoding"]["priors"].update(min_sizes=[[10], [0], [1], [2]]), "min_sizes must be positive"),
+    (lambda d: d["decoding"]["priors"].update(min_sizes=[], steps=[]), "min_sizes must be a list"),
     (lambda d: d["decoding"].update(anchors=3), "unknown keys \\['anchors'\\]"),
     (lambda d: d["decoding"].update(conf_activation="sigmoid"), "conf_activation"),
     (lambda d: d["outputs"][0].update(shape=[1, "A", 4]), "outputs\\[0\\].shape: expected a list of positive ints"),

@@ -205,7 +205,7 @@ def _parse(d, src: str) -> ModelSpec:
     unknown = set(dec) - set(required) - set(optional) - {"kind"}
     if unknown:
         raise ModelSpecError(f"{src}: decoding ({kind}) has unknown keys {sorted(unknown)}")
-    dec = {"kind": kind, **{k: v for k, v in optional.items()}, **dec}
+    dec = {"kind": kind, **optional, **dec}
     names = {o.name for o in outputs}
     for k in _OUTPUT_KEYS & set(required + tuple(optional)):
         if dec.get(k) is not None and _string(dec[k], f"{src}: decoding.{k}") not in names:
@@ -227,12 +227,12 @@ def _check_priors(p, where: str) -> None:
     if unknown:
         raise ModelSpecError(f"{where}: unknown keys {sorted(unknown)}; known: {sorted(_PRIOR_KEYS)}")
     mins, steps = _need(p, "min_sizes", where), _need(p, "steps", where)
-    if not isinstance(mins, list) or not all(isinstance(m, list) and m for m in mins):
+    if not isinstance(mins, list) or not mins or not all(isinstance(m, list) and m for m in mins):
         raise ModelSpecError(f"{where}: min_sizes must be a list (one per feature map) of non-empty lists")
     for m in mins:
         if min(_numbers(m, None, f"{where}.min_sizes")) <= 0:
             raise ModelSpecError(f"{where}: min_sizes must be positive")
-    if len(_numbers(steps, len(mins), f"{where}.steps (one per min_sizes entry)")) and min(steps) <= 0:
+    if min(_numbers(steps, len(mins), f"{where}.steps (one per min_sizes entry)")) <= 0:
         raise ModelSpecError(f"{where}: steps must be positive")
     if min(_numbers(p.get("aspect_ratios", [1.0]), None, f"{where}.aspect_ratios")) <= 0:
         raise ModelSpecError(f"{where}: aspect_ratios must be positive")
