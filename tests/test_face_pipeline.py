@@ -324,7 +324,8 @@ def test_cli_errors_exit_2_with_a_message(tmp_path, capsys):
 
 
 def test_cli_face_latency_table(capsys):
-    assert main(["face-latency", "builtin:camera", "--choices", "onnxruntime,numba:direct", "--repeat", "1"]) == 0
+    assert main(["face-latency", "builtin:camera", "--choices", "onnxruntime,numba:direct", "--repeat", "1",
+                 "--clock", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "onnxruntime" in out and "numba:direct" in out and "not the RK3568" in out
     assert "detector+fitter (<= 40 ms)" in out

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import ConvlabError
 from .budgets import BUDGETS_MS, verdicts
 from .image import load_image
 from .models import build_pipeline
@@ -22,6 +23,7 @@ STAGE_ORDER = ("load", "detector", "fitter", "align", "extractor", "compare")
 @dataclass
 class ChoiceLatency:
     choice: str
+    clock: str                    # "wall" or "cpu" (CPU time of the calling thread)
     stages: dict[str, float]      # median ms per stage
     spread: dict[str, float]      # (max - min) / median per stage over the rounds
     faces: int
@@ -33,8 +35,14 @@ def parse_choice(choice: str, passes=None) -> tuple[str, dict]:
     return engine_options(backend, conv=conv or "auto", passes=None if backend == "onnxruntime" else passes)
 
 
-def measure(image, choices: list[str], *, repeat: int = 5, threads: int = 1, passes=None,
+def measure(image, choices: list[str], *, repeat: int = 5, threads: int = 1, passes=None, clock: str = "wall",
             **pipeline_options) -> list[ChoiceLatency]:
+    """clock "cpu" times each stage by the calling thread's CPU time: on a machine shared with other
+    work it leaves out the time the core was given to someone else. Only meaningful single-threaded."""
+    if clock not in ("wall", "cpu"):
+        raise ConvlabError(f"clock must be wall or cpu, got {clock!r}")
+    if clock == "cpu" and threads != 1:
+        raise ConvlabError("the cpu clock measures one thread; use it with threads=1")
     rgb = load_image(image)
     pipes = {}
     for c in choices:
@@ -49,10 +57,10 @@ def measure(image, choices: list[str], *, repeat: int = 5, threads: int = 1, pas
     out = []
     for c, rs in runs.items():
         stages = [k for k in STAGE_ORDER if k in rs[-1].stages]
-        per = {k: np.array([r.stages[k] for r in rs]) for k in stages}
+        per = {k: np.array([(r.stages if clock == "wall" else r.cpu_stages)[k] for r in rs]) for k in stages}
         med = {k: float(np.median(v)) for k, v in per.items()}
         spread = {k: float((v.max() - v.min()) / med[k]) if med[k] > 0 else 0.0 for k, v in per.items()}
-        out.append(ChoiceLatency(c, med, spread, len(rs[-1].faces),
+        out.append(ChoiceLatency(c, clock, med, spread, len(rs[-1].faces),
                                  verdicts(med, len(rs[-1].faces))))
     return out
 
