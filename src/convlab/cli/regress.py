@@ -66,6 +66,8 @@ def _regress(args) -> int:
         out = None
     else:
         raise ConvlabError("regress needs BASELINE CURRENT, --run OUT or --ci")
+    if args.only:  # a partial run is compared with the same part of the baseline
+        baseline = dict(baseline, cases={k: v for k, v in baseline["cases"].items() if k in current["cases"]})
     verdicts = regress.compare(baseline, current, args.threshold)
     if args.ci:
         verdicts = regress.confirm(baseline, verdicts, args.confirm, args.threshold, threads=args.threads,
