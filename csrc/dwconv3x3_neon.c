@@ -6,7 +6,9 @@
 #define CL_VEC_NEON
 #include "cl_vec.h"
 #include "dwconv3x3_impl.h"
-const cl_dw_row_fn cl_dw_row_neon = dw_row;
+const cl_dw_rows_fn cl_dw_rows_neon = dw_rows;
+const int cl_dw_width_neon = CLV_W;
 #else
-const cl_dw_row_fn cl_dw_row_neon = 0;
+const cl_dw_rows_fn cl_dw_rows_neon = 0;
+const int cl_dw_width_neon = 0;
 #endif

@@ -4,4 +4,5 @@
 #include "cl_vec.h"
 #include "dwconv3x3_impl.h"
 
-const cl_dw_row_fn cl_dw_row_scalar = dw_row;
+const cl_dw_rows_fn cl_dw_rows_scalar = dw_rows;
+const int cl_dw_width_scalar = CLV_W;

@@ -6,7 +6,7 @@
 
 enum {
     KC = 256,        /* depth of one block: an NR-wide B panel (KC x NR) stays in L1 */
-    NC = 512,        /* columns packed at once per thread: KC x NC of B stays in L2 */
+    NC = 256,        /* columns packed at once per thread: KC x NC of B stays in L2 */
     MR_MAX = 16, NR_MAX = 32,
 };
 
