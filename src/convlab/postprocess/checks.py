@@ -20,20 +20,20 @@ def as_rows(name: str, a, width: int | None) -> np.ndarray:
         raise PostprocessInputError(f"{name} must have shape {want}, got {np.shape(a)}")
     if not np.issubdtype(a.dtype, np.floating):
         raise PostprocessInputError(f"{name} must be a float array, got dtype {a.dtype}")
-    a = np.ascontiguousarray(a, dtype=np.float32)
-    if np.isnan(a).any():
-        raise PostprocessInputError(f"{name} contains NaN (at row {int(np.argwhere(np.isnan(a))[0, 0])})")
-    return a
+    return _no_nan(name, np.ascontiguousarray(a, dtype=np.float32), "row")
 
 
 def scores_1d(name: str, s) -> np.ndarray:
     s = np.asarray(s)
     if s.ndim != 1 or not np.issubdtype(s.dtype, np.floating):
         raise PostprocessInputError(f"{name} must be a 1-D float array, got shape {s.shape} dtype {s.dtype}")
-    s = np.ascontiguousarray(s, dtype=np.float32)
-    if np.isnan(s).any():
-        raise PostprocessInputError(f"{name} contains NaN (at index {int(np.argwhere(np.isnan(s))[0, 0])})")
-    return s
+    return _no_nan(name, np.ascontiguousarray(s, dtype=np.float32), "index")
+
+
+def _no_nan(name: str, a: np.ndarray, where: str) -> np.ndarray:
+    if np.isnan(a).any():
+        raise PostprocessInputError(f"{name} contains NaN (at {where} {int(np.argwhere(np.isnan(a))[0, 0])})")
+    return a
 
 
 def fraction(name: str, v) -> float:

@@ -17,7 +17,7 @@ from onnx import helper, numpy_helper
 from .graph import IR_VERSION, OPSET
 
 
-def generated_images(n: int, height: int, width: int, seed: int) -> np.ndarray:
+def generated_images(n: int, height: int, width: int, seed: int | list[int]) -> np.ndarray:
     """n smooth-plus-noise RGB images in [0, 255], (n, 3, H, W) float32.
 
     Natural images are spatially correlated; pure white noise would calibrate the first layers

@@ -45,7 +45,7 @@ def _flatten_head(b: GraphBuilder, x: str, per_anchor: int) -> str:
     return b.reshape(b.transpose(x, [0, 2, 3, 1], per_anchor), [1, -1, per_anchor], per_anchor)
 
 
-def build(seed: int):
+def build(seed: int | list[int]):
     b = GraphBuilder("detector", seed, "input", (1, 3, HEIGHT, WIDTH))
     x = b.conv_bn_act("input", BASE, 3, 2)                                    # 160x120
     plan = [(BASE * 2, 1), (BASE * 2, 2), (BASE * 2, 1), (BASE * 4, 2),        # 80x60, 40x30

@@ -16,7 +16,7 @@ DIM = 128
 BOTTLENECKS = [(2, 64, 5, 2), (4, 128, 1, 2), (2, 128, 6, 1), (4, 128, 1, 2), (2, 128, 2, 1)]
 
 
-def build(seed: int):
+def build(seed: int | list[int]):
     b = GraphBuilder("extractor", seed, "input", (1, 3, SIZE, SIZE))
     x = b.conv_bn_act("input", 64, 3, 2, act="prelu")
     x = b.conv_bn_act(x, 64, 3, 1, groups=64, act="prelu")

@@ -22,7 +22,7 @@ TEMPLATE_5 = [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.54
 BOTTLENECKS = [(2, 64, 5, 2), (2, 128, 1, 2), (4, 128, 6, 1), (2, 16, 1, 1)]
 
 
-def build(seed: int, num_points: int = 5):
+def build(seed: int | list[int], num_points: int = 5):
     if num_points not in (5, 68):
         raise ValueError(f"fitter supports 5 or 68 landmarks, got {num_points}")
     name = "fitter" if num_points == 5 else f"fitter{num_points}"

@@ -17,7 +17,7 @@ BN_EPSILON = 1e-5
 
 
 class GraphBuilder:
-    def __init__(self, name: str, seed: int, input_name: str, input_shape: tuple[int, int, int, int]):
+    def __init__(self, name: str, seed: int | list[int], input_name: str, input_shape: tuple[int, int, int, int]):
         self.name = name
         self.rng = np.random.default_rng(seed)
         self.nodes: list[onnx.NodeProto] = []

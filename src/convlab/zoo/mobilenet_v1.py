@@ -12,14 +12,19 @@ IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
 
 
-def build(seed: int):
+def build(seed: int | list[int]):
     b = GraphBuilder("mobilenet_v1", seed, "input", (1, 3, 224, 224))
     x = b.conv_bn_act("input", 32, 3, 2)
     for c, s in LAYERS:
         x = depthwise_separable(b, x, c, s)
-    x = b.rename(b.gemm(b.flatten(b.global_avg_pool(x)), 1000), "logits")
-    spec = ModelSpec("mobilenet_v1", InputSpec("input", (1, 3, 224, 224), "NCHW", IMAGENET_MEAN, IMAGENET_STD, "RGB"),
+    b.rename(b.gemm(b.flatten(b.global_avg_pool(x)), 1000), "logits")
+    return finish_classifier(b, "MobileNetV1 1.0-224")
+
+
+def finish_classifier(b: GraphBuilder, title: str):
+    """The model and spec of a 224x224 ImageNet classifier whose graph ends in `logits`."""
+    spec = ModelSpec(b.name, InputSpec("input", (1, 3, 224, 224), "NCHW", IMAGENET_MEAN, IMAGENET_STD, "RGB"),
                      (OutputSpec("logits", (1, 1000)),),
                      {"kind": "classification", "output": "logits", "classes": 1000, "activation": "logits"},
-                     description="MobileNetV1 1.0-224, seeded untrained weights (outputs are meaningless but well scaled)")
+                     description=f"{title}, seeded untrained weights (outputs are meaningless but well scaled)")
     return b.finish([("logits", [1, 1000])], spec.description), spec

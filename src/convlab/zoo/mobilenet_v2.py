@@ -3,23 +3,18 @@ from __future__ import annotations
 
 from .blocks import bottleneck_stage
 from .graph import GraphBuilder
-from .mobilenet_v1 import IMAGENET_MEAN, IMAGENET_STD
-from .spec import InputSpec, ModelSpec, OutputSpec
+from .mobilenet_v1 import finish_classifier
 
 # (expansion t, output channels c, repeats n, first stride s), Table 2.
 BOTTLENECKS = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
 
 
-def build(seed: int):
+def build(seed: int | list[int]):
     b = GraphBuilder("mobilenet_v2", seed, "input", (1, 3, 224, 224))
     x = b.conv_bn_act("input", 32, 3, 2, act="relu6")
     for row in BOTTLENECKS:
         x = bottleneck_stage(b, x, *row)
     x = b.conv_bn_act(x, 1280, 1, act="relu6")
     # The table's classifier is a 1x1 conv on the pooled 1x1x1280 map.
-    x = b.rename(b.flatten(b.conv(b.global_avg_pool(x), 1000, 1, bias=True, gain=1.0)), "logits")
-    spec = ModelSpec("mobilenet_v2", InputSpec("input", (1, 3, 224, 224), "NCHW", IMAGENET_MEAN, IMAGENET_STD, "RGB"),
-                     (OutputSpec("logits", (1, 1000)),),
-                     {"kind": "classification", "output": "logits", "classes": 1000, "activation": "logits"},
-                     description="MobileNetV2 1.0-224, seeded untrained weights (outputs are meaningless but well scaled)")
-    return b.finish([("logits", [1, 1000])], spec.description), spec
+    b.rename(b.flatten(b.conv(b.global_avg_pool(x), 1000, 1, bias=True, gain=1.0)), "logits")
+    return finish_classifier(b, "MobileNetV2 1.0-224")

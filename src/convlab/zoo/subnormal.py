@@ -41,7 +41,7 @@ def check_fraction(fraction: float) -> None:
         raise ConvlabError(f"subnormal fraction must be in [0, 1], got {fraction}")
 
 
-def inject_subnormals(model: onnx.ModelProto, fraction: float, seed: int) -> list[LayerSubnormals]:
+def inject_subnormals(model: onnx.ModelProto, fraction: float, seed: int | list[int]) -> list[LayerSubnormals]:
     """Replace round(fraction * size) weights of each Conv, chosen uniformly without replacement,
     with random-sign float32 subnormals of random mantissa. Modifies `model` in place."""
     check_fraction(fraction)
