@@ -142,7 +142,8 @@ class Detector(Network):
         boxes, scores, lms = self.detect(self.run(canvas))
         h, w = rgb.shape[:2]
         b = np.clip(boxes / np.array([sx, sy, sx, sy], np.float32), 0, np.array([w, h, w, h], np.float32))
-        ok = (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])  # a box wholly outside the image clips to nothing
+        # A box wholly outside the image clips to nothing; a NaN box (a broken model) is no face either.
+        ok = (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
         points = None if lms is None else clip_to_boxes(lms[ok] / np.array([sx, sy], np.float32), b[ok])
         return Detections(b[ok].astype(np.float32), scores[ok].astype(np.float32),
                           None if points is None else points.astype(np.float32))
