@@ -89,8 +89,9 @@ def test_a_crash_mid_write_leaves_the_previous_gallery_intact(tmp_path):
     assert leftovers, "the writer should have died with its temp file written"
     assert path.read_bytes() == before
     assert g.names() == {"ann": 1}
-    g.enroll("bob", template(2))             # and the gallery stays usable
+    g.enroll("bob", template(2))             # and the gallery stays usable; the next writer clears the debris
     assert g.names() == {"ann": 1, "bob": 1}
+    assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
 
 
 @pytest.mark.parametrize("damage", ["truncate", "edit", "garbage", "wrong_format"])

@@ -99,7 +99,14 @@ class Gallery:
                "sha256": _digest(dim, extractor, entries)}
         data = json.dumps(doc, indent=1).encode()
         parent = os.path.dirname(os.path.abspath(self.path))
-        fd, tmp = tempfile.mkstemp(prefix=os.path.basename(self.path) + ".", suffix=".tmp", dir=parent)
+        prefix = os.path.basename(self.path) + "."
+        # Every writer holds the exclusive lock from temp file to rename, so a temp file found now is
+        # what a crashed writer left behind.
+        for name in os.listdir(parent):
+            if name.startswith(prefix) and name.endswith(".tmp"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(parent, name))
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=parent)
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
