@@ -99,7 +99,7 @@ class Gallery:
                "sha256": _digest(dim, extractor, entries)}
         data = json.dumps(doc, indent=1).encode()
         parent = os.path.dirname(os.path.abspath(self.path))
-        prefix = os.path.basename(self.path) + "."
+        prefix = "." + os.path.basename(self.path) + "."
         # Every writer holds the exclusive lock from temp file to rename, so a temp file found now is
         # what a crashed writer left behind.
         for name in os.listdir(parent):
