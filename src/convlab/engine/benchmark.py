@@ -72,13 +72,15 @@ def bench_model(name: str, repeat: int) -> dict:
             cpu[key].append(time.thread_time() - c0)
             wall[key].append(time.perf_counter() - t0)
     ms = {k: float(np.median(v) * 1e3) for k, v in cpu.items()}
+    min_ms = {k: float(np.min(v) * 1e3) for k, v in cpu.items()}
     wall_ms = {k: float(np.median(v) * 1e3) for k, v in wall.items()}
     best = min(models, key=ms.get)
     prof = models[best].profile(feeds, repeat=max(5, repeat // 2), clock="cpu")
     prof.steps = models[best].executor.steps
     top = sorted(prof.rows, key=lambda r: -r["ms"])[:5]
-    return {"model": name, "input": list(feeds[inp].shape), "ms": ms, "wall_ms": wall_ms, "best": best,
-            "ratio": ms[best] / ms["onnxruntime"], "wall_ratio": wall_ms[best] / wall_ms["onnxruntime"],
+    return {"model": name, "input": list(feeds[inp].shape), "ms": ms, "min_ms": min_ms, "wall_ms": wall_ms,
+            "best": best, "ratio": ms[best] / ms["onnxruntime"], "wall_ratio": wall_ms[best] / wall_ms["onnxruntime"],
+            "min_ratio": min_ms[best] / min_ms["onnxruntime"],
             "load_seconds": {k: m.load_seconds for k, m in models.items()},
             "where": where_time_goes(prof),
             "top_layers": [{k: r[k] for k in ("layer", "op", "input", "kernel", "ms", "pct", "gflops")} for r in top],
@@ -88,10 +90,12 @@ def bench_model(name: str, repeat: int) -> dict:
 def table(results: list[dict]) -> str:
     from tabulate import tabulate
     keys = list(results[0]["ms"])
-    rows = [[r["model"], "x".join(map(str, r["input"][1:]))] + [f"{r['ms'][k]:.2f}" for k in keys]
-            + [r["best"].replace("convlab ", ""), f"{r['ratio']:.2f}x", f"{r['wall_ratio']:.2f}x"] for r in results]
-    out = [tabulate(rows, headers=["model", "input"] + [k.replace("convlab ", "") + " ms" for k in keys]
-                    + ["best", "best / ort (cpu)", "(wall)"], disable_numparse=True, tablefmt="github")]
+    rows = [[r["model"], "x".join(map(str, r["input"][1:]))]
+            + [f"{r['ms'][k]:.2f} ({r['min_ms'][k]:.2f})" for k in keys]
+            + [r["best"].replace("convlab ", ""), f"{r['ratio']:.2f}x", f"{r['min_ratio']:.2f}x", f"{r['wall_ratio']:.2f}x"]
+            for r in results]
+    out = [tabulate(rows, headers=["model", "input"] + [k.replace("convlab ", "") + " ms (min)" for k in keys]
+                    + ["best", "best/ort median", "min", "wall median"], disable_numparse=True, tablefmt="github")]
     for r in results:
         where = ", ".join(f"{k} {v:.0f}%" for k, v in r["where"].items())
         out.append(f"\n{r['model']} ({r['best']}): {where}; arena {r['arena']['peak_bytes'] / 2**20:.2f} MiB "
@@ -110,7 +114,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     import onnxruntime
     print(f"# {platform.processor() or platform.machine()}, 1 thread, onnxruntime {onnxruntime.__version__}, "
-          f"median of {args.repeat} interleaved runs, ms of thread CPU time")
+          f"median (and min) of {args.repeat} interleaved runs, ms of thread CPU time")
     results = [bench_model(m.strip(), args.repeat) for m in args.models.split(",") if m.strip()]
     print(table(results))
     if args.json:
