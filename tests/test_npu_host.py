@@ -233,3 +233,42 @@ def test_bench_on_a_board_times_the_npu(monkeypatch, tmp_path):
     (tmp_path / "x.rknn").write_bytes(b"rknn")
     with pytest.raises(NpuError, match="x.rknn.json is missing"):
         board.bench([tmp_path / "x.rknn"], repeats=1, warmup=0)
+
+
+# --- face pipeline placement and agreement -------------------------------------------------------
+
+def test_parse_stages():
+    from convlab.npu.pipeline import parse_stages
+    assert parse_stages(["detector=npu:int8", "fitter=npu:fp16", "extractor=cpu"]) == {
+        "detector": "int8", "fitter": "fp16"}
+    for bad, match in (("nose=npu:int8", "unknown stage 'nose'"), ("detector=npu:int4", "expected detector=npu"),
+                       ("detector=gpu", "expected detector=npu")):
+        with pytest.raises(NpuError, match=match):
+            parse_stages([bad])
+
+
+def _result(boxes, scores, templates):
+    from convlab.face.pipeline import Face, Result
+    faces = [Face(np.array(b, float), s, np.array(b, float)[[0, 1, 2, 3, 0, 1, 2, 3, 0, 1]].reshape(5, 2), t)
+             for b, s, t in zip(boxes, scores, templates)]
+    return Result(faces, {}, np.zeros((4, 4, 3), np.uint8))
+
+
+def test_face_agreement_matches_sets_not_counts():
+    from convlab.npu.pipeline import face_agreement
+    t1, t2 = np.array([1.0, 0.0]), np.array([0.0, 1.0])
+    ref = _result([[0, 0, 10, 10], [50, 50, 70, 70]], [0.9, 0.8], [t1, t2])
+    # Same count, but the second face is somewhere else: one match, not two.
+    got = _result([[1, 0, 11, 10], [100, 100, 120, 120]], [0.45, 0.8], [t1 * 2, t2])
+    a = face_agreement(ref, got)
+    assert (a["faces_cpu"], a["faces_npu"], a["matched"]) == (2, 2, 1)
+    assert a["detection_f1"] == 0.5 and a["mean_iou"] == pytest.approx(90 / 110)
+    assert a["confidence_rel_error"] == [{"face_size": 10.0, "rel_error": pytest.approx(0.5)}]
+    assert a["landmark_nme"] == pytest.approx(1 / 10)          # every point moved 1 px, face size 10
+    assert a["template_cosine_min"] == pytest.approx(1.0) and a["verification_agreement"] is None
+    # Two matched faces: their same-person decision flips when the NPU templates coincide.
+    got2 = _result([[0, 0, 10, 10], [50, 50, 70, 70]], [0.9, 0.8], [t1, t1])
+    assert face_agreement(ref, got2)["verification_agreement"] == 0.0
+    assert face_agreement(ref, ref)["verification_agreement"] == 1.0
+    empty = _result([], [], [])
+    assert face_agreement(empty, empty)["detection_f1"] == 1.0 and face_agreement(ref, empty)["matched"] == 0

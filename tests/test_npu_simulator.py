@@ -194,3 +194,33 @@ def test_cli_convert_and_compare(tiny, tmp_path, capsys):
     assert [r["dtype"] for r in report["rows"]] == ["fp32 CPU", "fp32 CPU", "fp16", "fp16"]
     assert (tmp_path / "res" / "npu_compare.md").exists()
     assert main(["npu", "compare", str(tiny), "--dtype", "fp8"]) == 2
+
+
+# --- face pipeline stages on the NPU -------------------------------------------------------------
+
+def test_pipeline_with_stages_on_the_npu(tk):
+    """Detector and extractor on the NPU (fp16), fitter on the CPU, against the all-CPU pipeline.
+
+    The zoo networks are untrained, so a small box shift moves the crops and with them the
+    templates: template cosine is measured (and reported by `convlab npu pipeline`), not bounded
+    here. Stage by stage, on the same recorded inputs, fp16 must be close."""
+    from convlab.face.crosscheck import stage_diffs
+    from convlab.face.models import build_pipeline
+    from convlab.npu.pipeline import face_agreement, parse_stages, place
+    cpu, mixed = build_pipeline(runner="onnxruntime"), build_pipeline(runner="onnxruntime")
+    cpu_fitter = mixed.fitter.runner
+    runners = place(mixed, parse_stages(["detector=npu:fp16", "extractor=npu:fp16", "fitter=cpu"]), tk)
+    try:
+        assert set(runners) == {"detector", "extractor"} and mixed.fitter.runner is cpu_fitter
+        assert mixed.detector.runner is runners["detector"]
+        agree = face_agreement(cpu.run("builtin:astronaut"), mixed.run("builtin:astronaut"))
+        diffs = stage_diffs("builtin:astronaut", cpu, mixed)[0]
+    finally:
+        for r in runners.values():
+            r.close()
+    assert agree["faces_cpu"] > 0 and agree["detection_f1"] == 1.0 and agree["mean_iou"] > 0.95
+    assert max(e["rel_error"] for e in agree["confidence_rel_error"]) < 0.01
+    assert 0 <= agree["landmark_nme"] < 0.1 and -1 <= agree["template_cosine_min"] <= 1
+    for stage in ("detector", "extractor"):
+        assert diffs[stage].calls > 0 and diffs[stage].max_abs < 0.02 * diffs[stage].max_ref, diffs[stage]
+    assert diffs["fitter"].max_abs == 0.0                       # the same CPU runner on both sides

@@ -71,6 +71,37 @@ def _compare(args) -> int:
     return 0
 
 
+def _pipeline(args) -> int:
+    from ..face.models import build_pipeline
+    from ..npu.pipeline import face_agreement, parse_stages, place
+    from ..npu.toolkit import Toolkit
+    from ..selection import RESULTS_DIR
+    from ..sweep.device import device_id
+    from ..zoo.spec import write_atomic
+    stages = parse_stages(args.stage)
+    if not stages:
+        raise ConvlabError("no stage placed on the NPU: give --stage STAGE=npu:DTYPE")
+    cpu = build_pipeline(runner=args.runner)
+    mixed = build_pipeline(runner=args.runner)
+    report = {"stages": args.stage, "cpu_runner": args.runner, "images": {}}
+    with Toolkit() as tk:
+        runners = place(mixed, stages, tk, _options(args, "fp16"))
+        try:
+            for image in args.image:
+                report["images"][image] = face_agreement(cpu.run(image), mixed.run(image), args.iou,
+                                                         args.threshold)
+        finally:
+            for r in runners.values():
+                r.close()
+        report["toolkit"] = tk.info
+    out = RESULTS_DIR / device_id() / "npu_pipeline.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(out, (json.dumps(report, indent=2) + "\n").encode())
+    print(json.dumps(report, indent=2))
+    print(f"written to {out}")
+    return 0
+
+
 def _bench(args) -> int:
     from ..npu import board
     from ..selection import RESULTS_DIR
@@ -108,6 +139,18 @@ def register(subparsers) -> None:
     m.add_argument("--out", default=None, help="output directory (default results/<device-id>/)")
     _add_conversion_options(m)
     m.set_defaults(func=_compare)
+
+    f = sub.add_parser("pipeline", help="the zoo face pipeline with stages on the NPU (simulator) vs all on "
+                       "the CPU: detection agreement, confidence error, landmark NME, template cosine")
+    f.add_argument("image", nargs="+", help="image files or builtin:astronaut / builtin:camera")
+    f.add_argument("--stage", action="extend", nargs="+", default=[], metavar="STAGE=npu:DTYPE",
+                   help="e.g. detector=npu:int8 fitter=npu:fp16 extractor=cpu (repeatable)")
+    f.add_argument("--runner", default="convlab", choices=("convlab", "onnxruntime"),
+                   help="CPU runner of the reference pipeline and of the stages left on the CPU")
+    f.add_argument("--iou", type=float, default=0.5, help="IoU for two detections to be the same face")
+    f.add_argument("--threshold", type=float, default=0.5, help="cosine for 'same person'")
+    _add_conversion_options(f)
+    f.set_defaults(func=_pipeline)
 
     b = sub.add_parser("bench", help="median NPU latency per .rknn on an RK3568 board (rknn-toolkit-lite2)")
     b.add_argument("rknn", nargs="+", help=".rknn files from `convlab npu convert` (their .json report beside)")
