@@ -35,9 +35,12 @@ def test_priors_match_reference(w, h, levels, data):
     mins = data.draw(st.lists(st.lists(st.integers(1, 300), min_size=1, max_size=3), min_size=levels, max_size=levels))
     ars = data.draw(st.lists(st.sampled_from([0.5, 1.0, 2.0, 1 / 3]), min_size=1, max_size=3))
     clip = data.draw(st.booleans())
-    p = ssd_priors(w, h, mins, steps, ars, clip)
-    np.testing.assert_array_equal(p, ssd_priors_reference(w, h, mins, steps, ars, clip))
-    assert len(p) == sum(fh * fw * len(m) * len(ars) for (fh, fw), m in zip(feature_map_sizes(w, h, steps), mins))
+    dens = data.draw(st.one_of(st.none(), st.just([[data.draw(st.integers(1, 4)) for _ in m] for m in mins])))
+    p = ssd_priors(w, h, mins, steps, ars, clip, dens)
+    np.testing.assert_array_equal(p, ssd_priors_reference(w, h, mins, steps, ars, clip, dens))
+    dens = dens or [[1] * len(m) for m in mins]
+    assert len(p) == sum(fh * fw * sum(d * d for d in ds) * len(ars)
+                         for (fh, fw), ds in zip(feature_map_sizes(w, h, steps), dens))
     if clip:
         assert p.min() >= 0 and p.max() <= 1
 
@@ -52,8 +55,20 @@ def test_prior_layout_matches_ssd_head_order():
     np.testing.assert_allclose(p[-1], [288 / 320, 224 / 240, 64 / 320, 64 / 240], rtol=1e-6)
 
 
+def test_densified_anchors_tile_the_cell():
+    # FaceBoxes: the 32-px anchor 4x4 times per 32-px cell, the 64-px one 2x2, the 128-px one once.
+    p = ssd_priors(64, 32, [[32, 64, 128]], [32], densities=[[4, 2, 1]])
+    assert len(p) == 2 * (16 + 4 + 1)
+    np.testing.assert_allclose(p[:4, 0] * 64, [4, 12, 20, 28])       # first row of the 4x4 tile
+    np.testing.assert_allclose(p[:16:4, 1] * 32, [4, 12, 20, 28])    # its column
+    np.testing.assert_allclose(p[16:20, :2] * [64, 32], [[8, 8], [24, 8], [8, 24], [24, 24]])
+    np.testing.assert_allclose(p[20] * [64, 32, 64, 32], [16, 16, 128, 128])
+
+
 @pytest.mark.parametrize("args, message", [
     ((0, 240, [[10]], [8]), "image size"),
+    ((320, 240, [[10, 20]], [8], (1.0,), False, [[2]]), "densities must be positive ints shaped like"),
+    ((320, 240, [[10]], [8], (1.0,), False, [[0]]), "densities"),
     ((320, 240, [[10], [20]], [8]), "one steps entry per min_sizes"),
     ((320, 240, [[0]], [8]), "must be positive"),
 ])

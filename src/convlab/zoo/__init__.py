@@ -18,7 +18,7 @@ import numpy as np
 import onnx
 
 from ..errors import ConvlabError
-from . import face_detector, face_extractor, face_fitter, mobilenet_v1, mobilenet_v2
+from . import face_detector, face_extractor, face_faceboxes, face_fitter, mobilenet_v1, mobilenet_v2
 from .calibrate import calibrate_batchnorm, generated_images
 from .spec import ModelSpec, write_atomic
 from .stats import ModelStats, model_stats
@@ -31,6 +31,7 @@ MODELS: dict[str, Callable] = {
     "fitter": face_fitter.build,
     "extractor": face_extractor.build,
     "fitter68": lambda seed: face_fitter.build(seed, num_points=68),
+    "faceboxes": face_faceboxes.build,
 }
 DEFAULT_MODELS = ["mobilenet_v1", "mobilenet_v2", "detector", "fitter", "extractor"]
 CALIBRATION_IMAGES = 16

@@ -14,10 +14,9 @@ several thousand candidates, which is what makes NMS_TOP_K matter.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
+from ..postprocess.priors import ssd_priors
 from .blocks import depthwise_separable
 from .graph import GraphBuilder
 from .spec import InputSpec, ModelSpec, OutputSpec
@@ -28,10 +27,6 @@ MIN_SIZES = [[10, 16, 24], [32, 48], [64, 96], [128, 192, 256]]
 STEPS = [8, 16, 32, 64]
 VARIANCES = [0.1, 0.2]
 CONF_BIAS = (0.75, -0.75)   # (background, face) logit prior
-
-
-def prior_count(width: int = WIDTH, height: int = HEIGHT) -> int:
-    return sum(math.ceil(height / s) * math.ceil(width / s) * len(m) for m, s in zip(MIN_SIZES, STEPS))
 
 
 def _separable_head(b: GraphBuilder, x: str, c_out: int, bias_init=None) -> str:
@@ -75,7 +70,7 @@ def build(seed: int | list[int]):
         confs.append(_flatten_head(b, conf, 2))
     b.rename(b.concat(locs, axis=1), "loc")
     b.rename(b.softmax(b.concat(confs, axis=1), axis=-1), "conf")
-    a = prior_count()
+    a = len(ssd_priors(WIDTH, HEIGHT, MIN_SIZES, STEPS))
     spec = ModelSpec(
         "detector", InputSpec("input", (1, 3, HEIGHT, WIDTH), "NCHW", (127.0,) * 3, (128.0,) * 3, "RGB"),
         (OutputSpec("loc", (1, a, 4)), OutputSpec("conf", (1, a, 2))),

@@ -102,6 +102,18 @@ class GraphBuilder:
                     groups: int = 1, act: str | None = "relu", pad: int | None = None) -> str:
         return self.act(self.bn(self.conv(x, c_out, k, stride, pad=pad, groups=groups)), act)
 
+    def neg(self, x: str) -> str:
+        return self._node("Mul", [x, self._const(self._name("minus_one"), np.array(-1.0, np.float32))], self.channels[x])
+
+    def max_pool(self, x: str, k: int, stride: int, pad: int) -> str:
+        return self._node("MaxPool", [x], self.channels[x], kernel_shape=[k, k], strides=[stride, stride],
+                          pads=[pad] * 4)
+
+    def avg_pool(self, x: str, k: int, stride: int, pad: int) -> str:
+        # count_include_pad=1 is PyTorch's default, which the models this mirrors were trained with.
+        return self._node("AveragePool", [x], self.channels[x], kernel_shape=[k, k], strides=[stride, stride],
+                          pads=[pad] * 4, count_include_pad=1)
+
     def add(self, a: str, b: str) -> str:
         return self._node("Add", [a, b], self.channels[a])
 

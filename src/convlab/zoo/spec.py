@@ -17,6 +17,7 @@ hard-coding per-model constants. A spec is a small JSON or YAML file next to the
       variances: [0.1, 0.2]
       priors: {min_sizes: [[10, 16, 24], [32, 48], [64, 96], [128, 192, 256]],
                steps: [8, 16, 32, 64], aspect_ratios: [1.0], clip: false}
+               # optional densities: [[4, 2, 1], ...] tiles a min size d x d per cell (FaceBoxes)
 
 Pixels are in [0, 255] in `channel_order`; the network input is (pixel - mean) / std per channel.
 Decoding kinds and their keys are in `DECODINGS`.
@@ -50,7 +51,7 @@ DECODINGS: dict[str, tuple[tuple[str, ...], dict]] = {
     "embedding": (("output", "dim"), {"normalize": "l2"}),
 }
 _OUTPUT_KEYS = {"output", "loc", "conf", "heatmap", "scale", "offset", "landmarks"}
-_PRIOR_KEYS = {"min_sizes", "steps", "aspect_ratios", "clip"}
+_PRIOR_KEYS = {"min_sizes", "steps", "aspect_ratios", "clip", "densities"}
 
 
 @dataclass(frozen=True)
@@ -236,3 +237,7 @@ def _check_priors(p, where: str) -> None:
         raise ModelSpecError(f"{where}: steps must be positive")
     if min(_numbers(p.get("aspect_ratios", [1.0]), None, f"{where}.aspect_ratios")) <= 0:
         raise ModelSpecError(f"{where}: aspect_ratios must be positive")
+    dens = p.get("densities")
+    if dens is not None and (not isinstance(dens, list) or [len(d) if isinstance(d, list) else -1 for d in dens]
+                             != [len(m) for m in mins] or not all(isinstance(v, int) and v >= 1 for d in dens for v in d)):
+        raise ModelSpecError(f"{where}: densities must be positive ints, one list per min_sizes entry of the same length")
