@@ -37,9 +37,11 @@ def _latency(shapes: dict, ref, title: str, path: Path) -> Path:
     cols = sorted({c for t in shapes.values() for c in t})
     fig, axes = plt.subplots(1, 2 if ref else 1, figsize=(13 if ref else 8, 4.5), squeeze=False)
     ax = axes[0][0]
-    for c in cols:
+    colors = plt.get_cmap("tab20").colors
+    for n, c in enumerate(cols):
         pts = [(i, shapes[s][c]) for i, s in enumerate(keys) if c in shapes[s]]
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=".", lw=1, label=c)
+        ls = ":" if c in PEERS else "--" if c.endswith("/numba") else "-"
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], ls=ls, marker=".", lw=1, color=colors[n % 20], label=c)
     _shape_axis(ax, [f"{w}/{ci}" for w, h, ci, co in keys], "this host")
     if ref:
         x, data = ref
