@@ -1,5 +1,6 @@
 """The face pipeline end to end: real photographs, generated images, user model files, the convlab
 engine against onnxruntime stage by stage, the output invariants, the CLI."""
+import copy
 import json
 
 import numpy as np
@@ -17,7 +18,6 @@ from convlab.face.errors import ImageError, ModelSpecError
 from convlab.face.image import load_image
 from convlab.face.models import zoo_model
 from convlab.face.pipeline import BlurryImageError
-from convlab.zoo.face_detector import prior_count
 from convlab.zoo.spec import InputSpec, ModelSpec, OutputSpec
 
 PHOTOS = ["builtin:astronaut", "builtin:camera"]
@@ -223,6 +223,31 @@ def test_centerface_detector_with_its_own_landmarks_skips_the_fitter(tmp_path):
     np.testing.assert_allclose([f.box for f in got.faces], [f.box for f in ref.faces], atol=1e-2)
 
 
+def nhwc_bgr_extractor(path) -> str:
+    """The zoo extractor behind an NHWC, BGR input: Transpose to NCHW, then Gather the channels back to RGB."""
+    model, spec = zoo_model("extractor")
+    model = copy.deepcopy(model)
+    g = model.graph
+    for n in g.node:
+        n.input[:] = ["rgb_nchw" if i == "input" else i for i in n.input]
+    g.initializer.append(numpy_helper.from_array(np.array([2, 1, 0], np.int64), "bgr_to_rgb"))
+    g.node.insert(0, helper.make_node("Gather", ["bgr_nchw", "bgr_to_rgb"], ["rgb_nchw"], axis=1))
+    g.node.insert(0, helper.make_node("Transpose", ["input"], ["bgr_nchw"], perm=[0, 3, 1, 2]))
+    del g.input[:]
+    g.input.append(helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 112, 112, 3]))
+    i = spec.input
+    nhwc = ModelSpec(spec.name, InputSpec("input", (1, 112, 112, 3), "NHWC", i.mean, i.std, "BGR"), spec.outputs,
+                     spec.decoding)
+    return save_with_spec(model, nhwc, path)
+
+
+def test_nhwc_and_bgr_inputs_are_fed_as_their_spec_says(ort_pipe, tmp_path):
+    p = build_pipeline(extractor=nhwc_bgr_extractor(tmp_path / "ext.onnx"), max_faces=MAX_FACES)
+    a, b = ort_pipe.run("builtin:astronaut"), p.run("builtin:astronaut")
+    for fa, fb in zip(a.faces, b.faces, strict=True):
+        np.testing.assert_allclose(fb.template, fa.template, atol=1e-5)
+
+
 def test_centernet_dialect_from_the_spec(tmp_path):
     p = build_pipeline(detector=centerface_model(tmp_path / "cn.onnx", dialect="centernet"), max_faces=MAX_FACES)
     assert p.detector.spec.decoder.decoding.local_max
@@ -233,7 +258,7 @@ def test_centernet_dialect_from_the_spec(tmp_path):
 
 def test_boxes_are_clipped_to_the_image_and_landmarks_into_their_box(tmp_path, zoo_files):
     det_spec = ModelSpec.load(zoo_files["detector"].replace(".onnx", ".json"))
-    a = prior_count()
+    a = {o.name: o.shape for o in det_spec.outputs}["loc"][1]      # number of priors
     loc = np.zeros((1, a, 4), np.float32)
     conf = np.tile(np.array([1.0, 0.0], np.float32), (1, a, 1))
     loc[0, 0] = [0, 0, np.log(8) / 0.2, np.log(8) / 0.2]     # prior 0 (top-left corner) grown 8x: over the edge
