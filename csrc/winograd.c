@@ -232,30 +232,48 @@ typedef struct {
     int oy0, ox0, oy1, ox1;     /* the outputs whose window sees two or more input rows and columns */
     int tiles_y, tiles_x, tb;
     long long tiles;
-    float *xp;                  /* the input, zero-padded to whole tiles: hp x wp per channel */
-    int hp, wp;
+    float *xp;                  /* the input, padded and split by column phase (cl_winograd.h) */
+    int hp, lt;                 /* rows per channel, values per phase; a row is m * lt values */
 } wino_job;
 
-/* xp covers input rows oy0 - pt .. oy0 - pt + hp - 1 (likewise columns), zeros outside x. */
+enum { XP_LEAD = 16, XP_TAIL = 32 };   /* spare floats around xp for the lanes of partial runs */
+
+/* dst[q * lt + i] = row[i * m + q + x_org], zero outside the row's w values. */
+static inline __attribute__((always_inline)) void
+split_row_m(int m, const float *row, int w, int x_org, int lt, float *dst)
+{
+    for (int q = 0; q < m; q++)
+        for (int i = 0; i < lt; i++) {
+            int x = i * m + q + x_org;
+            dst[q * lt + i] = x >= 0 && x < w ? row[x] : 0.0f;
+        }
+}
+
+static void split_row(int m, const float *row, int w, int x_org, int lt, float *dst)
+{
+    switch (m) {   /* a constant m lets the compiler strength-reduce the strided loads */
+    case 2: split_row_m(2, row, w, x_org, lt, dst); break;
+    case 4: split_row_m(4, row, w, x_org, lt, dst); break;
+    default: split_row_m(6, row, w, x_org, lt, dst); break;
+    }
+}
+
+/* xp row r of a channel is input row oy0 - pt + r, from column ox0 - pl on. */
 static void pad_input(const wino_job *j, int nthreads)
 {
     const cl_conv_shape *s = j->s;
-    int y_org = j->oy0 - s->pt, x_org = j->ox0 - s->pl;
-    int xa = x_org < 0 ? -x_org : 0, xb = s->w - x_org < j->wp ? s->w - x_org : j->wp;
+    int m = j->p->m, ld = m * j->lt, y_org = j->oy0 - s->pt, x_org = j->ox0 - s->pl;
     long long planes = (long long)s->n * s->c_in;
     CL_PARALLEL_FOR(nthreads)
     for (long long i = 0; i < planes; i++) {
         const float *src = j->x + i * s->h * s->w;
-        float *dst = j->xp + i * j->hp * j->wp;
-        for (int r = 0; r < j->hp; r++, dst += j->wp) {
+        float *dst = j->xp + i * j->hp * ld;
+        for (int r = 0; r < j->hp; r++, dst += ld) {
             int y = y_org + r;
-            if (y < 0 || y >= s->h || xb <= xa) {
-                memset(dst, 0, sizeof(float) * j->wp);
-                continue;
-            }
-            memset(dst, 0, sizeof(float) * xa);
-            memcpy(dst + xa, src + (ptrdiff_t)y * s->w + x_org + xa, sizeof(float) * (xb - xa));
-            memset(dst + xb, 0, sizeof(float) * (j->wp - xb));
+            if (y < 0 || y >= s->h)
+                memset(dst, 0, sizeof(float) * ld);
+            else
+                split_row(m, src + (ptrdiff_t)y * s->w, s->w, x_org, j->lt, dst);
         }
     }
 }
@@ -267,23 +285,27 @@ static void locate_tiles(const wino_job *j, long long t0, cl_wino_tile *t)
     long long per_image = (long long)j->tiles_y * j->tiles_x;
     for (int l = 0; l < j->tb; l++) {
         long long i = t0 + l;
-        if (i >= j->tiles) {
-            t[l] = (cl_wino_tile){0, 0, 0, 0, INT_MAX / 2, INT_MAX / 2};
+        if (i >= j->tiles) {   /* continue the previous lane's run: no extra load */
+            t[l] = t[l - 1];
+            t[l].x0++;
+            t[l].oy = t[l].ox = INT_MAX / 2;
             continue;
         }
         long long n = i / per_image, r = i % per_image;
         int ty = (int)(r / j->tiles_x), tx = (int)(r % j->tiles_x);
-        t[l] = (cl_wino_tile){(ptrdiff_t)n * s->c_in * j->hp * j->wp, (ptrdiff_t)n * s->c_out * s->oh * s->ow,
-                              (ptrdiff_t)ty * m, (ptrdiff_t)tx * m, j->oy0 + ty * m, j->ox0 + tx * m};
+        t[l] = (cl_wino_tile){(ptrdiff_t)n * s->c_in * j->hp * m * j->lt, (ptrdiff_t)n * s->c_out * s->oh * s->ow,
+                              (ptrdiff_t)ty * m, tx, j->oy0 + ty * m, j->ox0 + tx * m};
     }
 }
 
-/* Floats between the alpha^2 positions of V (or M): a multiple of 4 KiB would put a tile's
- * alpha^2 values in one L1 set (the transforms touch all of them at once; measured 2x slower
- * output transform), so each position starts one 64-byte line further. */
-static ptrdiff_t pos_stride(int channels, int tb)
+/* V and M are channel-major: channel c's alpha^2 positions are consecutive rows of tb (+16)
+ * floats, so one tile transform touches a few contiguous KiB instead of alpha^2 matrices that
+ * are each a page apart (measured: the TLB misses made the input transform 2x slower). The
+ * GEMM of position k sees a matrix with row stride alpha^2 * (tb + 16). The +16 floats keep
+ * rows of 4 KiB multiples out of one L1 set. */
+static ptrdiff_t row_stride(int tb)
 {
-    return (ptrdiff_t)channels * tb + 16;
+    return (ptrdiff_t)tb + 16;
 }
 
 static int run_block(const wino_job *j, long long t0, cl_wino_tile *t, float *v, float *mm)
@@ -292,14 +314,14 @@ static int run_block(const wino_job *j, long long t0, cl_wino_tile *t, float *v,
     const cl_conv_shape *s = j->s;
     const cl_wino_kernels *k = p->k;
     int tb = j->tb, vl = k->vl, a2 = p->alpha * p->alpha, fn = p->m / 2 - 1;
-    ptrdiff_t vstride = pos_stride(p->c_in, tb), mstride = pos_stride(p->c_out, tb);
+    ptrdiff_t pos = row_stride(tb), chan = a2 * pos;
     locate_tiles(j, t0, t);
     for (int c = 0; c < p->c_in; c++)
         for (int g = 0; g < tb; g += vl)
-            k->input[fn](j->xp + (ptrdiff_t)c * j->hp * j->wp, j->wp, t + g, v + (ptrdiff_t)c * tb + g,
-                         vstride);
+            k->input[fn](j->xp + (ptrdiff_t)c * j->hp * p->m * j->lt, p->m * j->lt, j->lt, t + g,
+                         v + c * chan + g, pos);
     for (int q = 0; q < a2; q++) {
-        int rc = cl_gemm(p->u[q], tb, v + q * vstride, tb, mm + q * mstride, tb, NULL, 1);
+        int rc = cl_gemm(p->u[q], tb, v + q * pos, (int)chan, mm + q * pos, (int)chan, NULL, 1);
         if (rc != CL_OK)
             return rc;
     }
@@ -309,18 +331,18 @@ static int run_block(const wino_job *j, long long t0, cl_wino_tile *t, float *v,
         float bias = ep && ep->bias ? ep->bias[co] : 0.0f;
         float slope = ep && ep->slope ? ep->slope[co] : 0.0f;
         for (int g = 0; g < tb; g += vl)
-            k->output[fn](mm + (ptrdiff_t)co * tb + g, mstride, t + g, j->y + (ptrdiff_t)co * s->oh * s->ow,
+            k->output[fn](mm + co * chan + g, pos, t + g, j->y + (ptrdiff_t)co * s->oh * s->ow,
                           s->ow, j->oy1, j->ox1, bias, slope, act);
     }
     return CL_OK;
 }
 
-/* One thread's scratch: tile list, V (alpha^2 x c_in x tb), M (alpha^2 x c_out x tb). */
+/* One thread's scratch: tile list, V (c_in x alpha^2 x tb), M (c_out x alpha^2 x tb). */
 static size_t thread_scratch_floats(const wino_job *j)
 {
     const cl_winograd *p = j->p;
     size_t tiles = (sizeof(cl_wino_tile) * (size_t)j->tb + sizeof(float) - 1) / sizeof(float);
-    return tiles + (size_t)p->alpha * p->alpha * (pos_stride(p->c_in, j->tb) + pos_stride(p->c_out, j->tb)) + 16;
+    return tiles + (size_t)p->alpha * p->alpha * row_stride(j->tb) * (p->c_in + p->c_out) + 16;
 }
 
 /* One thread's blocks [b0, b1). */
@@ -330,7 +352,7 @@ static int run_blocks(const wino_job *j, long long b0, long long b1, float *scra
     cl_wino_tile *t = (cl_wino_tile *)scratch;
     float *v = scratch + (sizeof(cl_wino_tile) * (size_t)j->tb + sizeof(float) - 1) / sizeof(float);
     v += (16 - ((uintptr_t)v / sizeof(float)) % 16) % 16;     /* 64-byte rows for the GEMM */
-    float *mm = v + (size_t)p->alpha * p->alpha * pos_stride(p->c_in, j->tb);
+    float *mm = v + (size_t)p->alpha * p->alpha * row_stride(j->tb) * p->c_in;
     int rc = CL_OK;
     for (long long b = b0; b < b1 && rc == CL_OK; b++)
         rc = run_block(j, b * j->tb, t, v, mm);
@@ -395,27 +417,16 @@ int cl_winograd_run(const cl_winograd *p, const cl_conv_shape *s, const float *x
     if (j.tiles == 0)
         return CL_OK;
     j.hp = j.tiles_y * m + 2;
-    j.wp = j.tiles_x * m + 2;
-    if ((long long)s->n * s->c_in * j.hp * j.wp > INT_MAX && s->n > 1) {
-        /* Tile offsets within a block must fit an int (the vector gathers): one image at a time. */
-        cl_conv_shape one = *s;
-        one.n = 1;
-        for (int n = 0; n < s->n; n++) {
-            int rc = cl_winograd_run(p, &one, x + (ptrdiff_t)n * s->c_in * s->h * s->w,
-                                     y + (ptrdiff_t)n * s->c_out * s->oh * s->ow, ep, nthreads);
-            if (rc != CL_OK)
-                return rc;
-        }
-        return CL_OK;
-    }
+    j.lt = j.tiles_x + 1;
     j.tb = block_tiles(p, j.tiles, nthreads);
     long long blocks = (j.tiles + j.tb - 1) / j.tb;
     int parts = blocks < nthreads ? (int)blocks : nthreads, rc = CL_OK, kept;
-    size_t xp_floats = ((size_t)s->n * s->c_in * j.hp * j.wp + 15) / 16 * 16, per_thread = thread_scratch_floats(&j);
+    size_t xp_floats = ((size_t)s->n * s->c_in * j.hp * m * j.lt + XP_LEAD + XP_TAIL + 15) / 16 * 16;
+    size_t per_thread = thread_scratch_floats(&j);
     float *scratch = scratch_get(p->scratch, sizeof(float) * (xp_floats + per_thread * parts), &kept);
     if (!scratch)
         return CL_ENOMEM;
-    j.xp = scratch;
+    j.xp = scratch + XP_LEAD;
     pad_input(&j, nthreads);
     CL_PARALLEL_FOR(parts)
     for (int i = 0; i < parts; i++) {
@@ -468,51 +479,57 @@ double cl_winograd_check_transforms(int m, int isa, unsigned seed)
     const cl_wino_kernels *k = kernels_for(isa);
     if (isa != CL_ISA_SCALAR && k == &cl_wino_scalar)
         return -1.0;    /* not built for this ISA */
-    enum { H = 11, W = 13, VL_MAX = 16 };    /* output tiles overhang the plane's edges */
-    int a = m + 2, vl = k->vl, fn = m / 2 - 1, bad = 0;
-    float plane[H * W], v[64 * VL_MAX], out[VL_MAX * H * W];
+    enum { H = 16, W = 25, VL_MAX = 16, LT = W / 2 + 1 };
+    int a = m + 2, vl = k->vl, fn = m / 2 - 1, bad = 0, ntx = (W - a) / m + 1, lt = W / m + 1;
+    float plane[H * W], split[H * 6 * LT + 32], v[64 * VL_MAX], out[VL_MAX * H * W];
     uint32_t st = seed;
     for (int i = 0; i < H * W; i++)
         plane[i] = rand_unit(&st);
+    for (int r = 0; r < H; r++)
+        split_row(m, plane + r * W, W, 0, lt, split + r * m * lt);
     double err = 0, scale = 0;
-    for (int y0 = 0; y0 + a + 2 <= H; y0 += 1)
-        for (int x0 = 0; x0 + a + 1 <= W; x0 += 2) {
-            cl_wino_tile t[VL_MAX];
-            for (int l = 0; l < vl; l++)
-                t[l] = (cl_wino_tile){0, (ptrdiff_t)l * H * W, y0 + l % 3, x0 + l % 2,
-                                      y0 + 2 * (l % 4), x0 + 3 * (l % 3)};
-            if (vl > 1)   /* a lane past the last tile: writes nothing */
-                t[vl - 1].oy = t[vl - 1].ox = INT_MAX / 2;
-            k->input[fn](plane, W, t, v, vl);
-            for (int l = 0; l < vl; l++) {
-                double d[64];
-                for (int r = 0; r < a; r++)
-                    for (int c = 0; c < a; c++)
-                        d[r * a + c] = plane[(t[l].y0 + r) * W + t[l].x0 + c];
-                for (int i = 0; i < a; i++)
-                    for (int j = 0; j < a; j++)
-                        track(plain_input(&mat, a, d, i, j), v[(i * a + j) * vl + l], &err, &scale);
-            }
-            /* The output transform of the same V, as if it were M; each lane has its own plane. */
-            for (int i = 0; i < VL_MAX * H * W; i++)
-                out[i] = NAN;
-            k->output[fn](v, vl, t, out, W, H, W, 0.0f, 0.0f, CL_ACT_NONE);
-            for (int l = 0; l < vl; l++) {
-                double mv[64];
-                for (int q = 0; q < a * a; q++)
-                    mv[q] = v[q * vl + l];
-                const float *o = out + t[l].out_off;
-                for (int yy = 0; yy < H; yy++)
-                    for (int xx = 0; xx < W; xx++) {
-                        int i = yy - t[l].oy, j = xx - t[l].ox;
-                        int mine = i >= 0 && i < m && j >= 0 && j < m;
-                        float got = o[yy * W + xx];
-                        if (mine)
-                            track(plain_output(&mat, a, mv, i, j), got, &err, &scale);
-                        bad |= mine ? got != got : got == got;   /* wrote exactly its own part */
-                    }
-            }
+    /* Lanes in runs of ntx consecutive tiles on successive rows (one blend per run boundary);
+     * output tiles at scattered origins, some cut by the plane's edge. */
+    for (int y0 = 0; y0 + a + (vl - 1) / ntx <= H; y0++) {
+        cl_wino_tile t[VL_MAX];
+        for (int l = 0; l < vl; l++)
+            t[l] = (cl_wino_tile){0, (ptrdiff_t)l * H * W, y0 + l / ntx, l % ntx,
+                                  y0 / 2 + 3 * (l % 4), 5 * (l % 5) + y0 % 2};
+        if (vl > 1) {   /* a lane past the last tile: continues the run, writes nothing */
+            t[vl - 1].y0 = t[vl - 2].y0;
+            t[vl - 1].x0 = t[vl - 2].x0 + 1;
+            t[vl - 1].oy = t[vl - 1].ox = INT_MAX / 2;
         }
+        k->input[fn](split, m * lt, lt, t, v, vl);
+        for (int l = 0; l < vl - (vl > 1); l++) {
+            double d[64];
+            for (int r = 0; r < a; r++)
+                for (int c = 0; c < a; c++)
+                    d[r * a + c] = plane[(t[l].y0 + r) * W + t[l].x0 * m + c];
+            for (int i = 0; i < a; i++)
+                for (int j = 0; j < a; j++)
+                    track(plain_input(&mat, a, d, i, j), v[(i * a + j) * vl + l], &err, &scale);
+        }
+        /* The output transform of the same V, as if it were M; each lane has its own plane. */
+        for (int i = 0; i < VL_MAX * H * W; i++)
+            out[i] = NAN;
+        k->output[fn](v, vl, t, out, W, H, W, 0.0f, 0.0f, CL_ACT_NONE);
+        for (int l = 0; l < vl; l++) {
+            double mv[64];
+            for (int q = 0; q < a * a; q++)
+                mv[q] = v[q * vl + l];
+            const float *o = out + t[l].out_off;
+            for (int yy = 0; yy < H; yy++)
+                for (int xx = 0; xx < W; xx++) {
+                    int i = yy - t[l].oy, j = xx - t[l].ox;
+                    int mine = i >= 0 && i < m && j >= 0 && j < m;
+                    float got = o[yy * W + xx];
+                    if (mine)
+                        track(plain_output(&mat, a, mv, i, j), got, &err, &scale);
+                    bad |= mine ? got != got : got == got;   /* wrote exactly its own part */
+                }
+        }
+    }
     if (bad)
         return 1e30;
     return scale > 0 ? err / scale : err;

@@ -7,7 +7,7 @@ CL_ISA_BEGIN_AVX512
 #define CL_VEC_AVX512
 #include "cl_vec.h"
 #define WINO_KERNELS cl_wino_avx512
-#define W_GATHER(p, idx) _mm512_i32gather_ps(_mm512_loadu_si512(idx), p, 4)
+#define W_BLEND(a, b, lo, hi) _mm512_mask_blend_ps((__mmask16)(((1u << (hi)) - 1) & ~((1u << (lo)) - 1)), a, b)
 #include "winograd_impl.h"
 CL_ISA_END
 #else

@@ -1,7 +1,8 @@
 /* Winograd tile transforms written once over the vector layer (cl_vec.h): each lane of a vector
  * is a different tile, so every transform is plain elementwise arithmetic with no shuffles, and
  * the same code is NEON, AVX2, AVX-512 or scalar. Each winograd_<isa>.c includes this file after
- * cl_vec.h and defines WINO_KERNELS, the name of its cl_wino_kernels.
+ * cl_vec.h and defines WINO_KERNELS, the name of its cl_wino_kernels, and W_BLEND(a, b, lo, hi):
+ * a with lanes lo..hi-1 taken from b (cl_vec.h has no blend; never used when CLV_W is 1).
  *
  * The 1D transforms are the matrices of winograd.c (the plain versions) factored by hand: rows of
  * B^T and A^T for the points +p and -p share their even and odd parts, so each pair costs one
@@ -91,31 +92,30 @@ typedef void (*w_1d_fn)(const clv *, int, clv *, int);
  * constants in each instance below ---- */
 
 static inline __attribute__((always_inline)) void
-input_tiles(int alpha, w_1d_fn bt, const float *plane, ptrdiff_t ld, const cl_wino_tile *t, float *v,
-            ptrdiff_t vstride)
+input_tiles(int alpha, w_1d_fn bt, const float *plane, ptrdiff_t ld, ptrdiff_t lt, const cl_wino_tile *t,
+            float *v, ptrdiff_t vstride)
 {
-    clv in[8 * 8], rows[8 * 8], out[8 * 8];
-#ifdef W_GATHER
-    /* Offsets from lane 0's tile; each fits an int because a block's tiles are in one plane of
-     * less than INT_MAX floats (see winograd.c). */
-    int idx[CLV_W];
-    const float *base = plane + t[0].in_off + t[0].y0 * ld + t[0].x0;
-    for (int l = 0; l < CLV_W; l++)
-        idx[l] = (int)(t[l].in_off + t[l].y0 * ld + t[l].x0 - (t[0].in_off + t[0].y0 * ld + t[0].x0));
-    for (int r = 0; r < alpha; r++)
-        for (int c = 0; c < alpha; c++)
-            in[r * alpha + c] = W_GATHER(base + r * ld + c, idx);
-#else
-    _Alignas(64) float d[8 * 8 * CLV_W];   /* d[(r*alpha + c)*CLV_W + lane] */
+    /* Runs of lanes whose tiles are consecutive in one tile row: run r is lanes lo[r]..lo[r+1]-1,
+     * lane l's tile starting at start[r] + l. One vector load per run, blended. */
+    int m = alpha - 2, runs = 0, lo[CLV_W + 1];
+    ptrdiff_t start[CLV_W];
     for (int l = 0; l < CLV_W; l++) {
-        const float *src = plane + t[l].in_off + t[l].y0 * ld + t[l].x0;
-        for (int r = 0; r < alpha; r++)
-            for (int c = 0; c < alpha; c++)
-                d[(r * alpha + c) * CLV_W + l] = src[r * ld + c];
+        ptrdiff_t base = t[l].in_off + t[l].y0 * ld + t[l].x0;
+        if (l == 0 || base != start[runs - 1] + l) {
+            lo[runs] = l;
+            start[runs++] = base - l;
+        }
     }
-    for (int k = 0; k < alpha * alpha; k++)
-        in[k] = clv_loadu(d + k * CLV_W);
-#endif
+    lo[runs] = CLV_W;
+    clv in[8 * 8], rows[8 * 8], out[8 * 8];
+    for (int r = 0; r < alpha; r++)
+        for (int c = 0; c < alpha; c++) {
+            ptrdiff_t off = r * ld + (c % m) * lt + c / m;
+            clv x = clv_loadu(plane + start[0] + off);
+            for (int q = 1; q < runs; q++)
+                x = W_BLEND(x, clv_loadu(plane + start[q] + off), lo[q], lo[q + 1]);
+            in[r * alpha + c] = x;
+        }
     for (int r = 0; r < alpha; r++)          /* d B: transform each row */
         bt(in + r * alpha, 1, rows + r * alpha, 1);
     for (int c = 0; c < alpha; c++)          /* B^T (d B): transform each column */
@@ -154,10 +154,10 @@ output_tiles(int alpha, int m, w_1d_fn at, const float *mv, ptrdiff_t mstride, c
 }
 
 #define W_INSTANCE(M, ALPHA)                                                                    \
-    static void input_f##M##3(const float *plane, ptrdiff_t ld, const cl_wino_tile *t, float *v,  \
-                              ptrdiff_t vstride)                                                \
+    static void input_f##M##3(const float *plane, ptrdiff_t ld, ptrdiff_t lt, const cl_wino_tile *t, \
+                              float *v, ptrdiff_t vstride)                                      \
     {                                                                                           \
-        input_tiles(ALPHA, bt_f##M##3, plane, ld, t, v, vstride);                               \
+        input_tiles(ALPHA, bt_f##M##3, plane, ld, lt, t, v, vstride);                           \
     }                                                                                           \
     static void output_f##M##3(const float *mv, ptrdiff_t mstride, const cl_wino_tile *t,        \
                                float *plane, int ldo, int oh, int ow, float bias, float slope,  \

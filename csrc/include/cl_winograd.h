@@ -34,21 +34,25 @@ double cl_winograd_check_transforms(int m, int isa, unsigned seed);
 
 /* ---- internal: what each ISA build of winograd_impl.h provides ---- */
 
-/* Where one tile of a block is: offset of its image's input (in the zero-padded copy the driver
- * makes, so every tile lies inside it), top-left input coordinate in that copy, offset of its
- * image's output and top-left output coordinate. A lane past the last tile reads tile 0 again
- * and has oy = ox = INT_MAX/2: it writes nothing. */
+/* The driver's copy of the input is zero-padded to whole tiles and split by column phase: row y
+ * of a channel holds, for q = 0..m-1, the lt values at columns q, m + q, 2m + q, ... (lt = tiles
+ * per row + 1), so column c of tile tx is at q = c % m, index tx + c / m, and the same column of
+ * consecutive tiles is contiguous: the input transform loads vectors, not gathers.
+ * Where one tile of a block is: in_off + y0 * ld + x0 is its first value in that copy (y0 its
+ * first row, x0 its tile column), then the offset of its image's output and its top-left output
+ * coordinate. A lane past the last tile continues the previous lane's row and has
+ * oy = ox = INT_MAX/2: it reads spare values and writes nothing. */
 typedef struct {
     ptrdiff_t in_off, out_off, y0, x0;
     int oy, ox;
 } cl_wino_tile;
 
-/* input: transforms vl tiles (alpha x alpha at row stride ld) of one channel and stores
+/* input: transforms vl tiles of one channel (row stride ld, phase stride lt) and stores
  * V = B^T d B, position k = i*alpha + j at v + k*vstride (vl consecutive floats, one per tile).
  * output: reads M the same way, stores act(A^T M A + bias) of each tile's part above row oh and
  * left of column ow into plane (row stride ldo). */
-typedef void (*cl_wino_input_fn)(const float *plane, ptrdiff_t ld, const cl_wino_tile *t, float *v,
-                                 ptrdiff_t vstride);
+typedef void (*cl_wino_input_fn)(const float *plane, ptrdiff_t ld, ptrdiff_t lt, const cl_wino_tile *t,
+                                 float *v, ptrdiff_t vstride);
 typedef void (*cl_wino_output_fn)(const float *mv, ptrdiff_t mstride, const cl_wino_tile *t,
                                   float *plane, int ldo, int oh, int ow, float bias, float slope, int act);
 typedef struct {
