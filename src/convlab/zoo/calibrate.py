@@ -38,8 +38,9 @@ def _run_segment(nodes: list[onnx.NodeProto], inits: dict[str, np.ndarray],
     needed = [i for n in nodes for i in n.input if i and i not in produced]
     feeds = {i: values[i] for i in dict.fromkeys(needed) if i not in inits}
     used_inits = [numpy_helper.from_array(inits[i], i) for i in dict.fromkeys(needed) if i in inits]
-    vi = lambda name, a: helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(a.dtype), a.shape)
-    graph = helper.make_graph(nodes, "segment", [vi(k, v) for k, v in feeds.items()],
+    graph = helper.make_graph(nodes, "segment",
+                              [helper.make_tensor_value_info(k, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape)
+                               for k, v in feeds.items()],
                               [helper.make_tensor_value_info(o, onnx.TensorProto.FLOAT, None) for o in produced],
                               initializer=used_inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
