@@ -21,13 +21,13 @@ def patterns(opset: int):
     f32 = lambda *v: np.array(v, np.float32)  # noqa: E731
     inits, nodes, ends = {}, [], []
 
-    def conv(name, src, bias=True):
+    def conv(name, src, bias=True, pads=(1, 1, 1, 1)):
         inits[name + "_w"] = rand(C, C, 3, 3, seed=len(inits))
         ins = [src, name + "_w"]
         if bias:
             inits[name + "_b"] = rand(C, seed=len(inits) + 50)
             ins.append(name + "_b")
-        nodes.append(helper.make_node("Conv", ins, [name], name=name, pads=[1, 1, 1, 1]))
+        nodes.append(helper.make_node("Conv", ins, [name], name=name, pads=list(pads)))
         return name
 
     def op(kind, ins, out, **attrs):
@@ -56,6 +56,15 @@ def patterns(opset: int):
     ends.append(op("Mul", [c7, op("HardSigmoid", [c7], "hsig7", alpha=1 / 6, beta=0.5)], "hswish7"))
     # Look-alikes: a conv read twice (no fusion), a Mul by a non-per-channel constant (no folding),
     # an Identity, and a dead branch.
+    # fold_pad: a zero Pad (as TensorFlow's SAME at stride 2 exports it) folds into the conv; a
+    # reflect Pad does not.
+    def pad(name, mode):
+        if opset < 11:
+            return op("Pad", ["x"], name, mode=mode, pads=[0, 0, 0, 1, 0, 0, 2, 1])
+        inits[name + "_p"] = np.array([0, 0, 0, 1, 0, 0, 2, 1], np.int64)
+        return op("Pad", ["x", name + "_p"], name, mode=mode)
+    ends.append(conv("c10", pad("pad10", "constant"), pads=(0, 0, 0, 0)))
+    ends.append(conv("c11", pad("pad11", "reflect"), pads=(0, 0, 0, 0)))
     c8 = conv("c8", "x")
     ends.append(op("Add", [op("Relu", [c8], "relu8"), c8], "twice8"))
     inits["not_per_channel"] = rand(1, 1, 8, 8, seed=96)
@@ -76,7 +85,7 @@ def expected_changes(name: str, passes, opset: int) -> int:
     if name == "fuse_activation":   # c1 and c2 only once fold_bn has removed the BN / Mul / Add between
         return 5 + 2 * ("fold_bn" in passes) - (opset < 14)
     # dead_nodes: the Identity, the dead Conv and its Tanh, the dead conv's two constants.
-    return {"fold_bn": 3, "flush_subnormals": 5, "dead_nodes": 5, "fold_constants": 0}[name]
+    return {"fold_bn": 3, "flush_subnormals": 5, "dead_nodes": 5, "fold_constants": 0, "fold_pad": 1}[name]
 
 
 @pytest.mark.parametrize("opset", [9, 11, 17])
@@ -100,6 +109,8 @@ def test_passes_rewrite_what_they_say():
     assert fused == {"c1": "relu", "c2": "relu6", "c3": "leaky_relu(0.25)", "c4": "prelu", "c5": "sigmoid",
                      "c6": "hardswish", "c7": "hardswish"}
     assert "dead" not in {n.name for n in m.graph.nodes}
+    assert [n.name for n in m.graph.nodes if n.op == "Pad"] == ["pad11"]
+    assert next(n for n in m.graph.nodes if n.name == "c10").attrs["pads"] == [0, 1, 2, 1]
     assert {layer["layer"]: layer["conv"].split("+")[-1] for layer in m.layers()}["c2"] == "relu6"
     flush = next(r for r in m.pass_report if r["pass"] == "flush_subnormals")
     assert flush["details"] == ["c1 c1_W: 5 of 144"]   # c1_W: the BN-folded weights
@@ -116,7 +127,7 @@ def test_optimize_round_trip_through_onnxruntime(opset, tmp_path):
     onnx.checker.check_model(written)
     assert written.opset_import[0].version == opset
     ops = [n.op_type for n in written.graph.node]
-    assert "BatchNormalization" not in ops and ops.count("Conv") == 8 + (opset >= 14)
+    assert "BatchNormalization" not in ops and ops.count("Conv") == 10 + (opset >= 14) and ops.count("Pad") == 1
     # Fused activations are back as separate nodes that onnxruntime runs.
     assert ops.count("PRelu") == 1 and ops.count("LeakyRelu") == 1 and ops.count("Sigmoid") == 1
     expected = ort_run(model, x)[0]

@@ -1,5 +1,5 @@
 """A model exported by another tool: a small MobileNet-like PyTorch module (BN, ReLU6, depthwise,
-Hardswish, PReLU, upsample, concat, residual add, flatten + linear) through torch.onnx.export, loaded by
+Hardswish, PReLU, ZeroPad2d, upsample, concat, residual add, flatten + linear) through torch.onnx.export, loaded by
 convlab and compared with onnxruntime and with PyTorch itself.
 
 torch 2.13's default exporter (dynamo=True) needs onnxscript, which is not installed; the
@@ -41,7 +41,8 @@ class TinyMobileNet(nn.Module):
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU6())
         self.b1 = Block(16, 2, nn.ReLU6)
-        self.down = nn.Sequential(nn.Conv2d(16, 24, 3, stride=2, padding=1), nn.BatchNorm2d(24), nn.Hardswish())
+        self.down = nn.Sequential(nn.ZeroPad2d((0, 1, 0, 1)), nn.Conv2d(16, 24, 3, stride=2), nn.BatchNorm2d(24),
+                                  nn.Hardswish())
         self.b2 = Block(24, 2, nn.Hardswish)
         self.lateral = nn.Sequential(nn.Conv2d(24, 16, 1), nn.PReLU(16))
         kw = {"align_corners": False} if upsample_mode == "bilinear" else {}
@@ -90,6 +91,6 @@ def test_pytorch_export_loads_and_matches(opset, dynamic, mode):
         np.testing.assert_allclose(got["probs"], from_torch[0], rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(got["features"], from_torch[1], rtol=1e-4, atol=1e-4 * np.abs(from_torch[1]).max())
     ops = {n.op for n in m.graph.nodes}
-    assert "BatchNormalization" not in ops and "Shape" not in ops
+    assert "BatchNormalization" not in ops and "Shape" not in ops and "Pad" not in ops
     fused = {n.fused.kind for n in m.graph.nodes if n.fused is not None}
     assert {"relu6", "hardswish", "prelu", "leaky_relu"} <= fused, fused

@@ -91,19 +91,24 @@ def _slice(node, ins, opset):
     return [x[tuple(index)]]
 
 
-def _pad(node, ins, opset):
-    x = ins[0]
+def pad_widths(node, ins, opset, rank: int) -> tuple[list[tuple[int, int]], float]:
+    """Pad's ((begin, end) per axis, constant value): attributes before opset 11, inputs from 11 on."""
     if opset < 11:
         pads, value, axes = node.attr("pads"), node.attr("value", 0.0), None
     else:
         pads = _ints(ins[1])
         value = ins[2].item() if len(ins) > 2 and ins[2] is not None and ins[2].size else 0
         axes = _ints(ins[3]) if len(ins) > 3 and ins[3] is not None else None
-    axes = list(range(x.ndim)) if axes is None else [a % x.ndim for a in axes]
-    width = [(0, 0)] * x.ndim
-    k = len(axes)
+    axes = list(range(rank)) if axes is None else [a % rank for a in axes]
+    width = [(0, 0)] * rank
     for i, a in enumerate(axes):
-        width[a] = (pads[i], pads[i + k])
+        width[a] = (pads[i], pads[i + len(axes)])
+    return width, value
+
+
+def _pad(node, ins, opset):
+    x = ins[0]
+    width, value = pad_widths(node, ins, opset, x.ndim)
     if min(min(w) for w in width) < 0:   # negative pads crop
         crop = tuple(slice(-min(b, 0), x.shape[d] + min(e, 0)) for d, (b, e) in enumerate(width))
         x = x[crop]
