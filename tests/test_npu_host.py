@@ -182,6 +182,17 @@ def test_cache_location_follows_convlab_cache(monkeypatch, tmp_path):
         toolkit.python_path()
 
 
+def test_install_tells_a_usable_venv_from_a_broken_one(tmp_path):
+    from convlab.npu import install
+    venv = tmp_path / "rknn-venv"
+    assert "does not exist" in install.problem(venv)
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").symlink_to(sys.executable)
+    assert "did not finish" in install.problem(venv)                  # no stamp: an interrupted install
+    (venv / install.STAMP_FILE).write_text(install.STAMP)
+    assert "imports fail" in install.problem(venv)                    # convlab's venv has no rknn
+
+
 # --- the board ---------------------------------------------------------------------------------
 
 def test_bench_off_board_says_why_and_exits_nonzero(capsys):

@@ -33,6 +33,24 @@ def _options(args, dtype: str):
                    hybrid_worst=args.hybrid_worst, spec=args.spec)
 
 
+def _results_dir(out: str | None = None) -> Path:
+    """--out, else results/<device-id>/."""
+    if out:
+        return Path(out)
+    from ..selection import RESULTS_DIR
+    from ..sweep.device import device_id
+    return RESULTS_DIR / device_id()
+
+
+def _write_json(report: dict, name: str) -> None:
+    from ..zoo.spec import write_atomic
+    out = _results_dir() / name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(out, (json.dumps(report, indent=2) + "\n").encode())
+    print(json.dumps(report, indent=2))
+    print(f"written to {out}")
+
+
 def _convert(args) -> int:
     from ..npu.convert import convert, report_path
     report = convert(args.model, args.output, _options(args, args.dtype))
@@ -58,13 +76,7 @@ def _compare(args) -> int:
     if args.spec and len(args.model) > 1:
         raise ConvlabError("--spec describes one model; give one model with it (or put MODEL.json beside each)")
     report = compare.compare(args.model, dtypes, _options(args, "fp16"), n_inputs=args.inputs, backend=args.backend)
-    if args.out:
-        out_dir = Path(args.out)
-    else:
-        from ..selection import RESULTS_DIR
-        from ..sweep.device import device_id
-        out_dir = RESULTS_DIR / device_id()
-    js, md = compare.write(report, out_dir)
+    js, md = compare.write(report, _results_dir(args.out))
     print(json.dumps(report, indent=2) if args.json else compare.table(report), end="")
     if not args.json:
         print(f"written to {js} and {md}")
@@ -75,9 +87,6 @@ def _pipeline(args) -> int:
     from ..face.models import build_pipeline
     from ..npu.pipeline import face_agreement, parse_stages, place
     from ..npu.toolkit import Toolkit
-    from ..selection import RESULTS_DIR
-    from ..sweep.device import device_id
-    from ..zoo.spec import write_atomic
     stages = parse_stages(args.stage)
     if not stages:
         raise ConvlabError("no stage placed on the NPU: give --stage STAGE=npu:DTYPE")
@@ -94,25 +103,13 @@ def _pipeline(args) -> int:
             for r in runners.values():
                 r.close()
         report["toolkit"] = tk.info
-    out = RESULTS_DIR / device_id() / "npu_pipeline.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(out, (json.dumps(report, indent=2) + "\n").encode())
-    print(json.dumps(report, indent=2))
-    print(f"written to {out}")
+    _write_json(report, "npu_pipeline.json")
     return 0
 
 
 def _bench(args) -> int:
     from ..npu import board
-    from ..selection import RESULTS_DIR
-    from ..sweep.device import device_id
-    from ..zoo.spec import write_atomic
-    report = board.bench(args.rknn, repeats=args.repeats, warmup=args.warmup)
-    out = RESULTS_DIR / device_id() / "npu_bench.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(out, (json.dumps(report, indent=2) + "\n").encode())
-    print(json.dumps(report, indent=2))
-    print(f"written to {out}")
+    _write_json(board.bench(args.rknn, repeats=args.repeats, warmup=args.warmup), "npu_bench.json")
     return 0
 
 
