@@ -54,28 +54,34 @@ def _hard_swish_mul(node, graph, conv_out, consumers):
     return mul
 
 
+def _match(conv, graph, consumers):
+    """(activation, the nodes computing it) when conv's output feeds only a fusable activation."""
+    out = conv.outputs[0]
+    readers = consumers.get(out, [])
+    if out in graph.outputs:
+        return None
+    if len(readers) == 1:
+        act = _activation(readers[0], graph, graph.consts[conv.input(1)].shape[0])
+        return (act, readers) if act is not None else None
+    hs = [r for r in readers if r.op == "HardSigmoid"]
+    if len(readers) == 2 and len(hs) == 1:
+        mul = _hard_swish_mul(hs[0], graph, out, consumers)
+        if mul is not None and mul in readers:
+            return Activation("hardswish"), [hs[0], mul]
+    return None
+
+
 def run(graph):
     details = []
     consumers = graph.consumers()
     removed = set()
     for conv in graph.nodes:
-        if conv.op != "Conv" or conv.fused is not None or id(conv) in removed:
+        if conv.op != "Conv" or conv.fused is not None:
             continue
-        out = conv.outputs[0]
-        readers = consumers.get(out, [])
-        if out in graph.outputs:
+        match = _match(conv, graph, consumers)
+        if match is None:
             continue
-        channels = graph.consts[conv.input(1)].shape[0]
-        if len(readers) == 1:
-            act, nodes = _activation(readers[0], graph, channels), [readers[0]]
-        elif len(readers) == 2:
-            hs = [r for r in readers if r.op == "HardSigmoid"]
-            mul = _hard_swish_mul(hs[0], graph, out, consumers) if len(hs) == 1 else None
-            act, nodes = (Activation("hardswish"), [hs[0], mul]) if mul is not None and mul in readers else (None, [])
-        else:
-            act = None
-        if act is None:
-            continue
+        act, nodes = match
         conv.fused = act
         conv.outputs = list(nodes[-1].outputs[:1])
         removed.update(id(n) for n in nodes)
