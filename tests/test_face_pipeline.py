@@ -138,6 +138,13 @@ def test_model_files_with_specs_beside_them_match_the_in_memory_zoo(ort_pipe, zo
     assert p.extractor.fingerprint == ort_pipe.extractor.fingerprint
 
 
+def test_another_zoo_detector_by_name():
+    p = build_pipeline(detector="zoo:faceboxes", max_faces=MAX_FACES)   # densified anchors, BGR Caffe means
+    res = p.run("builtin:astronaut")
+    assert res.faces
+    check_invariants(res)
+
+
 def test_model_spec_problems_are_clear(tmp_path, zoo_files):
     bare = tmp_path / "bare.onnx"
     bare.write_bytes(open(zoo_files["detector"], "rb").read())
@@ -146,6 +153,8 @@ def test_model_spec_problems_are_clear(tmp_path, zoo_files):
     spec_of_fitter = zoo_files["fitter"].replace(".onnx", ".json")
     with pytest.raises(ModelSpecError, match="not a detector"):
         build_pipeline(detector=str(bare), detector_spec=spec_of_fitter)
+    with pytest.raises(ModelSpecError, match="not a detector"):
+        build_pipeline(detector="zoo:extractor")
     with pytest.raises(ModelSpecError, match="unknown runner"):
         build_pipeline(runner="tensorflow")
 

@@ -21,7 +21,9 @@ UNTRAINED_NOTE = ("note: the zoo models are untrained (seeded weights): these fa
 
 def add_pipeline_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("models (default: the zoo's, built in memory from a fixed seed)")
-    g.add_argument("--detector", metavar="X.onnx", help="detector model (spec: X.json next to it, or --detector-spec)")
+    g.add_argument("--detector", metavar="X.onnx",
+                   help="detector model (spec: X.json next to it, or --detector-spec), or zoo:NAME "
+                        "(e.g. zoo:faceboxes)")
     g.add_argument("--fitter", metavar="Y.onnx",
                    help="fitter model, 'zoo', or 'none' to use the detector's own landmarks")
     g.add_argument("--extractor", metavar="Z.onnx", help="template extractor model")

@@ -21,19 +21,21 @@ NONE = "none"       # the fitter argument meaning "skip the fitter; use the dete
 
 
 @functools.lru_cache(maxsize=8)
-def zoo_model(role: str, seed: int = ZOO_SEED):
-    """(onnx.ModelProto, ModelSpec) of the zoo model for a role; cached, as building takes ~0.3 s."""
-    zm = build_model(role, seed)
+def zoo_model(name: str, seed: int = ZOO_SEED):
+    """(onnx.ModelProto, ModelSpec) of a zoo model; cached, as building takes ~0.3 s."""
+    zm = build_model(name, seed)
     return zm.model, zm.spec
 
 
 def resolve(role: str, model, spec=None, seed: int = ZOO_SEED) -> tuple[object, ModelSpec]:
-    """A stage's (model, ModelSpec): the zoo's for None/"zoo", else the file and its spec."""
-    if model in (None, DEFAULT):
+    """A stage's (model, ModelSpec): the zoo model named like the role for None/"zoo", the zoo
+    model NAME for "zoo:NAME", else the file and its spec."""
+    if model in (None, DEFAULT) or (isinstance(model, str) and model.startswith(DEFAULT + ":")):
         if spec is not None:
-            raise ModelSpecError(f"a {role} spec was given without a {role} model")
-        return zoo_model(role, seed)
-    ms = spec if isinstance(spec, ModelSpec) else load_model_spec(model, spec)
+            raise ModelSpecError(f"a {role} spec was given with a zoo {role}; zoo models carry their own")
+        model, ms = zoo_model(role if model in (None, DEFAULT) else model[len(DEFAULT) + 1:], seed)
+    else:
+        ms = spec if isinstance(spec, ModelSpec) else load_model_spec(model, spec)
     if ROLES.get(ms.kind) != role:
         raise ModelSpecError(f"{ms.name}: its decoding kind {ms.kind!r} is a "
                              f"{ROLES.get(ms.kind, 'non-face')} model, not a {role}")
@@ -47,8 +49,9 @@ def build_pipeline(detector=None, fitter=None, extractor=None, *, detector_spec=
                    seed: int = ZOO_SEED) -> FacePipeline:
     """A FacePipeline whose three networks all run on `runner` (see runners.RUNNERS).
 
-    fitter: None uses the zoo fitter unless a user detector gives its own landmarks (then none
-    is needed); "zoo" forces the zoo fitter; "none" skips it.
+    Each model is a path (its spec beside it or given), "zoo" / None for the zoo model of the role,
+    or "zoo:NAME" for another zoo model. fitter: None uses the zoo fitter unless the detector gives
+    its own landmarks (then none is needed); "zoo" forces the zoo fitter; "none" skips it.
     """
     opts = dict(engine_options or {})
 
@@ -59,7 +62,7 @@ def build_pipeline(detector=None, fitter=None, extractor=None, *, detector_spec=
 
     _, _, run, spec = net("detector", detector, detector_spec)
     det = Detector(run, spec, score_threshold=score_threshold, nms_iou=nms_iou, top_k=top_k, max_faces=max_faces)
-    skip = fitter == NONE or (fitter is None and detector not in (None, DEFAULT) and det.gives_landmarks)
+    skip = fitter == NONE or (fitter is None and det.gives_landmarks)
     fit = None if skip else Fitter(*net("fitter", fitter, fitter_spec)[2:])
     m, ms, run, spec = net("extractor", extractor, extractor_spec)
     ext = Extractor(run, spec, fingerprint=f"{ms.name}:{fingerprint(m)}")

@@ -10,6 +10,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 
+import numpy as np
+
+from ..postprocess import priors_for_spec
 from ..zoo.spec import ModelSpec, ModelSpecError
 from .heatmap_decode import HeatmapDecoding
 
@@ -31,7 +34,7 @@ class InputSpec:
 class SSDSpec:
     boxes: str
     scores: str
-    priors: dict
+    priors: np.ndarray                    # (A, 4) centre-form, normalised (convlab.postprocess.priors)
     variances: tuple[float, float] = (0.1, 0.2)
     scores_are: str = "softmax"           # or "logits": the pipeline applies the softmax
     face_class: int = 1
@@ -77,7 +80,7 @@ def stage_spec(ms: ModelSpec, *, resize: str = "stretch", crop_expand: float = 1
     d = ms.decoding
     role = ROLES[kind]
     if kind == "ssd":
-        dec = SSDSpec(d["loc"], d["conf"], d["priors"], tuple(d["variances"]), d["conf_activation"],
+        dec = SSDSpec(d["loc"], d["conf"], priors_for_spec(ms), tuple(d["variances"]), d["conf_activation"],
                       int(d["face_class"]))
         return StageSpec(role, inp, decoder=dec, model_name=ms.name)
     if kind == "centerface":

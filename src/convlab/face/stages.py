@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..postprocess import detect_postprocess, ssd_priors
+from ..postprocess import detect_postprocess
 from ..postprocess.nms import nms
 from ..postprocess.topk import select_top_k
 from .align import align_face, apply_affine, box_to_crop_matrix, invert_affine, warp_affine
@@ -84,12 +84,6 @@ class Detector(Network):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ModelSpecError(f"detector {name} must be a positive int, got {v!r}")
         self.score_threshold, self.nms_iou, self.top_k, self.max_faces = score_threshold, nms_iou, top_k, max_faces
-        self._priors = None
-        if isinstance(spec.decoder, SSDSpec):
-            p = spec.decoder.priors
-            ih, iw = spec.input.size
-            self._priors = ssd_priors(iw, ih, p["min_sizes"], p["steps"], p.get("aspect_ratios", [1.0]),
-                                      p.get("clip", False))
 
     @property
     def gives_landmarks(self) -> bool:
@@ -119,7 +113,7 @@ class Detector(Network):
         d = self.spec.decoder
         ih, iw = self.spec.input.size
         if isinstance(d, SSDSpec):
-            p = len(self._priors)
+            p = len(d.priors)
             conf = np.asarray(outputs[d.scores], np.float32)
             if conf.size % p:
                 raise ModelSpecError(f"detector: scores {conf.shape} do not fit the {p} priors of the spec")
@@ -127,7 +121,7 @@ class Detector(Network):
             if d.scores_are == "logits":
                 conf = _softmax(conf)
             boxes, scores = detect_postprocess(
-                outputs[d.boxes], conf, self._priors, conf_threshold=self.score_threshold, nms_top_k=self.top_k,
+                outputs[d.boxes], conf, d.priors, conf_threshold=self.score_threshold, nms_top_k=self.top_k,
                 top_k=self.max_faces, iou_threshold=self.nms_iou, variances=d.variances, face_class=d.face_class)
             return boxes * np.array([iw, ih, iw, ih], np.float32), scores, None
         boxes, scores, lms = decode_heatmap(outputs[d.heatmap], outputs[d.size], outputs[d.offset],
