@@ -3,10 +3,10 @@ conv kernels, profile it.
 
     from convlab.engine import Model
     m = Model.load("net.onnx", input_shapes={"input": (1, 3, 224, 224)},   # fixes dynamic dims
-                   conv="auto",          # or "direct", "im2col", "winograd_f23", "depthwise", ...
-                   backend="numba",      # or "c"
+                   conv="auto",          # or "tune" (time each kernel per layer), "direct", "im2col", ...
+                   backend="numba",      # or "c"; "all" with conv="tune" picks across backends
                    threads=1,
-                   passes="all",         # or "none", or "fold_bn,fuse_activation", or a list
+                   passes="all",         # or "none", or "fold_bn,fuse_activation", or a list (PASS_ORDER)
                    overrides="kernels.yaml")  # optional {conv layer name: "algo[/backend]"}
     outputs = m.run({"input": x})        # {output name: float32 array}; x must match shape and dtype
     print(m.profile(repeat=10).table())  # per layer: op, shapes, kernel, ms, %, GFLOP/s (.to_json())
@@ -19,13 +19,17 @@ Everything that can go wrong with a model is found by ``Model.load`` (unsupporte
 the supported set, corrupt files, undefined values, inconsistent shapes), not by ``run``. Errors
 are ConvlabError subclasses: ModelLoadError, UnsupportedOpError, ModelInputError.
 
+A Model runs one input at a time: its activations live in one preallocated arena, so use one
+Model per thread. ``run`` returns fresh arrays, never views of the arena.
+
 A conv layer whose requested kernel cannot run it (unsupported shape, backend not built) gets the
 best supported kernel instead: ``auto`` on the same backend, then other backends, finally the
 NumPy reference; ``m.layers()`` and the profile say so.
 
 Modules: loader (ONNX -> Graph), shapes (shape inference for the fixed shape), ops/ (NumPy ops),
 passes/ (one graph pass per file), kernel_choice, arena (liveness-based buffer reuse), executor,
-profile, export (Graph -> ONNX), model (this API).
+profile, export (Graph -> ONNX), model (this API), cliargs (shared by the CLI commands), benchmark
+(`python -m convlab.engine.benchmark`: the zoo vs onnxruntime).
 """
 from .errors import ModelInputError, ModelLoadError, UnsupportedOpError
 from .model import Model
