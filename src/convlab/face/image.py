@@ -19,8 +19,8 @@ BUILTINS = {"astronaut": "astronaut", "camera": "camera"}
 MIN_SIDE = 8
 MAX_PIXELS = 64_000_000
 
-_DIRECT = {"RGB": "RGB", "RGBA": "RGB", "RGBX": "RGB", "RGBa": "RGB", "L": "RGB", "LA": "RGB", "La": "RGB",
-           "1": "RGB", "CMYK": "RGB", "YCbCr": "RGB", "P": "RGBA", "PA": "RGB"}
+# Modes with one obvious 8-bit RGB reading (alpha is composited onto black, palettes looked up).
+_CONVERTIBLE = {"RGB", "RGBA", "RGBX", "RGBa", "L", "LA", "La", "1", "CMYK", "YCbCr", "P", "PA"}
 _SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N")
 
 
@@ -56,7 +56,7 @@ def _to_rgb(im, what: str) -> np.ndarray:
         # Full 16-bit range to 8 bits; Pillow's own convert("L") would clip everything above 255 to white.
         grey = (np.asarray(im, dtype=np.uint16).astype(np.uint32) * 255 + 32767) // 65535
         return as_rgb_array(grey.astype(np.uint8), what)
-    if im.mode not in _DIRECT:
+    if im.mode not in _CONVERTIBLE:
         raise ImageError(f"{what}: pixel mode {im.mode!r} is not supported (no agreed 8-bit RGB meaning); "
                          "save it as 8-bit RGB, grey or palette")
     if im.mode == "P":

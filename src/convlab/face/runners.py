@@ -15,7 +15,6 @@ import os
 import numpy as np
 import onnx
 
-from ..errors import ConvlabError
 from .errors import ModelSpecError
 
 

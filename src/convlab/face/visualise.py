@@ -7,7 +7,8 @@ import numpy as np
 POINT_COLOURS = [(255, 0, 0), (0, 128, 255), (0, 255, 0), (255, 0, 255), (255, 255, 0)]
 
 
-def draw_faces(rgb: np.ndarray, faces) -> "PIL.Image.Image":
+def draw_faces(rgb: np.ndarray, faces):
+    """A Pillow image of rgb with each face's box, score and five landmarks drawn on it."""
     from PIL import Image, ImageDraw
     im = Image.fromarray(rgb)
     d = ImageDraw.Draw(im)
