@@ -92,6 +92,22 @@ def test_detector_options_are_validated():
             build_pipeline(**bad)
 
 
+def lfw_face(k: int, size: int = 128) -> np.ndarray:
+    """Face k of the 25x25 LFW crops scikit-image bundles, upscaled to where the detector's anchors are."""
+    import skimage.data
+    grey = (skimage.data.lfw_subset()[k] * 255).round().astype(np.uint8)
+    return np.asarray(Image.fromarray(grey).resize((size, size), Image.BICUBIC))
+
+
+def test_verification_on_real_face_crops():
+    pipe = build_pipeline(score_threshold=0.1)
+    t0, _ = pipe.template(lfw_face(0))
+    t0_again, _ = pipe.template(lfw_face(0))
+    t1, _ = pipe.template(lfw_face(1))
+    assert cosine(t0, t0_again) == pytest.approx(1.0, abs=1e-6)
+    assert -1.0 <= cosine(t0, t1) < 1.0 - 1e-6
+
+
 def test_result_json_is_exactly_the_documented_shape(ort_pipe):
     doc = json.loads(json.dumps(ort_pipe.run("builtin:astronaut").to_json()))
     assert set(doc) == {"faces", "stages", "budgets"}
