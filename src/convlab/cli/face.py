@@ -3,6 +3,8 @@
 Without --detector/--fitter/--extractor the zoo models are built in memory from a fixed seed.
 They are untrained: the faces they "find" on a photo are arbitrary. What the commands show for
 real is the runner: stage outputs, per-stage times, budget verdicts for this machine.
+Coordinates are pixels of the image as it is displayed (EXIF orientation applied), x right, y
+down, with the image covering [0, W] x [0, H].
 """
 from __future__ import annotations
 
