@@ -18,7 +18,7 @@ from ...spec import ConvSpec
 from .epilogue import bias_act, epilogue_args
 from .support import numba_threads, tap_range
 
-OB = 4   # output channels per block
+OB = 4   # output channels per block (_taps is written out for 4)
 
 
 def block_weights(spec: ConvSpec, w: np.ndarray) -> np.ndarray:

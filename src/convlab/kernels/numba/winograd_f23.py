@@ -98,31 +98,35 @@ def input_transform(x, pt, pl, th, tw, v):
 
 @njit(cache=True, parallel=True)
 def output_transform(m, th, tw, bias, code, slopes, out):
-    """out[b, o, 2ty:2ty+2, 2tx:2tx+2] = act(A^T M A + bias), clipped to the output's edge."""
+    """out[b, o, 2ty:2ty+2, 2tx:2tx+2] = act(A^T M A + bias), clipped to the output's edge.
+
+    A tile row at a time, each step a loop along the row's tiles (vectorised): A^T down the
+    columns of M into s, then A along the rows of s into two output rows, then the epilogue
+    stores the in-bounds part.
+    """
     n, c_out, oh, ow = out.shape
     for job in prange(n * c_out):
         b, o = job // c_out, job % c_out
+        s = np.empty((2, 4, tw), np.float32)
+        y = np.empty((2, 2 * tw), np.float32)
         for ty in range(th):
-            for tx in range(tw):
-                tile = (b * th + ty) * tw + tx
-                # A^T M: its two rows of four (u, l), then each times A.
-                u0 = m[0, o, tile] + m[4, o, tile] + m[8, o, tile]
-                u1 = m[1, o, tile] + m[5, o, tile] + m[9, o, tile]
-                u2 = m[2, o, tile] + m[6, o, tile] + m[10, o, tile]
-                u3 = m[3, o, tile] + m[7, o, tile] + m[11, o, tile]
-                l0 = m[4, o, tile] - m[8, o, tile] - m[12, o, tile]
-                l1 = m[5, o, tile] - m[9, o, tile] - m[13, o, tile]
-                l2 = m[6, o, tile] - m[10, o, tile] - m[14, o, tile]
-                l3 = m[7, o, tile] - m[11, o, tile] - m[15, o, tile]
-                y = 2 * ty
-                x0 = 2 * tx
-                out[b, o, y, x0] = bias_act(u0 + u1 + u2, bias[o], code, slopes[o])
-                if x0 + 1 < ow:
-                    out[b, o, y, x0 + 1] = bias_act(u1 - u2 - u3, bias[o], code, slopes[o])
-                if y + 1 < oh:
-                    out[b, o, y + 1, x0] = bias_act(l0 + l1 + l2, bias[o], code, slopes[o])
-                    if x0 + 1 < ow:
-                        out[b, o, y + 1, x0 + 1] = bias_act(l1 - l2 - l3, bias[o], code, slopes[o])
+            t0 = (b * th + ty) * tw
+            for q in range(4):                  # A^T M, column q of every tile
+                r0, r1, r2, r3 = (m[q, o, t0:t0 + tw], m[4 + q, o, t0:t0 + tw],
+                                  m[8 + q, o, t0:t0 + tw], m[12 + q, o, t0:t0 + tw])
+                su, sl = s[0, q], s[1, q]
+                for tx in range(tw):
+                    su[tx] = r0[tx] + r1[tx] + r2[tx]
+                    sl[tx] = r1[tx] - r2[tx] - r3[tx]
+            for r in range(2):                  # (A^T M) A
+                s0, s1, s2, s3, yr = s[r, 0], s[r, 1], s[r, 2], s[r, 3], y[r]
+                for tx in range(tw):
+                    yr[2 * tx] = s0[tx] + s1[tx] + s2[tx]
+                    yr[2 * tx + 1] = s1[tx] - s2[tx] - s3[tx]
+            for r in range(min(2, oh - 2 * ty)):
+                dst, yr = out[b, o, 2 * ty + r], y[r]
+                for ox in range(ow):
+                    dst[ox] = bias_act(yr[ox], bias[o], code, slopes[o])
 
 
 def prepare_with(spec: ConvSpec, w, b, threads, g=G):
