@@ -64,6 +64,11 @@ class _ShiftedPeer(OrtConv):
         return np.roll(super().__call__(x), 1, axis=3)
 
 
+class _WrongShapePeer(OrtConv):
+    def __call__(self, x):
+        return super().__call__(x)[:, :, 1:]
+
+
 def _missing(*a, **k):
     raise ImportError("No module named 'nothing'")
 
@@ -76,6 +81,11 @@ def test_peers_are_checked_before_timing_and_missing_ones_reported():
     rows = {row["name"]: row for row in r["rows"]}
     assert rows["torch"]["status"] == "mismatch" and rows["torch"]["median_ms"] is None
     assert "not timed" in rows["torch"]["reason"]
+    json.dumps(r, allow_nan=False)
+    r = bench.bench_conv(spec, (1, 3, 8, 8), algos=[], backends=["numba"], peers=["onnxruntime"],
+                         peer_factories={"onnxruntime": _WrongShapePeer})
+    assert r["rows"][0]["status"] == "mismatch" and "shape" in r["rows"][0]["reason"]
+    json.dumps(r, allow_nan=False)
     assert rows["ncnn"]["status"] == "error" and rows["ncnn"]["median_ms"] is None
     assert rows["onnxruntime"]["status"] == "ok" and rows["direct/numba"]["ratio_ort"] is not None
 

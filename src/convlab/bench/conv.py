@@ -70,7 +70,7 @@ def select_kernels(algos: list[str] | None, backends: list[str] | None) -> list[
     out = []
     for be in backends:
         have = {e.algo: e for e in registry.entries(be)}
-        wanted = algos or [a for a in have if a != "reference"]
+        wanted = [a for a in have if a != "reference"] if algos is None else algos
         for algo in wanted:
             out.append((algo, be, have.get(algo)))
     if algos:
@@ -81,10 +81,16 @@ def select_kernels(algos: list[str] | None, backends: list[str] | None) -> list[
     return out
 
 
-def _rel_err(y, exact, scale) -> float:
+def _check(y, exact, scale) -> tuple[float | None, str]:
+    """(max relative error or None when not finite, "" or why the output is wrong)."""
+    y = np.asarray(y)
     if y.shape != exact.shape:
-        return float("inf")
-    return float(np.max(np.abs(y.astype(np.float64) - exact) / (scale + 1e-30), initial=0.0))
+        return None, f"output shape {y.shape}, expected {exact.shape}; not timed"
+    err = float(np.max(np.abs(y.astype(np.float64) - exact) / (scale + 1e-30), initial=0.0))
+    if not err <= CHECK_TOLERANCE:
+        return (err if np.isfinite(err) else None), (
+            f"output differs from the reference (max relative error {err:.3g} > {CHECK_TOLERANCE}); not timed")
+    return err, ""
 
 
 def bench_conv(spec: ConvSpec, input_shape: tuple[int, int, int, int], *, algos=None, backends=None,
@@ -107,13 +113,12 @@ def bench_conv(spec: ConvSpec, input_shape: tuple[int, int, int, int], *, algos=
 
     def admit(row: Row, fn: Callable[[], np.ndarray]) -> None:
         try:
-            row.max_rel_err = _rel_err(fn(), exact, scale)
+            row.max_rel_err, wrong = _check(fn(), exact, scale)
         except Exception as e:  # a peer library failing on a shape is a result, not a crash
             row.status, row.reason = "error", f"{type(e).__name__}: {e}"
             return
-        if not row.max_rel_err <= CHECK_TOLERANCE:
-            row.status, row.reason = "mismatch", (f"output differs from the reference (max relative error "
-                                                  f"{row.max_rel_err:.3g} > {CHECK_TOLERANCE}); not timed")
+        if wrong:
+            row.status, row.reason = "mismatch", wrong
             return
         timed[row.name] = fn
         by_name[row.name] = row
