@@ -108,19 +108,20 @@ input_tiles(int alpha, w_1d_fn bt, const float *plane, ptrdiff_t ld, ptrdiff_t l
     }
     lo[runs] = CLV_W;
     clv in[8 * 8], rows[8 * 8], out[8 * 8];
-    for (int r = 0; r < alpha; r++)
-        for (int c = 0; c < alpha; c++) {
-            ptrdiff_t off = r * ld + (c % m) * lt + c / m;
-            clv x = clv_loadu(plane + start[0] + off);
-            for (int q = 1; q < runs; q++)
-                x = W_BLEND(x, clv_loadu(plane + start[q] + off), lo[q], lo[q + 1]);
-            in[r * alpha + c] = x;
-        }
-    for (int r = 0; r < alpha; r++)          /* d B: transform each row */
+    CL_UNROLL for (int r = 0; r < alpha; r++)
+        CL_UNROLL for (int c = 0; c < alpha; c++)
+            in[r * alpha + c] = clv_loadu(plane + start[0] + r * ld + (c % m) * lt + c / m);
+    for (int q = 1; q < runs; q++)
+        CL_UNROLL for (int r = 0; r < alpha; r++)
+            CL_UNROLL for (int c = 0; c < alpha; c++)
+                in[r * alpha + c] = W_BLEND(in[r * alpha + c],
+                                            clv_loadu(plane + start[q] + r * ld + (c % m) * lt + c / m),
+                                            lo[q], lo[q + 1]);
+    CL_UNROLL for (int r = 0; r < alpha; r++)          /* d B: transform each row */
         bt(in + r * alpha, 1, rows + r * alpha, 1);
-    for (int c = 0; c < alpha; c++)          /* B^T (d B): transform each column */
+    CL_UNROLL for (int c = 0; c < alpha; c++)          /* B^T (d B): transform each column */
         bt(rows + c, alpha, out + c, alpha);
-    for (int k = 0; k < alpha * alpha; k++)
+    CL_UNROLL for (int k = 0; k < alpha * alpha; k++)
         clv_storeu(v + k * vstride, out[k]);
 }
 
@@ -129,15 +130,15 @@ output_tiles(int alpha, int m, w_1d_fn at, const float *mv, ptrdiff_t mstride, c
              float *plane, int ldo, int oh, int ow, float bias, float slope, int act)
 {
     clv in[8 * 8], rows[8 * 6], out[6 * 6];
-    for (int k = 0; k < alpha * alpha; k++)
+    CL_UNROLL for (int k = 0; k < alpha * alpha; k++)
         in[k] = clv_loadu(mv + k * mstride);
-    for (int r = 0; r < alpha; r++)          /* M A: each row to m values */
+    CL_UNROLL for (int r = 0; r < alpha; r++)          /* M A: each row to m values */
         at(in + r * alpha, 1, rows + r * m, 1);
-    for (int c = 0; c < m; c++)              /* A^T (M A) */
+    CL_UNROLL for (int c = 0; c < m; c++)              /* A^T (M A) */
         at(rows + c, m, out + c, m);
     _Alignas(64) float y[6 * 6 * CLV_W];     /* y[(i*m + j)*CLV_W + lane] */
     clv vb = clv_set1(bias), vs = clv_set1(slope);
-    for (int k = 0; k < m * m; k++)
+    CL_UNROLL for (int k = 0; k < m * m; k++)
         clv_storeu(y + k * CLV_W, clv_act(clv_add(out[k], vb), act, vs));
     if (act == CL_ACT_SIGMOID)
         cl_sigmoid_inplace(y, (size_t)m * m * CLV_W);
@@ -147,6 +148,12 @@ output_tiles(int alpha, int m, w_1d_fn at, const float *mv, ptrdiff_t mstride, c
         if (mi <= 0 || mj <= 0)
             continue;  /* a lane past the last tile */
         float *dst = plane + t[l].out_off + (ptrdiff_t)t[l].oy * ldo + t[l].ox;
+        if (mi == m && mj == m) {   /* whole tile: constant trip counts, unrolled */
+            CL_UNROLL for (int i = 0; i < m; i++)
+                CL_UNROLL for (int j = 0; j < m; j++)
+                    dst[(ptrdiff_t)i * ldo + j] = y[(i * m + j) * CLV_W + l];
+            continue;
+        }
         for (int i = 0; i < mi; i++)
             for (int j = 0; j < mj; j++)
                 dst[(ptrdiff_t)i * ldo + j] = y[(i * m + j) * CLV_W + l];
