@@ -6,9 +6,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from convlab.postprocess import PostprocessInputError, detect_postprocess, detect_postprocess_reference, ssd_priors
-from convlab.postprocess.decode import decode_boxes_reference, decode_selected
+from convlab.kernels.numba.support import numba_threads
+from convlab.postprocess.decode import decode_boxes_reference, decode_selected, decode_selected_parallel
 from convlab.postprocess.iou import iou_reference
 from convlab.postprocess.nms import nms, nms_reference
+from convlab.postprocess.nms_parallel import nms_parallel
 from convlab.postprocess.priors import feature_map_sizes, ssd_priors_reference
 from convlab.postprocess.soft_nms import METHODS, soft_nms, soft_nms_reference
 from convlab.postprocess.topk import select_top_k, select_top_k_reference
@@ -282,3 +284,45 @@ def test_detect_bad_arrays(detector_like, change, message):
 def test_detect_bad_parameters(detector_like, kw, message):
     with pytest.raises(PostprocessInputError, match=message):
         detect_postprocess(*detector_like, **kw)
+
+
+# --- threaded paths: identical to the single-thread kernels -----------------------------------------
+
+@given(boxes=boxes_st, thr=threshold_st, top_k=st.integers(1, 30), block=st.sampled_from([1, 2, 3, 7, 128]),
+       threads=st.sampled_from([1, 2]))
+@settings(max_examples=200)
+def test_nms_parallel_matches_reference(boxes, thr, top_k, block, threads):
+    np.testing.assert_array_equal(nms_parallel(boxes, thr, top_k, threads, block), nms_reference(boxes, thr, top_k))
+
+
+def test_nms_parallel_edge_cases_and_many_boxes(detector_like):
+    assert nms_parallel(np.zeros((0, 4), np.float32), 0.5, 10).shape == (0,)
+    same = np.tile(np.array([[0.1, 0.1, 0.5, 0.5]], np.float32), (300, 1))
+    np.testing.assert_array_equal(nms_parallel(same, 0.5, 10), [0])
+    np.testing.assert_array_equal(nms_parallel(same, 1.0, 200), np.arange(200))    # top_k reached mid-block
+    loc, _, priors = detector_like
+    boxes = decode_boxes_reference(loc[0], priors)
+    for top_k in (1000, 37):
+        np.testing.assert_array_equal(nms_parallel(boxes, 0.3, top_k), nms(boxes, 0.3, top_k))
+
+
+def test_decode_parallel_equals_serial():
+    rng = np.random.default_rng(3)
+    priors = ssd_priors(320, 240, [[10, 16], [64]], [8, 32])
+    loc = rng.normal(0, 2, priors.shape).astype(np.float32)
+    idx = rng.choice(len(priors), 1000, replace=False).astype(np.int64)
+    with numba_threads(2):
+        np.testing.assert_array_equal(decode_selected_parallel(loc, priors, idx, 0.1, 0.2),
+                                      decode_selected(loc, priors, idx, 0.1, 0.2))
+        assert decode_selected_parallel(loc, priors, idx[:0], 0.1, 0.2).shape == (0, 4)
+
+
+@pytest.mark.parametrize("nms_top_k, top_k, conf_threshold", [(5000, 1000, 0.1), (1250, 750, 0.05), (10, 5, 0.0)])
+def test_detect_two_threads_equals_one(detector_like, nms_top_k, top_k, conf_threshold):
+    loc, conf, priors = detector_like
+    kw = dict(nms_top_k=nms_top_k, top_k=top_k, conf_threshold=conf_threshold)
+    one, two = detect_postprocess(loc, conf, priors, **kw), detect_postprocess(loc, conf, priors, threads=2, **kw)
+    np.testing.assert_array_equal(one[0], two[0])
+    np.testing.assert_array_equal(one[1], two[1])
+    with pytest.raises(PostprocessInputError, match="threads"):
+        detect_postprocess(loc, conf, priors, threads=0)

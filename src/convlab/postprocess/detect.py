@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..kernels.numba.support import numba_threads
 from .checks import PostprocessInputError, as_rows, fraction, positive_int
-from .decode import decode_boxes_reference, decode_selected
+from .decode import decode_boxes_reference, decode_selected, decode_selected_parallel
 from .nms import nms, nms_reference
+from .nms_parallel import nms_parallel
 from .soft_nms import METHODS, soft_nms, soft_nms_reference
 from .topk import _select_top_k, select_top_k_reference
 
@@ -41,7 +43,7 @@ def _validate(loc, conf, priors, face_class, conf_threshold, nms_top_k, top_k, i
 
 def detect_postprocess(loc, conf, priors, *, conf_threshold: float = 0.1, nms_top_k: int = 5000, top_k: int = 750,
                        iou_threshold: float = 0.3, variances=(0.1, 0.2), soft: str | None = None,
-                       soft_sigma: float = 0.5, face_class: int = 1) -> tuple[np.ndarray, np.ndarray]:
+                       soft_sigma: float = 0.5, face_class: int = 1, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Detections of one image: (boxes (K, 4) float32 normalised x1, y1, x2, y2; scores (K,) float32).
 
     loc (A, 4) or (1, A, 4) SSD offsets; conf (A, C) or (1, A, C) class probabilities (apply softmax
@@ -49,14 +51,21 @@ def detect_postprocess(loc, conf, priors, *, conf_threshold: float = 0.1, nms_to
     a candidate if its score is > conf_threshold; boxes overlapping a better one with IoU >
     iou_threshold are suppressed (soft=None), or have their scores decayed (soft="linear" or
     "gaussian", dropping those that fall to <= conf_threshold). Results are best first.
+    threads > 1 decodes and runs greedy NMS's suppression tests on that many threads (same
+    results); thresholding, top-k and soft-NMS stay on one thread.
     """
     loc, scores, priors, thr, ntk, tk, iou_thr, (v0, v1) = _validate(
         loc, conf, priors, face_class, conf_threshold, nms_top_k, top_k, iou_threshold, variances, soft, soft_sigma)
+    threads = positive_int("threads", threads)
     idx = _select_top_k(scores, np.float32(thr), ntk)
-    boxes = decode_selected(loc, priors, idx, v0, v1)
+    if threads > 1:
+        with numba_threads(threads):
+            boxes = decode_selected_parallel(loc, priors, idx, v0, v1)
+    else:
+        boxes = decode_selected(loc, priors, idx, v0, v1)
     cand_scores = scores[idx]
     if soft is None:
-        keep = nms(boxes, iou_thr, tk)
+        keep = nms_parallel(boxes, iou_thr, tk, threads) if threads > 1 else nms(boxes, iou_thr, tk)
         return boxes[keep], cand_scores[keep]
     keep, kept_scores = soft_nms(boxes, cand_scores, METHODS[soft], iou_thr, float(soft_sigma), float(np.float32(thr)), tk)
     return boxes[keep], kept_scores

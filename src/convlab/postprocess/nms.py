@@ -26,6 +26,18 @@ def nms_reference(boxes: np.ndarray, iou_threshold: float, top_k: int) -> np.nda
     return np.array(kept, np.int64)
 
 
+@numba.njit(cache=True, inline="always")
+def overlaps_kept(kx1, ky1, kx2, ky2, karea, lo, hi, x1, y1, x2, y2, a, iou_threshold):
+    """Whether box (x1, y1, x2, y2) of area a overlaps a kept box lo..hi-1 by IoU > iou_threshold."""
+    suppressed = False
+    for start in range(lo, hi, _BLOCK):
+        for k in range(start, min(start + _BLOCK, hi)):
+            suppressed |= iou_coords(kx1[k], ky1[k], kx2[k], ky2[k], karea[k], x1, y1, x2, y2, a) > iou_threshold
+        if suppressed:
+            break
+    return suppressed
+
+
 @numba.njit(cache=True)
 def nms(boxes, iou_threshold, top_k):
     """Indices (int64, ascending = best first) of the boxes kept from (n, 4) float32 `boxes`."""
@@ -39,13 +51,7 @@ def nms(boxes, iou_threshold, top_k):
             break
         x1, y1, x2, y2 = np.float64(boxes[i, 0]), np.float64(boxes[i, 1]), np.float64(boxes[i, 2]), np.float64(boxes[i, 3])
         a = area(x1, y1, x2, y2)
-        suppressed = False
-        for start in range(0, n_kept, _BLOCK):
-            for k in range(start, min(start + _BLOCK, n_kept)):
-                suppressed |= iou_coords(kx1[k], ky1[k], kx2[k], ky2[k], karea[k], x1, y1, x2, y2, a) > iou_threshold
-            if suppressed:
-                break
-        if not suppressed:
+        if not overlaps_kept(kx1, ky1, kx2, ky2, karea, 0, n_kept, x1, y1, x2, y2, a, iou_threshold):
             kept[n_kept] = i
             kx1[n_kept], ky1[n_kept], kx2[n_kept], ky2[n_kept], karea[n_kept] = x1, y1, x2, y2, a
             n_kept += 1
