@@ -48,9 +48,9 @@ def _decide(args) -> int:
         rows = [r for p in args.evaluate for r in store.read_rows(p)]
         ev = decide.evaluate(table, rows)
         store.write_json(out.with_name(out.stem + "_regret.json"), dict(ev, table=str(out), heldout=args.evaluate))
-        print(tabulate([[p["shape"], p["threads"], p["fastest"], p["auto"], _f(p["auto_regret"]), p["builtin"],
-                         _f(p["builtin_regret"])] for p in ev["per_shape"]],
-                       ["held-out shape", "thr", "fastest", "auto", "regret", "built-in", "regret"]))
+        print(tabulate([[p["shape"], p["backend"], p["threads"], p["fastest"], p["auto"], _f(p["auto_regret"]),
+                         p["builtin"], _f(p["builtin_regret"])] for p in ev["per_shape"]],
+                       ["held-out shape", "backend", "thr", "fastest", "auto", "regret", "built-in", "regret"]))
         for who in ("auto", "builtin"):
             s = ev[who]
             print(f"{who:8s} regret over {ev['shapes']} shapes: geomean {_f(s['geomean'])}, worst {_f(s['worst'])}, "
