@@ -242,11 +242,20 @@ enum { XP_LEAD = 16, XP_TAIL = 32 };   /* spare floats around xp for the lanes o
 static inline __attribute__((always_inline)) void
 split_row_m(int m, const float *row, int w, int x_org, int lt, float *dst)
 {
-    for (int q = 0; q < m; q++)
-        for (int i = 0; i < lt; i++) {
-            int x = i * m + q + x_org;
-            dst[q * lt + i] = x >= 0 && x < w ? row[x] : 0.0f;
-        }
+    for (int q = 0; q < m; q++, dst += lt) {
+        /* i in [lo, hi) reads inside the row */
+        int lo = x_org + q >= 0 ? 0 : (-(x_org + q) + m - 1) / m;
+        int hi = w - x_org - q <= 0 ? 0 : (w - x_org - q + m - 1) / m;
+        lo = lo < lt ? lo : lt;
+        hi = hi < lo ? lo : (hi < lt ? hi : lt);
+        const float *src = row + x_org + q;
+        for (int i = 0; i < lo; i++)
+            dst[i] = 0.0f;
+        for (int i = lo; i < hi; i++)
+            dst[i] = src[i * m];
+        for (int i = hi; i < lt; i++)
+            dst[i] = 0.0f;
+    }
 }
 
 static void split_row(int m, const float *row, int w, int x_org, int lt, float *dst)
