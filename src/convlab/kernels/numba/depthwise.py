@@ -32,7 +32,20 @@ def _interior(dst, r0, r1, r2, k, bv, code, sl, s, lo, hi, pl):
         acc = (w00 * q0[ix] + w01 * q0[ix + 1] + w02 * q0[ix + 2]
                + w10 * q1[ix] + w11 * q1[ix + 1] + w12 * q1[ix + 2]
                + w20 * q2[ix] + w21 * q2[ix + 1] + w22 * q2[ix + 2])
-        d[t] = bias_act(acc, bv, code, sl)
+        d[t] = acc
+    for t in range(hi - lo):
+        d[t] = bias_act(d[t], bv, code, sl)
+
+
+@njit(inline="always", cache=True, fastmath={"contract"})
+def _edge(r0, r1, r2, k, ix):
+    """One output whose taps start at input column ix, skipping the taps that fall in the padding."""
+    wd = r0.shape[0]
+    acc = np.float32(0)
+    for j in range(3):
+        if 0 <= ix + j < wd:
+            acc += k[0, j] * r0[ix + j] + k[1, j] * r1[ix + j] + k[2, j] * r2[ix + j]
+    return acc
 
 
 @njit(cache=True, parallel=True, fastmath={"contract"})
@@ -58,17 +71,10 @@ def depthwise3x3(x, w, s, pt, pl, bias, code, slopes, out):
                 _interior(dst, r0, r1, r2, k, bv, code, sl, 1, lo, hi, pl)
             else:
                 _interior(dst, r0, r1, r2, k, bv, code, sl, 2, lo, hi, pl)
-            for ox in range(ow):
-                if lo <= ox < hi:
-                    continue
-                ix = ox * s - pl
-                acc = np.float32(0)
-                for i in range(3):
-                    for j in range(3):
-                        if 0 <= ix + j < wd:
-                            row = r0 if i == 0 else (r1 if i == 1 else r2)
-                            acc += k[i, j] * row[ix + j]
-                dst[ox] = bias_act(acc, bv, code, sl)
+            for ox in range(lo):
+                dst[ox] = bias_act(_edge(r0, r1, r2, k, ox * s - pl), bv, code, sl)
+            for ox in range(hi, ow):
+                dst[ox] = bias_act(_edge(r0, r1, r2, k, ox * s - pl), bv, code, sl)
 
 
 def prepare(spec: ConvSpec, w, b, threads):
