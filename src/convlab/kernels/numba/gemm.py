@@ -104,8 +104,9 @@ def sgemm(ap, m, b, c, bias, code, slopes, bpack, accs):
             for panel in range(panels):
                 _micro(kc, ap[t], panel, p0, bp, acc, panel * MR, nc)
         for r in range(m):
+            dst, src = c[t, r, j0:j0 + nc], acc[r]   # views: zero-based indices, so it vectorises
             for j in range(nc):
-                c[t, r, j0 + j] = bias_act(acc[r, j], bias[t, r], code, slopes[t, r])
+                dst[j] = bias_act(src[j], bias[t, r], code, slopes[t, r])
 
 
 def sgemm_reference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
