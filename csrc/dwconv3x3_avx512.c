@@ -8,9 +8,7 @@ CL_ISA_BEGIN_AVX512
 #include "cl_vec.h"
 #include "dwconv3x3_impl.h"
 CL_ISA_END
-const cl_dw_rows_fn cl_dw_rows_avx512 = dw_rows;
-const int cl_dw_width_avx512 = CLV_W;
+const cl_dw_kernels cl_dw_avx512 = {dw_rows, dw_fill, CLV_W};
 #else
-const cl_dw_rows_fn cl_dw_rows_avx512 = 0;
-const int cl_dw_width_avx512 = 0;
+const cl_dw_kernels cl_dw_avx512 = {0, 0, 0};
 #endif

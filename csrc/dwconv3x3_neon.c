@@ -1,4 +1,4 @@
-/* Depthwise 3x3 row kernel, NEON build of dwconv3x3_impl.h (stride 2 uses vld2q_f32). */
+/* Depthwise 3x3 row kernel, NEON build of dwconv3x3_impl.h (stride 2 rows are split with vld2q_f32). */
 #include "cl_dwconv.h"
 #include "cl_isa.h"
 
@@ -6,9 +6,7 @@
 #define CL_VEC_NEON
 #include "cl_vec.h"
 #include "dwconv3x3_impl.h"
-const cl_dw_rows_fn cl_dw_rows_neon = dw_rows;
-const int cl_dw_width_neon = CLV_W;
+const cl_dw_kernels cl_dw_neon = {dw_rows, dw_fill, CLV_W};
 #else
-const cl_dw_rows_fn cl_dw_rows_neon = 0;
-const int cl_dw_width_neon = 0;
+const cl_dw_kernels cl_dw_neon = {0, 0, 0};
 #endif

@@ -4,5 +4,4 @@
 #include "cl_vec.h"
 #include "dwconv3x3_impl.h"
 
-const cl_dw_rows_fn cl_dw_rows_scalar = dw_rows;
-const int cl_dw_width_scalar = CLV_W;
+const cl_dw_kernels cl_dw_scalar = {dw_rows, dw_fill, CLV_W};

@@ -24,6 +24,8 @@ static inline clv clv_select_neg(clv v, clv if_neg)
 {
     return _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), if_neg);
 }
+/* Stores lanes 0..n-1 (n < CLV_W): rows narrower than a vector. */
+static inline void clv_store_first(float *p, clv v, int n) { _mm512_mask_storeu_ps(p, (__mmask16)((1u << n) - 1), v); }
 /* even = p[0], p[2], ..., odd = p[1], p[3], ... over 2 * CLV_W floats (stride-2 taps). */
 static inline void clv_load_even_odd(const float *p, clv *even, clv *odd)
 {
@@ -49,6 +51,11 @@ static inline clv clv_select_neg(clv v, clv if_neg)
 {
     return _mm256_blendv_ps(v, if_neg, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ));
 }
+static inline void clv_store_first(float *p, clv v, int n)
+{
+    __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    _mm256_maskstore_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane), v);
+}
 static inline void clv_load_even_odd(const float *p, clv *even, clv *odd)
 {
     __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
@@ -72,6 +79,14 @@ static inline clv clv_select_neg(clv v, clv if_neg)
 {
     return vbslq_f32(vcltq_f32(v, vdupq_n_f32(0.0f)), if_neg, v);
 }
+static inline void clv_store_first(float *p, clv v, int n)
+{
+    vst1q_lane_f32(p, v, 0);
+    if (n > 1)
+        vst1q_lane_f32(p + 1, v, 1);
+    if (n > 2)
+        vst1q_lane_f32(p + 2, v, 2);
+}
 static inline void clv_load_even_odd(const float *p, clv *even, clv *odd)
 {
     float32x4x2_t v = vld2q_f32(p);
@@ -92,6 +107,7 @@ static inline clv clv_mul(clv a, clv b) { return a * b; }
 static inline clv clv_max(clv bound, clv v) { return v < bound ? bound : v; }
 static inline clv clv_min(clv bound, clv v) { return v > bound ? bound : v; }
 static inline clv clv_select_neg(clv v, clv if_neg) { return v < 0.0f ? if_neg : v; }
+static inline void clv_store_first(float *p, clv v, int n) { (void)p, (void)v, (void)n; }   /* n < 1: nothing */
 static inline void clv_load_even_odd(const float *p, clv *even, clv *odd)
 {
     *even = p[0];

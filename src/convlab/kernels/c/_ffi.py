@@ -33,7 +33,7 @@ def fptr(a: np.ndarray | None):
     if a is None:
         return ffi.NULL
     assert a.dtype == np.float32 and a.flags.c_contiguous
-    return ffi.cast("float *", a.ctypes.data)
+    return ffi.from_buffer("float[]", a)   # ~1 us; ffi.cast of a.ctypes.data costs ~6 us per call
 
 
 class Epilogue:

@@ -12,9 +12,10 @@ def prepare(spec, w, b, threads):
     w = np.ascontiguousarray(w, np.float32)
     ep = _ffi.Epilogue(spec, b)
     shapes = _ffi.ShapeCache(spec)
+    wp = _ffi.fptr(w)
 
     def run(x, out):
-        _ffi.check(lib.cl_direct_run(shapes(x.shape), _ffi.fptr(x), _ffi.fptr(w), _ffi.fptr(out), ep.c, threads),
+        _ffi.check(lib.cl_direct_run(shapes(x.shape), _ffi.fptr(x), wp, _ffi.fptr(out), ep.c, threads),
                    "direct/c")
     return run
 
