@@ -71,8 +71,9 @@ def _micro(kc, ap, panel, p0, bp, acc, r0, nc):
 @njit(cache=True)
 def _pack_b(b, p0, kc, j0, nc, bp):
     for p in range(kc):
+        src, dst = b[p0 + p, j0:j0 + nc], bp[p]   # views: zero-based indices, so it vectorises
         for j in range(nc):
-            bp[p, j] = b[p0 + p, j0 + j]
+            dst[j] = src[j]
 
 
 def workspace(ws, ap: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
