@@ -80,7 +80,8 @@ def test_convert_zoo_model(tk, zoo_dir, tmp_path, name, dtype):
 
 def test_compare_zoo_detector_and_extractor(tk, zoo_dir, tmp_path):
     models = [zoo_dir / "detector.onnx", zoo_dir / "extractor.onnx"]
-    report = compare.compare(models, ("fp16", "int8"), Options(calib=CALIB), n_inputs=1, toolkit=tk)
+    report = compare.compare(models, ("fp16", "int8"), Options(calib=CALIB), n_inputs=1, toolkit=tk,
+                             layers_for=("int8",))
     rows = {(r["model"], r["dtype"], r["output"]): r for r in report["rows"]}
     assert set(rows) == {(m, d, o) for m, outs in (("detector", ("loc", "conf")), ("extractor", ("embedding",)))
                          for d in ("fp32 CPU", "fp16", "int8") for o in outs}
@@ -95,6 +96,8 @@ def test_compare_zoo_detector_and_extractor(tk, zoo_dir, tmp_path):
     layers = report["models"][str(models[1].resolve())]["details"]["int8"]["layers"]
     assert len(layers) > 20 and all(-1 <= l["single_cos"] <= 1.00001 for l in layers)
     assert rows[("extractor", "int8", "embedding")]["worst_layer"] in {l["layer"] for l in layers}
+    assert report["models"][str(models[1].resolve())]["details"]["fp16"]["layers"] is None
+    assert rows[("extractor", "fp16", "embedding")]["worst_layer"] is None
     js, md = compare.write(report, tmp_path / "results")
     assert json.loads(js.read_text())["rows"] == report["rows"]
     assert md.read_text().count("\n| detector |") == 6

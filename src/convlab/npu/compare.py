@@ -59,7 +59,8 @@ def _rows(model: str, dtype: str, names: list[str], refs: list[dict], got: list[
     return rows
 
 
-def compare_model(session: ModelSession, dtypes, n_inputs: int, backend: str) -> dict:
+def compare_model(session: ModelSession, dtypes, n_inputs: int, backend: str, layers_for=DTYPES) -> dict:
+    """One model's rows; the toolkit's per-layer analysis (slow: it dumps every tensor) for `layers_for`."""
     inp, names = session.model.input, session.model.output_names
     pixels = calibration.generated_pixels(n_inputs, inp, COMPARE_SEED)
     files = calibration.write_npy(pixels, session.dir / "inputs", "input")
@@ -70,17 +71,17 @@ def compare_model(session: ModelSession, dtypes, n_inputs: int, backend: str) ->
     for dtype in sorted(dtypes, key=DTYPES.index):     # int8 before hybrid: hybrid reuses its analysis
         layers, selection = session.hybrid_plan(files[0]) if dtype == "hybrid" else ((), None)
         result = session.build(dtype, fp16_layers=layers, strict_layers=bool(session.options.fp16_layers),
-                               inputs=files, analyse=files[0])
+                               inputs=files, analyse=files[0] if dtype in layers_for else None)
         got = [dict(zip(names, (np.load(p) for p in outs))) for outs in result["outputs"]]
-        rows += _rows(model, dtype, names, cpu, got, result["layers"])
-        details[dtype] = {"layers": result["layers"], "fp16_layers": result["fp16_layers"],
+        rows += _rows(model, dtype, names, cpu, got, result.get("layers"))
+        details[dtype] = {"layers": result.get("layers"), "fp16_layers": result["fp16_layers"],
                           "hybrid_selection": selection, "warnings": result["warnings"]}
     return {"rows": rows, "details": details, "notes": session.model.notes,
             "calibration": session.calibration()[1] if set(dtypes) - {"fp16"} else None}
 
 
 def compare(models, dtypes=DTYPES, options: Options = Options(), n_inputs: int = 2, backend: str = "numba",
-            toolkit: Toolkit | None = None) -> dict:
+            toolkit: Toolkit | None = None, layers_for=DTYPES) -> dict:
     for d in dtypes:
         if d not in DTYPES:
             raise ValueError(f"unknown dtype {d!r}; choose from {', '.join(DTYPES)}")
@@ -92,7 +93,7 @@ def compare(models, dtypes=DTYPES, options: Options = Options(), n_inputs: int =
     with toolkit_or(toolkit) as tk:
         report["toolkit"] = tk.info
         for path in models:
-            one = compare_model(ModelSession(tk, path, options), dtypes, n_inputs, backend)
+            one = compare_model(ModelSession(tk, path, options), dtypes, n_inputs, backend, layers_for)
             report["rows"] += one.pop("rows")
             report["models"][str(Path(path).resolve())] = one
     return report
