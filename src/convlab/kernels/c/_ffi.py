@@ -84,3 +84,18 @@ class ShapeCache:
         if s is None:
             s = self._cache[x_shape] = conv_shape(self.spec, x_shape)
         return s
+
+
+def weights_as_is(c_function: str, name: str):
+    """prepare() of a kernel whose C entry point takes the OIHW weights as they are:
+    lib.<c_function>(shape, x, w, y, epilogue, threads)."""
+    def prepare(spec, w, b, threads):
+        fn = getattr(lib, c_function)
+        w = np.ascontiguousarray(w, np.float32)
+        ep, shapes, wp = Epilogue(spec, b), ShapeCache(spec), fptr(w)
+
+        def run(x, out):
+            check(fn(shapes(x.shape), fptr(x), wp, fptr(out), ep.c, threads), name)
+        run.keepalive = (w, ep)   # wp and ep.c point into these
+        return run
+    return prepare
