@@ -83,6 +83,8 @@ CASES = {
     "softmax_opset11_axis1_coerced": one("Softmax", dict(axis=1), opset=11),
     "softmax_opset13_last": one("Softmax", opset=13),
     "softmax_opset13_axis1": one("Softmax", dict(axis=1), opset=13),
+    "softmax_short_last_axis": one("Softmax", dict(axis=-1), opset=13, x=(1, 50, 2)),
+    "softmax_short_middle_axis_opset9": one("Softmax", dict(axis=2), opset=9, x=(1, 50, 3)),
     # resize / upsample
     "upsample_nearest_opset9": one("Upsample", inits={"s": c([1, 1, 2, 2])}, extra_inputs=["s"], opset=9),
     "upsample_linear_opset9": one("Upsample", dict(mode="linear"), {"s": c([1, 1, 2, 3])}, ["s"], opset=9),

@@ -31,8 +31,20 @@ def _softmax(node, ins, opset):
 
 
 def _softmax_axis(x, axis):
-    e = np.exp(x - x.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
+    if x.shape[axis] > 8:
+        e = np.exp(x - x.max(axis=axis, keepdims=True))
+        return e / e.sum(axis=axis, keepdims=True)
+    # A short axis (a detector's 2 classes over thousands of anchors): NumPy reduces a short inner
+    # axis row by row, ~5x slower than combining the few slices element-wise.
+    xs = np.moveaxis(x, axis, 0)
+    top = xs[0].copy()
+    for t in xs[1:]:
+        np.maximum(top, t, out=top)
+    e = np.exp(xs - top)
+    total = e[0].copy()
+    for t in e[1:]:
+        total += t
+    return np.ascontiguousarray(np.moveaxis(e / total, 0, axis))
 
 
 def batchnorm_affine(scale, bias, mean, var, eps):
