@@ -1,0 +1,45 @@
+"""`convlab study nms|fusion|subnormal`: reproduce a seed study's table on this machine."""
+from __future__ import annotations
+
+import json
+
+
+def register(sub) -> None:
+    from ..studies import STUDIES, __doc__ as doc
+    p = sub.add_parser("study", help="reproduce a seed study (NMS top-k, fusion, subnormals) on this machine",
+                       description=doc, formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
+    p.add_argument("name", choices=STUDIES)
+    p.add_argument("--out", metavar="DIR", help="output directory (default results/<device-id>/)")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny repeat counts, one image, one model: checks the study runs; timings mean nothing")
+    p.add_argument("--json", action="store_true", help="print the result rows as JSON")
+    p.add_argument("--model", metavar="X.onnx", help="subnormal: study this ONNX model instead of the zoo")
+    p.add_argument("--threads", default="1,2", help="nms: thread counts (default 1,2)")
+    p.add_argument("--models", help="fusion: comma-separated zoo models (default the five)")
+    p.set_defaults(func=_run)
+
+
+def _run(args) -> int:
+    from ..errors import ConvlabError
+    from ..studies import fusion, nms, subnormal
+    if args.model and args.name != "subnormal":
+        raise ConvlabError("--model applies to the subnormal study only")
+    if args.name == "nms":
+        try:
+            threads = tuple(int(t) for t in args.threads.split(","))
+        except ValueError:
+            raise ConvlabError(f"--threads must be comma-separated integers, got {args.threads!r}") from None
+        if not threads or min(threads) < 1 or 1 not in threads:
+            raise ConvlabError(f"--threads must include 1 (the reference) and be positive, got {args.threads!r}")
+        result = nms.run(args.out, args.quick, threads=threads)
+    elif args.name == "fusion":
+        result = fusion.run(args.out, args.quick, models=args.models.split(",") if args.models else None)
+    else:
+        result = subnormal.run(args.out, args.quick, model=args.model)
+    if args.json:
+        print(json.dumps(result, indent=1, default=str))
+    else:
+        from ..studies.output import out_dir
+        d = out_dir(args.out)
+        print("\n".join(str(d / f) for f in result["files"]))
+    return 0

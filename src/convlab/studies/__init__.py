@@ -1,0 +1,13 @@
+"""Studies that reproduce a seed table on the machine they run on (`convlab study NAME`).
+
+Each study is one module with `run(out_dir, quick, **options) -> dict` that measures, writes its
+tables (CSV + markdown), a JSON sidecar (machine, load average, options) and PNG plots under
+`results/<device-id>/` (or `--out`), with the seed's figures (`results/reference/line2019_*.csv`)
+beside ours. `quick` shrinks repeats, images and models so tests can run every study in seconds;
+its timings mean nothing.
+
+    nms        detector post-processing latency and accuracy over NMS_TOP_K x TOP_K x confidence
+    fusion     model latency: original / + BN folding / + conv-activation fusion, per backend
+    subnormal  subnormal weights: counts, injected fractions, flushed vs FTZ/DAZ, a per-operation microbenchmark
+"""
+STUDIES = ("nms", "fusion", "subnormal")
