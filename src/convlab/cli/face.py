@@ -62,8 +62,10 @@ def pipeline_from_args(args):
                           crop_expand=args.crop_expand, blur_threshold=args.blur_threshold, seed=args.seed)
 
 
-def _uses_zoo(args) -> bool:
-    return not (args.detector and args.fitter and args.extractor)
+def _uses_zoo(args, pipe) -> bool:
+    def zoo(m):
+        return m is None or m == "zoo" or m.startswith("zoo:")
+    return zoo(args.detector) or zoo(args.extractor) or (pipe.fitter is not None and zoo(args.fitter))
 
 
 def _format_budget(b: dict) -> str:
@@ -108,7 +110,7 @@ def cmd_run(args) -> int:
             print(f"visualisation written to {args.save_vis}")
     if args.crosscheck:
         print_crosscheck(args, pipe, image)
-    if _uses_zoo(args):
+    if _uses_zoo(args, pipe):
         print(UNTRAINED_NOTE, file=sys.stderr)
     return 0
 
@@ -143,7 +145,7 @@ def cmd_verify(args) -> int:
     else:
         print(f"cosine {cos:.6f}  L2 {l2:.6f}  threshold {args.threshold:g}: "
               f"{'SAME person' if same else 'DIFFERENT people'}")
-    if _uses_zoo(args):
+    if _uses_zoo(args, pipe):
         print(UNTRAINED_NOTE, file=sys.stderr)
     return 0
 
@@ -179,7 +181,7 @@ def cmd_gallery(args) -> int:
             print("the gallery is empty")
         for r in rows:
             print(f"{r['name']}\tcosine {r['score']:.6f}\t{'MATCH' if r['match'] else '-'}")
-    if _uses_zoo(args):
+    if _uses_zoo(args, pipe):
         print(UNTRAINED_NOTE, file=sys.stderr)
     return 0
 
