@@ -10,7 +10,10 @@ from ..engine.loader import read_model
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("optimize", help="apply graph passes to an ONNX model and write the result")
+    p = subparsers.add_parser("optimize", help="apply graph passes to an ONNX model and write the result",
+                              description="Apply graph passes and write standard ONNX. The written model is "
+                                          "specialised to the input shape (--shape, or the declared one): shape "
+                                          "arithmetic is folded for it and its inputs are declared with it.")
     cliargs.add_model_args(p, kernels=False)
     p.add_argument("output", help="where to write the optimised ONNX model")
     p.add_argument("--no-check", action="store_true",
