@@ -171,7 +171,11 @@ def convert(model_path: str | Path, out: str | Path | None = None, options: Opti
             for tmp in (tmp_rknn, tmp_report):
                 os.chmod(tmp, 0o666 & ~umask)     # mkstemp files are private; outputs get normal permissions
             os.replace(tmp_rknn, out)
-            os.replace(tmp_report, report_path(out))
+            try:
+                os.replace(tmp_report, report_path(out))
+            except BaseException:
+                out.unlink(missing_ok=True)         # never a .rknn without its report
+                raise
         finally:
             for tmp in (tmp_rknn, tmp_report):
                 tmp.unlink(missing_ok=True)
