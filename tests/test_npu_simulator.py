@@ -75,6 +75,7 @@ def test_convert_zoo_model(tk, zoo_dir, tmp_path, name, dtype):
     assert report["toolkit"]["toolkit"] == "2.5.0" and report["options"]["dtype"] == dtype
     assert report["calibration"] == (None if dtype == "fp16" else {"source": "generated", "images": CALIB,
                                                                    "seed": convert.CALIBRATION_SEED})
+    assert ("--calib ignored: fp16 needs no calibration" in report["notes"]) == (dtype == "fp16")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([out.name, out.name + ".json"])
 
 

@@ -162,7 +162,9 @@ def convert(model_path: str | Path, out: str | Path | None = None, options: Opti
                 "calibration": session.calibration()[1] if options.dtype != "fp16" else None,
                 "fp16_layers": {"fp16": "all", "int8": [], "hybrid": result["fp16_layers"]}[options.dtype],
                 "hybrid_selection": selection,
-                "notes": session.model.notes, "warnings": result["warnings"],
+                "notes": session.model.notes + (["--calib ignored: fp16 needs no calibration"]
+                                                 if options.dtype == "fp16" and options.calib is not None else []),
+                "warnings": result["warnings"],
                 "seconds": round(time.perf_counter() - t0, 2),
             }
             tmp_report.write_text(json.dumps(report, indent=2) + "\n")
