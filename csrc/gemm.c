@@ -66,6 +66,7 @@ void cl_gemm_free_a(cl_gemm_a *a)
 
 int cl_gemm_a_rows(const cl_gemm_a *a) { return a->M; }
 int cl_gemm_a_depth(const cl_gemm_a *a) { return a->K; }
+int cl_gemm_a_nr(const cl_gemm_a *a) { return a->uk->nr; }
 
 static void pack_matrix(const cl_bsrc *s, int k0, int kc, int n0, int nc, int nr, float *dst)
 {
@@ -90,8 +91,8 @@ static int gemm_columns(const cl_gemm_a *a, const cl_bsrc *b, float *C, ptrdiff_
     int act = ep ? ep->act : CL_ACT_NONE;
     int uk_act = act == CL_ACT_SIGMOID ? CL_ACT_NONE : act;
     int nc_max = NC / nr * nr;
-    float *bp = aligned((size_t)KC * nc_max);
-    if (!bp)
+    float *bp = b->pack ? aligned((size_t)KC * nc_max) : NULL;
+    if (b->pack && !bp)
         return CL_ENOMEM;
     _Alignas(64) float tile[MR_MAX * NR_MAX];
     float bias[MR_MAX], slope[MR_MAX];
@@ -102,10 +103,12 @@ static int gemm_columns(const cl_gemm_a *a, const cl_bsrc *b, float *C, ptrdiff_
         for (int k0 = 0; k0 < K; k0 += KC) {
             int kc = K - k0 < KC ? K - k0 : KC;
             int flags = (k0 > 0 ? CL_UK_LOAD : 0) | (k0 + kc == K ? CL_UK_EPILOGUE : 0);
-            b->pack(b, k0, kc, n0, nc, nr, bp);
+            if (b->pack)
+                b->pack(b, k0, kc, n0, nc, nr, bp);
             for (int j0 = 0; j0 < nc; j0 += nr) {
                 int nn = nc - j0 < nr ? nc - j0 : nr;
-                const float *bpanel = bp + (size_t)j0 * kc;
+                const float *bpanel = b->pack ? bp + (size_t)j0 * kc
+                                              : b->data + (n0 + j0) / nr * b->panel_stride + (ptrdiff_t)k0 * nr;
                 for (int i0 = 0; i0 < M; i0 += mr) {
                     int mm = M - i0 < mr ? M - i0 : mr;
                     const float *apanel = ap + (size_t)i0 * kc;
@@ -163,6 +166,15 @@ int cl_gemm(const cl_gemm_a *a, int N, const float *B, int ldb, float *C, int ld
     if (!a || !B || N < 1 || ldb < N)
         return CL_EINVAL;
     cl_bsrc src = {pack_matrix, a->K, N, B, ldb, NULL};
+    return cl_gemm_src(a, &src, C, ldc, ep, nthreads);
+}
+
+int cl_gemm_panels(const cl_gemm_a *a, int N, const float *panels, ptrdiff_t panel_stride, float *C,
+                   ptrdiff_t ldc, const cl_epilogue *ep, int nthreads)
+{
+    if (!a || !panels || N < 1 || panel_stride < (ptrdiff_t)a->K * a->uk->nr)
+        return CL_EINVAL;
+    cl_bsrc src = {NULL, a->K, N, panels, 0, NULL, panel_stride};
     return cl_gemm_src(a, &src, C, ldc, ep, nthreads);
 }
 

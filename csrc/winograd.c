@@ -167,7 +167,7 @@ int cl_winograd_prepare(int m, const cl_conv_shape *s, const float *w, cl_winogr
     cl_winograd *p = calloc(1, sizeof *p);
     float *uk = malloc(sizeof(float) * (size_t)s->c_out * s->c_in);
     if (p)
-        *p = (cl_winograd){m, a, s->c_in, s->c_out, cl_ukernel_for(isa)->nr, kernels_for(isa), NULL, NULL, NULL};
+        *p = (cl_winograd){m, a, s->c_in, s->c_out, 0, kernels_for(isa), NULL, NULL, NULL};
     if (p) {
         p->u = calloc((size_t)a * a, sizeof *p->u);
         p->w = malloc(sizeof(float) * 9 * (size_t)s->c_out * s->c_in);
@@ -199,6 +199,7 @@ int cl_winograd_prepare(int m, const cl_conv_shape *s, const float *w, cl_winogr
             }
         }
     free(uk);
+    p->nr = cl_gemm_a_nr(p->u[0]);
     memcpy(p->w, w, sizeof(float) * 9 * (size_t)s->c_out * s->c_in);
     *out = p;
     return CL_OK;
@@ -307,30 +308,30 @@ static void locate_tiles(const wino_job *j, long long t0, cl_wino_tile *t)
     }
 }
 
-/* V and M are channel-major: channel c's alpha^2 positions are consecutive rows of tb (+16)
- * floats, so one tile transform touches a few contiguous KiB instead of alpha^2 matrices that
- * are each a page apart (measured: the TLB misses made the input transform 2x slower). The
- * GEMM of position k sees a matrix with row stride alpha^2 * (tb + 16). The +16 floats keep
- * rows of 4 KiB multiples out of one L1 set. */
-static ptrdiff_t row_stride(int tb)
-{
-    return (ptrdiff_t)tb + 16;
-}
+/* Layouts of a block's transformed tiles, chosen for the transforms, which touch all alpha^2
+ * positions of a tile at once: V goes straight into the GEMM's NR-column panels, panel-major and
+ * then position-major (V[panel][k][channel][NR]), so the input transform writes a few dozen KiB
+ * and the GEMM reads panels without a packing copy. M (the GEMM's output, row stride
+ * alpha^2 * (tb + 16)) is channel-major: channel c's alpha^2 rows are consecutive. The +16
+ * floats keep rows whose size is a multiple of 4 KiB out of one L1 set (measured: 2x slower
+ * output transform without). */
+static ptrdiff_t m_row(int tb) { return (ptrdiff_t)tb + 16; }
+static ptrdiff_t v_pos(const cl_winograd *p) { return (ptrdiff_t)p->c_in * p->nr + 16; }
 
 static int run_block(const wino_job *j, long long t0, cl_wino_tile *t, float *v, float *mm)
 {
     const cl_winograd *p = j->p;
     const cl_conv_shape *s = j->s;
     const cl_wino_kernels *k = p->k;
-    int tb = j->tb, vl = k->vl, a2 = p->alpha * p->alpha, fn = p->m / 2 - 1;
-    ptrdiff_t pos = row_stride(tb), chan = a2 * pos;
+    int tb = j->tb, vl = k->vl, nr = p->nr, a2 = p->alpha * p->alpha, fn = p->m / 2 - 1;
+    ptrdiff_t vpos = v_pos(p), vpanel = a2 * vpos, pos = m_row(tb), chan = a2 * pos;
     locate_tiles(j, t0, t);
     for (int c = 0; c < p->c_in; c++)
         for (int g = 0; g < tb; g += vl)
             k->input[fn](j->xp + (ptrdiff_t)c * j->hp * p->m * j->lt, p->m * j->lt, j->lt, t + g,
-                         v + c * chan + g, pos);
+                         v + g / nr * vpanel + (ptrdiff_t)c * nr + g % nr, vpos);
     for (int q = 0; q < a2; q++) {
-        int rc = cl_gemm(p->u[q], tb, v + q * pos, (int)chan, mm + q * pos, (int)chan, NULL, 1);
+        int rc = cl_gemm_panels(p->u[q], tb, v + q * vpos, vpanel, mm + q * pos, chan, NULL, 1);
         if (rc != CL_OK)
             return rc;
     }
@@ -346,12 +347,14 @@ static int run_block(const wino_job *j, long long t0, cl_wino_tile *t, float *v,
     return CL_OK;
 }
 
-/* One thread's scratch: tile list, V (c_in x alpha^2 x tb), M (c_out x alpha^2 x tb). */
+/* One thread's scratch: tile list, V, M. */
+static size_t v_floats(const wino_job *j) { return (size_t)j->tb / j->p->nr * j->p->alpha * j->p->alpha * v_pos(j->p); }
+
 static size_t thread_scratch_floats(const wino_job *j)
 {
     const cl_winograd *p = j->p;
     size_t tiles = (sizeof(cl_wino_tile) * (size_t)j->tb + sizeof(float) - 1) / sizeof(float);
-    return tiles + (size_t)p->alpha * p->alpha * row_stride(j->tb) * (p->c_in + p->c_out) + 16;
+    return tiles + v_floats(j) + (size_t)p->alpha * p->alpha * m_row(j->tb) * p->c_out + 16;
 }
 
 /* One thread's blocks [b0, b1). */
@@ -361,7 +364,7 @@ static int run_blocks(const wino_job *j, long long b0, long long b1, float *scra
     cl_wino_tile *t = (cl_wino_tile *)scratch;
     float *v = scratch + (sizeof(cl_wino_tile) * (size_t)j->tb + sizeof(float) - 1) / sizeof(float);
     v += (16 - ((uintptr_t)v / sizeof(float)) % 16) % 16;     /* 64-byte rows for the GEMM */
-    float *mm = v + (size_t)p->alpha * p->alpha * row_stride(j->tb) * p->c_in;
+    float *mm = v + v_floats(j);
     int rc = CL_OK;
     for (long long b = b0; b < b1 && rc == CL_OK; b++)
         rc = run_block(j, b * j->tb, t, v, mm);

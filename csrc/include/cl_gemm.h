@@ -28,6 +28,13 @@ int cl_gemm_a_depth(const cl_gemm_a *a);
 int cl_gemm(const cl_gemm_a *a, int N, const float *B, int ldb, float *C, int ldc,
             const cl_epilogue *ep, int nthreads);
 
+/* C = epilogue(A * B) with B already in the micro-kernel's panels (cl_gemm_a_nr columns each,
+ * K rows of NR floats, panel p at panels + p * panel_stride; columns past N are computed and
+ * dropped). For callers that produce B themselves (Winograd's input transform): no packing copy. */
+int cl_gemm_panels(const cl_gemm_a *a, int N, const float *panels, ptrdiff_t panel_stride, float *C,
+                   ptrdiff_t ldc, const cl_epilogue *ep, int nthreads);
+int cl_gemm_a_nr(const cl_gemm_a *a);
+
 /* The same with A unpacked (packs it per call): convenient, slower for repeated A. */
 int cl_sgemm(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
              float *C, int ldc, const cl_epilogue *ep, int nthreads);
@@ -61,6 +68,7 @@ struct cl_bsrc {
     const float *data;
     ptrdiff_t ld;
     const void *ctx;
+    ptrdiff_t panel_stride;   /* pack == NULL: data already holds the panels (cl_gemm_panels) */
 };
 int cl_gemm_src(const cl_gemm_a *a, const cl_bsrc *b, float *C, ptrdiff_t ldc,
                 const cl_epilogue *ep, int nthreads);
