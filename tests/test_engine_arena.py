@@ -53,3 +53,15 @@ def test_outputs_are_not_views_of_the_arena():
     kept = m.run({"x": rand(1, 3, 16, 16, seed=1)})["y"]
     m.run({"x": rand(1, 3, 16, 16, seed=2)})
     np.testing.assert_array_equal(kept, first)
+
+
+def test_non_conv_ops_reuse_their_dying_inputs_in_place():
+    from onnx import helper
+    from engine_util import make_model
+    ops = ["Relu", "Sigmoid", "Tanh", "HardSwish"]
+    nodes = [helper.make_node(op, [f"v{k}" if k else "x"], [f"v{k + 1}"]) for k, op in enumerate(ops)]
+    model = make_model(nodes, {"x": (1, 4, 8, 8)}, [f"v{len(ops)}"], opset=14)
+    m = Model.load(model, passes="none")
+    assert m.memory["peak_bytes"] == 4 * 4 * 8 * 8
+    x = rand(1, 4, 8, 8, seed=5)
+    np.testing.assert_array_equal(m.run({"x": x})["v4"], Model.load(model, passes="none", reuse=False).run({"x": x})["v4"])

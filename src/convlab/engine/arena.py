@@ -1,7 +1,8 @@
 """Activation memory planning: one buffer, each intermediate tensor at an offset, reused by liveness.
 
-A tensor lives from the step that writes it to the last step that reads it. Two tensors whose
-lifetimes overlap must not overlap in memory; otherwise they may share bytes. Placement is greedy
+A tensor lives from the time it is written to the last time it is read (the executor defines the
+clock). Two tensors whose lifetimes overlap must not overlap in memory; otherwise they may share
+bytes. Placement is greedy
 by size (largest first, each at the lowest offset that fits between the already-placed tensors it
 coexists with) — the heuristic TFLite's arena uses, near-optimal on CNN chains.
 """
@@ -17,8 +18,8 @@ ALIGN = 64      # bytes; a cache line, and enough for any SIMD load the kernels 
 @dataclass(frozen=True)
 class Lifetime:
     size: int           # bytes
-    first: int          # step that writes it
-    last: int           # last step that reads it (inclusive)
+    first: int          # time it is written
+    last: int           # last time it is read (inclusive)
 
 
 def _aligned(n: int) -> int:

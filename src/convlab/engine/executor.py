@@ -79,16 +79,21 @@ class Executor:
                     in_shapes=in_shapes, out_shapes=out_shapes)
 
     def _lifetimes(self, reuse: bool):
-        """Arena tensors (float32 intermediates) with the steps they live over; views share their root."""
+        """Arena tensors (float32 intermediates) with the times they live over; views share their root.
+
+        Step k reads its inputs at time 2k. A conv writes its output at 2k too (the kernel writes
+        while it reads, so they must not share bytes); every other op builds its result first and
+        copies it in at 2k + 1, so its output may take the place of inputs read for the last time.
+        """
         g = self.graph
         root, lifetimes, shapes = {}, {}, {}
-        end = len(self.steps)
+        end = 2 * len(self.steps)
         for k, step in enumerate(self.steps):
             n = step.node
             for i in n.inputs:
                 if i in root:
                     r = root[i]
-                    lifetimes[r] = Lifetime(lifetimes[r].size, lifetimes[r].first, k)
+                    lifetimes[r] = Lifetime(lifetimes[r].size, lifetimes[r].first, 2 * k)
             for o in n.outputs:
                 if not o or g.shapes[o][1] != np.float32:
                     continue
@@ -98,7 +103,8 @@ class Executor:
                     continue
                 shapes[o] = g.shapes[o][0]
                 root[o] = o
-                lifetimes[o] = Lifetime(4 * int(np.prod(shapes[o], dtype=np.int64)), k, k)
+                t = 2 * k + (step.spec is None)
+                lifetimes[o] = Lifetime(4 * int(np.prod(shapes[o], dtype=np.int64)), t, t)
         for o in g.outputs:
             if o in root:
                 r = root[o]
