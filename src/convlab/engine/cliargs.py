@@ -42,13 +42,14 @@ def parse_shapes(model_path: str, specs: list[str]) -> dict[str, tuple[int, ...]
     return shapes
 
 
-def load(args, **overrides) -> Model:
+def load(args, **options) -> Model:
+    """The model the command's arguments describe; `options` replace any of Model.load's."""
     kw = dict(passes=args.passes)
     if hasattr(args, "conv"):
         if args.threads < 1:
             raise ModelInputError(f"--threads must be >= 1, got {args.threads}")
         kw.update(conv=args.conv, backend=args.backend, threads=args.threads, overrides=args.overrides)
-    kw.update(overrides)
+    kw.update(options)
     return Model.load(args.model, parse_shapes(args.model, args.shape), **kw)
 
 
