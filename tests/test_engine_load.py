@@ -41,19 +41,28 @@ def test_old_style_export_initializers_are_graph_inputs():
     assert list(m.inputs) == ["x"]
 
 
-def test_tensorflow_style_nhwc_graph():
-    """tf2onnx's layout: NHWC input, Transpose to NCHW, SAME convs, Transpose back, NHWC Reshape/Softmax."""
-    inits = {"w": rand(6, 3, 3, 3, seed=6), "b": rand(6, seed=7), "dw": rand(6, 1, 3, 3, seed=8),
-             "shape": np.array([1, -1, 6], np.int64)}
+@pytest.mark.parametrize("passes", ["none", "all"])
+def test_tensorflow_style_nhwc_graph(passes):
+    """tf2onnx's layout: NHWC input and a Transpose to NCHW, SAME padding at stride 2 as an explicit
+    Pad, BN as Mul + Add, ReLU6 as Clip, a Transpose back to NHWC before Reshape and Softmax."""
+    inits = {"w": rand(6, 3, 3, 3, seed=6), "dw": rand(6, 1, 3, 3, seed=8), "scale": rand(1, 6, 1, 1, seed=10),
+             "shift": rand(1, 6, 1, 1, seed=11), "lo": np.float32(0), "hi": np.float32(6),
+             "pads": np.array([0, 0, 0, 0, 0, 0, 1, 1], np.int64), "shape": np.array([1, -1, 6], np.int64)}
     nodes = [helper.make_node("Transpose", ["image"], ["nchw"], perm=[0, 3, 1, 2]),
-             helper.make_node("Conv", ["nchw", "w", "b"], ["c"], auto_pad="SAME_UPPER", strides=[2, 2]),
-             helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("Pad", ["nchw", "pads"], ["padded"]),
+             helper.make_node("Conv", ["padded", "w"], ["c"], strides=[2, 2]),
+             helper.make_node("Mul", ["c", "scale"], ["scaled"]),
+             helper.make_node("Add", ["scaled", "shift"], ["bn"]),
+             helper.make_node("Clip", ["bn", "lo", "hi"], ["r"]),
              helper.make_node("Conv", ["r", "dw"], ["d"], auto_pad="SAME_UPPER", group=6),
              helper.make_node("Transpose", ["d"], ["nhwc"], perm=[0, 2, 3, 1]),
              helper.make_node("Reshape", ["nhwc", "shape"], ["flat"]),
              helper.make_node("Softmax", ["flat"], ["probs"], axis=-1)]
     model = make_model(nodes, {"image": (1, 15, 11, 3)}, ["probs"], inits, opset=13)
-    assert_matches_ort(model, {"image": rand(1, 15, 11, 3)})
+    m = assert_matches_ort(model, {"image": rand(1, 15, 11, 3)}, passes=passes)
+    if passes == "all":
+        assert [n.op for n in m.graph.nodes] == ["Transpose", "Conv", "Conv", "Transpose", "Reshape", "Softmax"]
+        assert repr(m.graph.nodes[1].fused) == "relu6"
 
 
 def exporter_shape_arithmetic():
