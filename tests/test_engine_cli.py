@@ -115,3 +115,12 @@ def test_tune_picks_the_fastest_timed_kernel():
     np.testing.assert_allclose(m.run(x)["y"], ref, rtol=1e-4, atol=1e-4)
     with pytest.raises(ModelInputError, match="unknown backend 'all'"):
         Model.load(small_cnn(), conv="auto", backend="all")
+
+
+@pytest.mark.parametrize("suffix", [".json", ".yaml"])
+def test_profile_saves_the_kernel_choices_as_an_overrides_file(model_file, tmp_path, capsys, suffix):
+    saved = tmp_path / f"kernels{suffix}"
+    code, _, _ = run_cli(capsys, "profile", model_file, "--conv", "direct", "--repeat", 1, "--save-overrides", saved)
+    assert code == 0
+    m = Model.load(model_file, overrides=saved)
+    assert m.kernel_overrides() == {"conv1": "direct/numba", "conv2": "direct/numba"}

@@ -13,11 +13,16 @@ def register(subparsers) -> None:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                    help="cpu: thread CPU time, which leaves out time other processes take on a busy machine")
+    p.add_argument("--save-overrides", metavar="FILE",
+                   help="write each conv layer's chosen kernel (e.g. after --conv tune) as an overrides file "
+                        "(.json, or .yaml/.yml) for --overrides")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     model = cliargs.load(args)
+    if args.save_overrides:
+        cliargs.write_overrides(args.save_overrides, model.kernel_overrides())
     prof = model.profile(repeat=max(1, args.repeat), warmup=max(0, args.warmup), clock=args.clock)
     if args.json:
         print(json.dumps(cliargs.to_jsonable({"model": args.model, "inputs": model.inputs, **model.options,

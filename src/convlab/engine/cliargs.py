@@ -1,6 +1,8 @@
 """Options shared by `convlab profile`, `compare` and `optimize`, and the model loading they share."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from .errors import ModelInputError
@@ -51,6 +53,15 @@ def load(args, **options) -> Model:
         kw.update(conv=args.conv, backend=args.backend, threads=args.threads, overrides=args.overrides)
     kw.update(options)
     return Model.load(args.model, parse_shapes(args.model, args.shape), **kw)
+
+
+def write_overrides(path: str, overrides: dict[str, str]) -> None:
+    with open(path, "w") as f:
+        if path.endswith((".yaml", ".yml")):
+            import yaml
+            yaml.safe_dump(overrides, f, sort_keys=False)
+        else:
+            json.dump(overrides, f, indent=1)
 
 
 def pass_table(report: list[dict]) -> str:

@@ -58,6 +58,11 @@ class Model:
         return [{"layer": s.node.name, "conv": s.spec.describe(), "kernel": s.kernel, "note": s.note}
                 for s in self.executor.steps if s.spec is not None]
 
+    def kernel_overrides(self) -> dict[str, str]:
+        """{conv layer: "algo/backend"} as chosen here: save it (JSON/YAML) and pass it as
+        ``overrides=`` to reload with the same kernels without tuning again."""
+        return {s.node.name: s.kernel for s in self.executor.steps if s.spec is not None}
+
     @property
     def memory(self) -> dict:
         return self.executor.arena.report()
