@@ -12,6 +12,7 @@ conv kernels, profile it.
     print(m.profile(repeat=10).table())  # per layer: op, shapes, kernel, ms, %, GFLOP/s (.to_json())
     m.memory                             # activation arena: peak bytes vs no-reuse bytes
     m.layers()                           # each conv's kernel, and why it fell back, if it did
+    m.kernel_overrides()                 # {conv layer: "algo/backend"}: save, pass back as overrides=
     m.pass_report                        # what each pass changed
     m.save("net.opt.onnx")               # the optimised graph as standard ONNX
 
