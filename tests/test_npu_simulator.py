@@ -132,6 +132,12 @@ def test_auto_hybrid_takes_the_worst_int8_layers(tk, tiny, tmp_path):
     assert "lowest single-layer cosine" in report["hybrid_selection"]["method"]
 
 
+def test_hybrid_by_the_toolkits_proposal(tk, tiny, tmp_path):
+    report = convert.convert(tiny, tmp_path / "p.rknn", Options(dtype="hybrid", calib=CALIB, hybrid_auto="proposal"),
+                             toolkit=tk)
+    assert "proposal" in report["hybrid_selection"]["method"] and isinstance(report["fp16_layers"], list)
+
+
 def test_unknown_hybrid_layer_is_named(tk, tiny, tmp_path):
     with pytest.raises(ToolkitRejectedError, match="layer 'no_such_layer' is not in the quantization config"):
         convert.convert(tiny, tmp_path / "h.rknn", Options(dtype="hybrid", calib=CALIB, fp16_layers=("no_such_layer",)),

@@ -21,8 +21,10 @@ def _add_conversion_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quant-method", default="channel", choices=QUANT_METHODS)
     p.add_argument("--fp16-layer", action="append", default=[], metavar="LAYER",
                    help="hybrid: keep this layer in fp16 (repeatable); default: the worst layers by cosine")
-    p.add_argument("--hybrid-worst", type=int, default=3, metavar="K",
-                   help="hybrid without --fp16-layer: keep the K layers with the worst int8 cosine in fp16")
+    p.add_argument("--hybrid-auto", default="worst", choices=("worst", "proposal"),
+                   help="hybrid without --fp16-layer: keep the --hybrid-worst layers with the worst single-layer "
+                        "int8 cosine in fp16, or the layers the toolkit proposes (slower)")
+    p.add_argument("--hybrid-worst", type=int, default=3, metavar="K")
     p.add_argument("--spec", default=None, help="model spec (default: MODEL.json beside the model, if present)")
 
 
@@ -30,7 +32,7 @@ def _options(args, dtype: str):
     from ..npu.convert import Options
     return Options(dtype=dtype, target=args.target, calib=args.calib, quant_algo=args.quant_algo,
                    quant_method=args.quant_method, fp16_layers=tuple(args.fp16_layer),
-                   hybrid_worst=args.hybrid_worst, spec=args.spec)
+                   hybrid_auto=args.hybrid_auto, hybrid_worst=args.hybrid_worst, spec=args.spec)
 
 
 def _results_dir(out: str | None = None) -> Path:

@@ -24,6 +24,7 @@ DTYPES = ("fp16", "int8", "hybrid")
 TARGETS = ("rk3562", "rk3566", "rk3568", "rk3576", "rk3588")
 QUANT_ALGOS = ("normal", "mmse", "kl_divergence")
 QUANT_METHODS = ("layer", "channel")
+HYBRID_AUTO = ("worst", "proposal")
 CALIBRATION_SEED = 20240
 DEFAULT_CALIBRATION = 8
 
@@ -36,13 +37,15 @@ class Options:
     quant_algo: str = "normal"
     quant_method: str = "channel"
     fp16_layers: tuple[str, ...] = ()       # hybrid: keep these in fp16
-    hybrid_worst: int = 3                   # hybrid without fp16_layers: this many worst int8 layers
+    hybrid_auto: str = "worst"              # hybrid without fp16_layers: "worst" layers, or the toolkit's "proposal"
+    hybrid_worst: int = 3                   # how many worst int8 layers
     spec: str | None = None                 # model spec file; default <model>.json beside the model
 
     def __post_init__(self):
         for name, value, allowed in (("dtype", self.dtype, DTYPES), ("target", self.target, TARGETS),
                                      ("quant algorithm", self.quant_algo, QUANT_ALGOS),
-                                     ("quant method", self.quant_method, QUANT_METHODS)):
+                                     ("quant method", self.quant_method, QUANT_METHODS),
+                                     ("hybrid selection", self.hybrid_auto, HYBRID_AUTO)):
             if value not in allowed:
                 raise NpuError(f"unknown {name} {value!r}; choose one of {', '.join(allowed)}")
         if self.hybrid_worst < 1:
@@ -81,9 +84,10 @@ class ModelSession:
         return self._calibration
 
     def _conversion(self, dtype: str, fp16_layers, strict_layers: bool) -> dict:
+        proposal = dtype == "hybrid" and not fp16_layers and self.options.hybrid_auto == "proposal"
         return {"model": str(self.model.path), "workdir": str(self.dir / dtype), "dtype": dtype,
                 "config": self.config, "dataset": str(self.calibration()[0]) if dtype != "fp16" else None,
-                "fp16_layers": list(fp16_layers), "strict_layers": strict_layers}
+                "fp16_layers": list(fp16_layers), "strict_layers": strict_layers, "proposal": proposal}
 
     def build(self, dtype: str, *, fp16_layers=(), strict_layers: bool = True, export: Path | None = None,
               inputs: list[str] = (), analyse: str | None = None) -> dict:
@@ -104,6 +108,8 @@ class ModelSession:
         """(layers to keep in fp16, how they were chosen)."""
         if self.options.fp16_layers:
             return self.options.fp16_layers, {"method": "chosen by the user"}
+        if self.options.hybrid_auto == "proposal":
+            return (), {"method": "the toolkit's proposal (hybrid_quantization_step1 proposal=True)"}
         if self.int8_analysis is None:
             first = analyse_input or Path(self.calibration()[0]).read_text().split()[0]
             self.build("int8", analyse=first)

@@ -61,9 +61,17 @@ def _set_fp16_layers(cfg_path: str, layers: list[str], strict: bool) -> list[str
     return chosen
 
 
+def _proposed_layers(cfg_path: str) -> list[str]:
+    """The layers the toolkit's own proposal (step 1, proposal=True) marked float16."""
+    from ruamel.yaml import YAML
+    with open(cfg_path) as f:
+        return list(YAML(typ="safe").load(f).get("custom_quantize_layers") or {})
+
+
 def _convert(model: str, workdir: str, dtype: str, config: dict, dataset: str | None,
-             fp16_layers: list[str] | None, strict_layers: bool):
-    """A built RKNN object (the caller releases it) and the layers kept in fp16."""
+             fp16_layers: list[str] | None, strict_layers: bool, proposal: bool = False):
+    """A built RKNN object (the caller releases it) and the layers kept in fp16. Hybrid keeps
+    `fp16_layers`, or with `proposal` the layers the toolkit proposes."""
     from rknn.api import RKNN
     os.makedirs(workdir, exist_ok=True)
     os.chdir(workdir)                   # hybrid step 1 writes its files into the current directory
@@ -74,9 +82,11 @@ def _convert(model: str, workdir: str, dtype: str, config: dict, dataset: str | 
         if dtype != "hybrid":
             _check(rknn.build(do_quantization=dtype == "int8", dataset=dataset), "build")
             return rknn, []
-        _check(rknn.hybrid_quantization_step1(dataset=dataset, proposal=False), "hybrid_quantization_step1")
+        _check(rknn.hybrid_quantization_step1(dataset=dataset, proposal=proposal, proposal_dataset_size=1),
+               "hybrid_quantization_step1")
         stem = os.path.splitext(os.path.basename(model))[0]
-        kept = _set_fp16_layers(f"{stem}.quantization.cfg", fp16_layers or [], strict_layers)
+        cfg = f"{stem}.quantization.cfg"
+        kept = _proposed_layers(cfg) if proposal else _set_fp16_layers(cfg, fp16_layers or [], strict_layers)
         rknn.release()
         rknn = RKNN(verbose=False)
         _check(rknn.config(**config), "config")
@@ -107,11 +117,11 @@ def _infer(rknn, inputs: list[str], out_dir: str) -> list[list[str]]:
 
 
 def build(model: str, workdir: str, dtype: str, config: dict, dataset: str | None = None,
-          fp16_layers: list[str] | None = None, strict_layers: bool = True, export: str | None = None,
-          inputs: list[str] = (), analyse: str | None = None) -> dict:
+          fp16_layers: list[str] | None = None, strict_layers: bool = True, proposal: bool = False,
+          export: str | None = None, inputs: list[str] = (), analyse: str | None = None) -> dict:
     """Convert `model`; optionally export it, run it in the simulator on `inputs` (NCHW .npy files)
     and run the toolkit's per-layer accuracy analysis on the `analyse` input."""
-    rknn, kept = _convert(model, workdir, dtype, config, dataset, fp16_layers, strict_layers)
+    rknn, kept = _convert(model, workdir, dtype, config, dataset, fp16_layers, strict_layers, proposal)
     result: dict = {"fp16_layers": kept}
     try:
         if export:
@@ -134,9 +144,9 @@ _KEYS = itertools.count(1)
 
 
 def open_session(model: str, workdir: str, dtype: str, config: dict, dataset: str | None = None,
-                 fp16_layers: list[str] | None = None, strict_layers: bool = True) -> dict:
+                 fp16_layers: list[str] | None = None, strict_layers: bool = True, proposal: bool = False) -> dict:
     """Convert and start the simulator once; `infer` then runs it as often as asked."""
-    rknn, kept = _convert(model, workdir, dtype, config, dataset, fp16_layers, strict_layers)
+    rknn, kept = _convert(model, workdir, dtype, config, dataset, fp16_layers, strict_layers, proposal)
     try:
         _check(rknn.init_runtime(), "init_runtime (simulator)")
     except BaseException:
