@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from collections import defaultdict
 
@@ -112,14 +111,17 @@ def main(argv=None) -> int:
     p.add_argument("--repeat", type=int, default=20)
     p.add_argument("--json", help="also write the results here")
     args = p.parse_args(argv)
-    import onnxruntime
-    print(f"# {platform.processor() or platform.machine()}, 1 thread, onnxruntime {onnxruntime.__version__}, "
-          f"median (and min) of {args.repeat} interleaved runs, ms of thread CPU time")
+    from ..bench.machine import machine_info
+    machine = machine_info(threads=1)
+    v = machine["versions"]
+    print(f"# {machine['cpu']}, 1 thread, load average {machine['load_average']}, onnxruntime {v['onnxruntime']}, "
+          f"numba {v['numba']}, git {machine['git']}; median (and min) of {args.repeat} interleaved runs, "
+          f"ms of thread CPU time")
     results = [bench_model(m.strip(), args.repeat) for m in args.models.split(",") if m.strip()]
     print(table(results))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(results, f, indent=1)
+            json.dump({"machine": machine, "results": results}, f, indent=1)
     return 0
 
 

@@ -6,11 +6,12 @@ machine (it also leaves out any worker threads, so use wall time for threads > 1
 """
 from __future__ import annotations
 
-import platform
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from ..bench.machine import cpu_model
 
 
 def _shape(s) -> str:
@@ -37,7 +38,7 @@ class Profile:
         notes = [f"  * {r['layer']}: {r['note']}" for r in self.rows if r["note"]]
         a = self.arena
         footer = [f"total {self.total_ms:.3f} ms {self.clock} time (median of {self.repeat}, {self.threads} thread(s), "
-                  f"{platform.processor() or platform.machine()})",
+                  f"{cpu_model()})",
                   f"activation arena: {a['peak_bytes'] / 2**20:.2f} MiB peak vs {a['no_reuse_bytes'] / 2**20:.2f} MiB "
                   f"without reuse ({a['tensors']} tensors, {100 * a['saving']:.0f}% saved)"]
         return "\n".join([text] + (["fallbacks:"] + notes if notes else []) + footer)
