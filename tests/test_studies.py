@@ -21,7 +21,7 @@ def _csv(path):
 
 def test_nms_study_quick_via_cli(tmp_path):
     assert main(["study", "nms", "--quick", "--out", str(tmp_path)]) == 0
-    for f in ("nms_topk.csv", "nms_stages.csv", "nms_topk.md", "nms_topk.json"):
+    for f in ("nms_topk.csv", "nms_stages.csv", "nms_topk.md", "nms_topk.json", "nms_topk.png"):
         assert (tmp_path / f).stat().st_size > 0
     rows = _csv(tmp_path / "nms_topk.csv")
     assert [(int(r["nms_top_k"]), int(r["top_k"]), float(r["confidence"])) for r in rows] == nms.SEED_SETTINGS
@@ -56,6 +56,7 @@ def test_fusion_study_quick(tmp_path):
     assert nodes["original"] > nodes["+ BN folding"] > nodes["+ conv/act fusion"]    # the passes did something
     assert all(float(x["max_rel_diff"]) < 1e-3 for x in rows)
     assert "i7-4770hq" in (tmp_path / "fusion.md").read_text() and "fusion.json" in r["files"]
+    assert (tmp_path / "fusion.png").stat().st_size > 0
 
 
 def _tiny_model(path, fraction):
@@ -96,7 +97,7 @@ def test_subnormal_study_quick_zoo(tmp_path):
     assert found == injected > 0 and after_flush == 0
     assert all(a["subnormal"] <= a["values"] for a in r["activations"])
     for f in ("subnormal_weights.csv", "subnormal_activations.csv", "subnormal_latency.csv",
-              "subnormal_microbench.csv", "subnormal_probes.csv", "subnormal.md", "subnormal.json"):
+              "subnormal_microbench.csv", "subnormal_probes.csv", "subnormal.md", "subnormal.json", "subnormal.png"):
         assert (tmp_path / f).stat().st_size > 0
     # FTZ/DAZ set through convlab.fpenv must reach the conv kernels of every backend, and only when asked.
     assert {(p["backend"], p["mode"]): p["daz_in_effect"] for p in r["probes"]} == {

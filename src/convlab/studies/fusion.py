@@ -94,7 +94,7 @@ def run(out_dir=None, quick: bool = False, models=None, backends=BACKENDS, repea
     seed = output.read_reference("line2019_fusion")
     output.write_csv(out / "fusion.csv", rows)
     _write_md(out, rows, seed, models, meta)
-    plots = [] if quick else _plot(out, rows, seed, models)
+    plots = _plot(out, rows, seed, models)
     meta["seconds"] = time.perf_counter() - t0
     output.end_load(meta, meta_path)
     return {"rows": rows, "files": ["fusion.csv", "fusion.md", "fusion.json"] + plots}
@@ -132,25 +132,14 @@ def _write_md(out, rows, seed, models, meta):
 
 
 def _plot(out, rows, seed, models) -> list[str]:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(12, 4.8))
+    fig, ax = output.figure(1, 12)
     series = [(f"{b} (this CPU)", {r["model"]: r["speedup_cpu"] for r in rows
                                    if r["backend"] == b and r["stage"] == "+ conv/act fusion"})
               for b in dict.fromkeys(r["backend"] for r in rows)]
     series += [(f"{r['device']} (seed)", {m: r[m] for m in models})
                for r in seed_speedups(seed) if r["stage"] == "+ conv/act fusion"]
-    w = 0.8 / len(series)
-    for k, (name, vals) in enumerate(series):
-        ax.bar(np.arange(len(models)) + k * w, [vals.get(m, np.nan) for m in models], w, label=name,
-               hatch="" if "seed" in name else "//")
+    output.grouped_bars(ax, models, [(name, [vals.get(m, np.nan) for m in models]) for name, vals in series])
     ax.axhline(1.0, color="k", lw=0.8)
-    ax.set_xticks(np.arange(len(models)) + 0.4 - w / 2, models)
     ax.set_ylabel("speedup over original (BN folding + conv/act fusion)")
     ax.set_title("Fusion study: speedup of the optimised graph, single thread")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "fusion.png", dpi=110)
-    plt.close(fig)
-    return ["fusion.png"]
+    return output.save_figure(fig, out, "fusion.png")

@@ -55,6 +55,31 @@ def end_load(meta: dict, path: Path) -> None:
     write_json(path, meta)
 
 
+def figure(ncols: int, width: float):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt.subplots(1, ncols, figsize=(width, 4.8))
+
+
+def save_figure(fig, out: Path, name: str) -> list[str]:
+    import matplotlib.pyplot as plt
+    fig.tight_layout()
+    fig.savefig(out / name, dpi=110)
+    plt.close(fig)
+    return [name]
+
+
+def grouped_bars(ax, labels: list[str], series: list[tuple[str, list[float]]]) -> None:
+    """One bar group per label, one bar per series; the seed's series (named "... (seed)") plain, ours hatched."""
+    import numpy as np
+    w = 0.8 / len(series)
+    for k, (name, vals) in enumerate(series):
+        ax.bar(np.arange(len(labels)) + k * w, vals, w, label=name, hatch="" if "seed" in name else "//")
+    ax.set_xticks(np.arange(len(labels)) + 0.4 - w / 2, labels)
+    ax.legend(fontsize=7)
+
+
 def read_reference(name: str) -> list[dict]:
     """Rows of results/reference/<name>.csv (seed figures), numbers as floats, empty cells as None."""
     path = REFERENCE_DIR / f"{name}.csv"

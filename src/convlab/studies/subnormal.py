@@ -171,7 +171,7 @@ def run(out_dir=None, quick: bool = False, model=None, latency_models=("detector
         backends=BACKENDS, repeats: int | None = None, max_time: float | None = None) -> dict:
     out = output.out_dir(out_dir)
     repeats = repeats or (2 if quick else 9)
-    max_time = max_time if max_time is not None else (0.5 if quick else 30.0)
+    max_time = max_time if max_time is not None else (0.5 if quick else 20.0)
     meta_path = out / "subnormal.json"
     timing = (f"Single thread. Median of >= {repeats} interleaved runs; ms is process CPU time, wall beside it. "
               f"Subnormal vs flushed weights are interleaved; the FTZ/DAZ pair is a second block.")
@@ -201,7 +201,7 @@ def run(out_dir=None, quick: bool = False, model=None, latency_models=("detector
                                                              for p in micro_probes])
     seed = output.read_reference("line2019_subnormal")
     _write_md(out, weights, acts, lat, micro, probes, micro_probes, seed, meta)
-    plots = [] if quick else _plot(out, lat, micro, seed)
+    plots = _plot(out, lat, micro, seed)
     meta["seconds"] = time.perf_counter() - t0
     output.end_load(meta, meta_path)
     return {"weights": weights, "activations": acts, "latency": lat, "micro": micro, "probes": probes,
@@ -259,13 +259,10 @@ def _write_md(out, weights, acts, lat, micro, probes, micro_probes, seed, meta):
 
 
 def _plot(out, lat, micro, seed) -> list[str]:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(13, 4.8))
+    fig, (ax, ax2) = output.figure(2, 13)
     for (model, backend, mode) in dict.fromkeys((r["model"], r["backend"], r["mode"]) for r in lat):
         pts = [(r["fraction"], r["ratio_cpu"]) for r in lat if (r["model"], r["backend"], r["mode"]) == (model, backend, mode)]
-        ax.plot([100 * p[0] for p in pts], [p[1] for p in pts], marker="o", ls="-" if mode == "default" else ":",
+        ax.plot([100 * (p[0] or 0) for p in pts], [p[1] for p in pts], marker="o", ls="-" if mode == "default" else ":",
                 label=f"{model} {backend} {mode}")
     for s in seed:
         ax.axhline(s["as_trained_ms"] / s["subnormals_replaced_ms"], color="grey", lw=0.8, ls="--")
@@ -283,7 +280,4 @@ def _plot(out, lat, micro, seed) -> list[str]:
     ax2.set_ylabel("ns per element")
     ax2.set_title("Microbenchmark: subnormal operands / results")
     ax2.legend()
-    fig.tight_layout()
-    fig.savefig(out / "subnormal.png", dpi=110)
-    plt.close(fig)
-    return ["subnormal.png"]
+    return output.save_figure(fig, out, "subnormal.png")
