@@ -17,7 +17,6 @@ import pytest
 torch = pytest.importorskip("torch")
 nn = torch.nn
 
-from convlab.engine import Model  # noqa: E402
 
 from engine_util import assert_matches_ort  # noqa: E402
 
