@@ -453,21 +453,13 @@ int cl_winograd_run(const cl_winograd *p, const cl_conv_shape *s, const float *x
 
 /* ---- the plain transforms (matrix products in double) and the check of an ISA against them ---- */
 
-static double plain_input(const wino_matrices *mat, int a, const double *d, int i, int j)
+/* (T d T^T)_ij for a transform T with rows of a values: B^T (input) or A^T (output). */
+static double plain_transform(const double *t, int a, const double *d, int i, int j)
 {
     double acc = 0;
     for (int r = 0; r < a; r++)
         for (int c = 0; c < a; c++)
-            acc += mat->bt[i * a + r] * d[r * a + c] * mat->bt[j * a + c];
-    return acc;
-}
-
-static double plain_output(const wino_matrices *mat, int a, const double *mv, int i, int j)
-{
-    double acc = 0;
-    for (int r = 0; r < a; r++)
-        for (int c = 0; c < a; c++)
-            acc += mat->at[i * a + r] * mv[r * a + c] * mat->at[j * a + c];
+            acc += t[i * a + r] * d[r * a + c] * t[j * a + c];
     return acc;
 }
 
@@ -520,7 +512,7 @@ double cl_winograd_check_transforms(int m, int isa, unsigned seed)
                     d[r * a + c] = plane[(t[l].y0 + r) * W + t[l].x0 * m + c];
             for (int i = 0; i < a; i++)
                 for (int j = 0; j < a; j++)
-                    track(plain_input(&mat, a, d, i, j), v[(i * a + j) * vl + l], &err, &scale);
+                    track(plain_transform(mat.bt, a, d, i, j), v[(i * a + j) * vl + l], &err, &scale);
         }
         /* The output transform of the same V, as if it were M; each lane has its own plane. */
         for (int i = 0; i < VL_MAX * H * W; i++)
@@ -537,7 +529,7 @@ double cl_winograd_check_transforms(int m, int isa, unsigned seed)
                     int mine = i >= 0 && i < m && j >= 0 && j < m;
                     float got = o[yy * W + xx];
                     if (mine)
-                        track(plain_output(&mat, a, mv, i, j), got, &err, &scale);
+                        track(plain_transform(mat.at, a, mv, i, j), got, &err, &scale);
                     bad |= mine ? got != got : got == got;   /* wrote exactly its own part */
                 }
         }
