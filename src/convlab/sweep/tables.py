@@ -65,7 +65,7 @@ def tables(rows: list[dict], reference: str | None = None, ref_dir: Path = REFER
         ours = [x for x in ours if any(c.startswith(x) for c in cols)] if seeded else []
         devices = sorted({d for d, *_ in ref[1]}) if seeded else []
         headers = ["W", "H", "C"] + [f"{c} ms" for c in cols] + ["fastest kernel", "direct / fastest"]
-        headers += ["conv direct / fastest"] * bool(conv) + [f"{p} / fastest" for p in peers]
+        headers += ["conv direct / fastest", "conv fastest / fastest"] * bool(conv) + [f"{p} / fastest" for p in peers]
         headers += [f"direct / {x}" for x in ours] + [f"seed {d} direct/{ref[0]}" for d in devices]
         body = []
         for (w, h, ci, co), t in sorted(shapes.items()):
@@ -73,7 +73,8 @@ def tables(rows: list[dict], reference: str | None = None, ref_dir: Path = REFER
             best = min(kernels, key=kernels.get, default="")
             row = [w, h, ci if ci == co else f"{ci}->{co}"] + [_ms(t.get(c)) for c in cols]
             row += [best, _x(_fastest(t, "direct"), kernels.get(best))]
-            row += [_x(_fastest(conv.get((w, h, ci, co), {}), "direct"), kernels.get(best))] * bool(conv)
+            cv = conv.get((w, h, ci, co), {})
+            row += [_x(_fastest(cv, "direct"), kernels.get(best)), _x(_fastest(cv), kernels.get(best))] * bool(conv)
             row += [_x(t.get(p), kernels.get(best)) for p in peers]
             row += [_x(_fastest(t, "direct"), _fastest(t, x)) for x in ours]
             row += [_x(*ref[1].get((d, w, h, ci), (None, None))) for d in devices]
