@@ -100,7 +100,7 @@ int cl_im2col_run(const cl_im2col *p, const cl_conv_shape *s, const float *x, fl
             const float *xg = x + ((ptrdiff_t)b * s->c_in + (ptrdiff_t)gi * cig) * in_plane;
             float *yg = y + ((ptrdiff_t)b * s->c_out + (ptrdiff_t)gi * cog) * npix;
             im2col_ctx ctx = {s, xg};
-            cl_bsrc src = {pack_im2col, k, npix, xg, in_plane, &ctx};
+            cl_bsrc src = {.pack = pack_im2col, .K = k, .N = npix, .data = xg, .ld = in_plane, .ctx = &ctx};
             cl_epilogue e = cl_epilogue_from(ep, gi * cog);
             int rc = is_plain_gemm(s) ? cl_gemm(p->a[gi], npix, xg, npix, yg, npix, &e, nthreads)
                                       : cl_gemm_src(p->a[gi], &src, yg, npix, &e, nthreads);

@@ -1,4 +1,4 @@
-/* Depthwise 3x3 row kernel, AVX2 build of dwconv3x3_impl.h. */
+/* Depthwise 3x3 channel kernel, AVX2 build of dwconv3x3_impl.h. */
 #include "cl_dwconv.h"
 #include "cl_isa.h"
 
@@ -8,7 +8,7 @@ CL_ISA_BEGIN_AVX2
 #include "cl_vec.h"
 #include "dwconv3x3_impl.h"
 CL_ISA_END
-const cl_dw_kernels cl_dw_avx2 = {dw_rows, dw_fill, CLV_W};
+const cl_dw_kernels cl_dw_avx2 = {dw_channel, CLV_W};
 #else
-const cl_dw_kernels cl_dw_avx2 = {0, 0, 0};
+const cl_dw_kernels cl_dw_avx2 = {0, 0};
 #endif

@@ -1,13 +1,22 @@
-/* The depthwise 3x3 plane kernel, written once over the vector layer (cl_vec.h) and compiled per
- * ISA by dwconv3x3_<isa>.c. The input rows are zero-padded (cl_dw_rows), so every output vector
- * is computed the same way, edges included; the last vector of a row overlaps the one before it
+/* The depthwise 3x3 channel kernel, written once over the vector layer (cl_vec.h) and compiled per
+ * ISA by dwconv3x3_<isa>.c. Input rows are copied into an L1 ring of zero-bordered rows
+ * (cl_dw_ring) just before they are needed, so every output vector is computed the same way,
+ * edges included, and each input row is read from memory once; the last vector of a row overlaps the one before it
  * rather than running past the row. Two output rows per step share the input rows they both read
  * (stride 1: 4 rows for 2 outputs instead of 6). For stride 2, dw_fill has split each input row
  * into even and odd columns, so the taps are even[x], odd[x] and even[x + 1]: unit-stride loads,
- * no shuffles in the inner loop. Two vectors of columns per step too, so four independent sums
- * hide the FMA latency.
- * Every output sums row 0 taps 0..2, row 1, row 2, then adds the bias: the same in either row of
- * a pair, so the result does not depend on how rows are paired or split between threads. */
+ * no shuffles in the inner loop. Two vectors of columns per step too.
+ * Every output is ((row 0 taps + row 1 taps) + row 2 taps) + bias, each row's taps summed 0..2: the
+ * same in either row of a pair and in overlapping vectors, so the result does not depend on how
+ * rows are paired or split between threads. */
+
+/* One or two output rows: rows[i] is input row oy * stride + i in the ring. */
+typedef struct {
+    const float *rows[5];
+    ptrdiff_t half;
+    float *y[2];
+    int ow, act;
+} dw_rows_job;
 
 /* acc += the three taps k[0..2] of one input row for the vector of outputs starting at column x. */
 static inline clv dw_taps(clv acc, const float *row, ptrdiff_t x, ptrdiff_t half, const clv *k, int s)
@@ -25,57 +34,43 @@ static inline void dw_store(float *out, int n, clv v)
         clv_store_first(out, v, n);
 }
 
-/* `rows` output rows (1 or 2), `ux` vectors of columns at ox: rows * ux independent FMA chains,
- * enough to cover the FMA latency (one chain is 9 dependent FMAs). s, rows and ux are constants
- * after inlining. */
-static inline __attribute__((always_inline)) void dw_block(const cl_dw_rows *r, const clv *k, clv bias,
-                                                           clv slope, int ox, int rows, int ux, int s)
+/* `rows` output rows (1 or 2) by `ux` vectors of columns (at ox0 and, if ux is 2, ox1). Each output
+ * sums its three input rows in separate registers and adds them at the end, so a block runs
+ * 3 * rows * ux independent chains of 3 FMAs: enough to cover the FMA latency even for a single
+ * narrow row. s, rows and ux are constants after inlining. */
+static inline __attribute__((always_inline)) void dw_block(const dw_rows_job *r, const clv *k, clv bias,
+                                                           clv slope, int ox0, int ox1, int rows, int ux, int s)
 {
-    int n = r->ow < CLV_W ? r->ow : CLV_W;
-    clv acc[2][2];
-    CL_UNROLL for (int o = 0; o < rows; o++)
-        CL_UNROLL for (int u = 0; u < ux; u++)
-            acc[o][u] = clv_set1(0.0f);
+    int n = r->ow < CLV_W ? r->ow : CLV_W, ox[2] = {ox0, ox1};
+    clv part[2][2][3];
     CL_UNROLL for (int i = 0; i < 3; i++)
         CL_UNROLL for (int o = 0; o < rows; o++)
             CL_UNROLL for (int u = 0; u < ux; u++)
-                acc[o][u] = dw_taps(acc[o][u], r->rows[o * s + i], ox + u * CLV_W, r->half, k + 3 * i, s);
+                part[o][u][i] = dw_taps(clv_set1(0.0f), r->rows[o * s + i], ox[u], r->half, k + 3 * i, s);
     CL_UNROLL for (int o = 0; o < rows; o++)
-        CL_UNROLL for (int u = 0; u < ux; u++)
-            dw_store(r->y[o] + ox + u * CLV_W, n, clv_act(clv_add(acc[o][u], bias), r->act, slope));
+        CL_UNROLL for (int u = 0; u < ux; u++) {
+            clv sum = clv_add(clv_add(part[o][u][0], part[o][u][1]), part[o][u][2]);
+            dw_store(r->y[o] + ox[u], n, clv_act(clv_add(sum, bias), r->act, slope));
+        }
 }
 
-static inline __attribute__((always_inline)) void dw_row_span(const cl_dw_rows *r, const clv *k, clv bias,
+/* Whole vectors only: the last block is moved back to end at the row's end, overlapping its
+ * neighbour (same values written twice) instead of running past it. */
+static inline __attribute__((always_inline)) void dw_row_span(const dw_rows_job *r, const clv *k, clv bias,
                                                               clv slope, int rows, int s)
 {
-    int ow = r->ow, ox = 0;
-    for (; ox + 2 * CLV_W <= ow; ox += 2 * CLV_W)
-        dw_block(r, k, bias, slope, ox, rows, 2, s);
-    for (; ox < ow; ox += CLV_W)  /* the last vector overlaps its neighbour instead of running past */
-        dw_block(r, k, bias, slope, ox + CLV_W <= ow || ow < CLV_W ? ox : ow - CLV_W, rows, 1, s);
-}
-
-/* One function per (rows, stride): each gets its own register allocation, the 9 weights and the
- * accumulators all in registers. */
-#define DW_VARIANT(name, rows, s)                                                   \
-    static __attribute__((noinline)) void name(const cl_dw_rows *r)                  \
-    {                                                                                \
-        clv k[9];                                                                    \
-        for (int t = 0; t < 9; t++)                                                  \
-            k[t] = clv_set1(r->k[t]);                                                \
-        dw_row_span(r, k, clv_set1(r->bias), clv_set1(r->slope), rows, s);          \
+    int ow = r->ow;
+    if (ow <= CLV_W) {
+        dw_block(r, k, bias, slope, 0, 0, rows, 1, s);
+        return;
     }
-DW_VARIANT(dw_rows1_s1, 1, 1)
-DW_VARIANT(dw_rows2_s1, 2, 1)
-DW_VARIANT(dw_rows1_s2, 1, 2)
-DW_VARIANT(dw_rows2_s2, 2, 2)
-
-static void dw_rows(const cl_dw_rows *r)
-{
-    if (r->stride == 1)
-        r->y[1] ? dw_rows2_s1(r) : dw_rows1_s1(r);
-    else
-        r->y[1] ? dw_rows2_s2(r) : dw_rows1_s2(r);
+    for (int ox = 0;; ox += 2 * CLV_W) {
+        if (ox + 2 * CLV_W > ow)
+            ox = ow - 2 * CLV_W < 0 ? 0 : ow - 2 * CLV_W;
+        dw_block(r, k, bias, slope, ox, ox + CLV_W <= ow - CLV_W ? ox + CLV_W : ow - CLV_W, rows, 2, s);
+        if (ox + 2 * CLV_W >= ow)
+            return;
+    }
 }
 
 static void dw_fill(float *dst, const float *src, int w, int pl, int s, ptrdiff_t half)
@@ -118,4 +113,53 @@ static void dw_fill(float *dst, const float *src, int w, int pl, int s, ptrdiff_
     }
     if (w & 1)
         from_even[w / 2] = src[w - 1];
+}
+
+static const float *ring_row(cl_dw_ring *g, const cl_dw_channel *c, int iy)
+{
+    int slot = iy & (CL_DW_RING - 1);   /* consecutive rows, negative ones too, get distinct slots */
+    float *row = g->buf + slot * g->ld;
+    if (g->holds[slot] != iy) {
+        if (iy >= 0 && iy < c->h) {
+            dw_fill(row, c->x + (ptrdiff_t)iy * c->w, c->w, c->pl, c->stride, g->half);
+            g->zero[slot] = 0;
+        } else if (!g->zero[slot]) {
+            for (ptrdiff_t i = 0; i < g->ld; i++)
+                row[i] = 0.0f;
+            g->zero[slot] = 1;
+        }
+        g->holds[slot] = iy;
+    }
+    return row;
+}
+
+/* One function per stride, the weights broadcast once per channel and kept in registers. */
+#define DW_CHANNEL(name, s)                                                                  \
+    static void name(const cl_dw_channel *c)                                                 \
+    {                                                                                        \
+        clv k[9];                                                                            \
+        for (int t = 0; t < 9; t++)                                                          \
+            k[t] = clv_set1(c->k[t]);                                                        \
+        clv bias = clv_set1(c->bias), slope = clv_set1(c->slope);                            \
+        dw_rows_job job = {{0}, c->ring->half, {0}, c->ow, c->act};                          \
+        for (int i = 0; i < CL_DW_RING; i++)                                                 \
+            c->ring->holds[i] = CL_DW_NONE;                                                  \
+        for (int oy = 0; oy < c->oh; oy += 2) {                                              \
+            int two = oy + 1 < c->oh;                                                        \
+            for (int i = 0; i < (two ? s + 3 : 3); i++)                                      \
+                job.rows[i] = ring_row(c->ring, c, oy * s - c->pt + i);                      \
+            job.y[0] = c->y + (ptrdiff_t)oy * c->ow;                                         \
+            job.y[1] = job.y[0] + c->ow;                                                     \
+            if (two)                                                                         \
+                dw_row_span(&job, k, bias, slope, 2, s);                                     \
+            else                                                                             \
+                dw_row_span(&job, k, bias, slope, 1, s);                                     \
+        }                                                                                    \
+    }
+DW_CHANNEL(dw_channel_s1, 1)
+DW_CHANNEL(dw_channel_s2, 2)
+
+static void dw_channel(const cl_dw_channel *c)
+{
+    (c->stride == 1 ? dw_channel_s1 : dw_channel_s2)(c);
 }

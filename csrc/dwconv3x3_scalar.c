@@ -1,7 +1,7 @@
-/* Depthwise 3x3 row kernel, portable build of dwconv3x3_impl.h (one column per step). */
+/* Depthwise 3x3 channel kernel, portable build of dwconv3x3_impl.h (one column per step). */
 #include "cl_dwconv.h"
 #define CL_VEC_SCALAR
 #include "cl_vec.h"
 #include "dwconv3x3_impl.h"
 
-const cl_dw_kernels cl_dw_scalar = {dw_rows, dw_fill, CLV_W};
+const cl_dw_kernels cl_dw_scalar = {dw_channel, CLV_W};

@@ -165,7 +165,7 @@ int cl_gemm(const cl_gemm_a *a, int N, const float *B, int ldb, float *C, int ld
 {
     if (!a || !B || N < 1 || ldb < N)
         return CL_EINVAL;
-    cl_bsrc src = {pack_matrix, a->K, N, B, ldb, NULL};
+    cl_bsrc src = {.pack = pack_matrix, .K = a->K, .N = N, .data = B, .ld = ldb};
     return cl_gemm_src(a, &src, C, ldc, ep, nthreads);
 }
 

@@ -5,30 +5,36 @@
 
 #include "cl_common.h"
 
-/* One or two output rows of one channel. rows[i] is input row oy*stride + i (i < 3 for one output
- * row, i < stride + 3 for two) as cl_dw_fill_fn laid it out, zero-padded. Stride 1: taps j of
- * output column ox are rows[i][ox + j]. Stride 2: the row is stored as its even padded columns
- * then (from rows[i] + half) its odd ones, so the taps are even[ox], odd[ox], even[ox + 1], all
- * unit-stride loads. Readable up to output column max(ow, W) - 1 + 3 for vector width W. */
+enum { CL_DW_RING = 8 };   /* >= stride + 3 rows, the most two output rows read; a power of 2 */
+
+/* Input rows copied (by the row kernel's fill) into zero-bordered buffers that stay in L1.
+ * Stride 1: padded column c of a row at buf[c]. Stride 2: even padded columns at buf[c / 2], odd
+ * ones at buf[half + c / 2], so every tap is a unit-stride load. Rows are ld floats, wide enough
+ * for the last vector of outputs (see dwconv3x3.c). */
 typedef struct {
-    const float *rows[5];
-    ptrdiff_t half;
-    float *y[2];            /* the output rows; y[1] NULL for one row */
-    int ow, stride;
+    float *buf;
+    ptrdiff_t ld, half;
+    int holds[CL_DW_RING];  /* input row held by each slot; CL_DW_NONE when unknown */
+    int zero[CL_DW_RING];   /* the slot's row is all zeros */
+} cl_dw_ring;
+
+enum { CL_DW_NONE = -(1 << 30) };
+
+/* One channel of one image. */
+typedef struct {
+    const float *x;         /* h x w input plane */
+    float *y;               /* oh x ow output plane */
+    int h, w, pt, pl, stride, oh, ow;
     const float *k;         /* the channel's 9 weights */
     float bias, slope;
     int act;                /* sigmoid is left to the caller */
-} cl_dw_rows;
+    cl_dw_ring *ring;
+} cl_dw_channel;
 
-typedef void (*cl_dw_rows_fn)(const cl_dw_rows *r);
-
-/* Copies input row src (w floats) into a ring row at padded column pl: stride 1 as it is; stride 2
- * padded column c to dst[c / 2] when c is even, dst[half + c / 2] when odd. */
-typedef void (*cl_dw_fill_fn)(float *dst, const float *src, int w, int pl, int stride, ptrdiff_t half);
+typedef void (*cl_dw_channel_fn)(const cl_dw_channel *c);
 
 typedef struct {
-    cl_dw_rows_fn rows;
-    cl_dw_fill_fn fill;
+    cl_dw_channel_fn channel;
     int width;              /* floats per vector */
 } cl_dw_kernels;
 
