@@ -55,6 +55,8 @@ def _decide(args) -> int:
             s = ev[who]
             print(f"{who:8s} regret over {ev['shapes']} shapes: geomean {_f(s['geomean'])}, worst {_f(s['worst'])}, "
                   f"within 10%: {_f(s['within_10pct'], '.0%')}")
+            for b, by in ev["by_backend"].items():
+                print(f"  {b}: geomean {_f(by[who]['geomean'])}, worst {_f(by[who]['worst'])}")
     return 0
 
 

@@ -136,8 +136,11 @@ def evaluate(table: dict, rows: list[dict]) -> dict:
                               auto_regret=times[auto] / best if auto else None,
                               builtin=builtin, builtin_regret=times[builtin] / best if builtin else None,
                               covered_by_rules=picked is not None))
+    backends = sorted({p["backend"] for p in per_shape})
     return dict(shapes=len(per_shape), per_shape=per_shape, auto=_summary([p["auto_regret"] for p in per_shape]),
-                builtin=_summary([p["builtin_regret"] for p in per_shape]))
+                builtin=_summary([p["builtin_regret"] for p in per_shape]),
+                by_backend={b: {who: _summary([p[f"{who}_regret"] for p in per_shape if p["backend"] == b])
+                                for who in ("auto", "builtin")} for b in backends})
 
 
 def _summary(regrets: list) -> dict:
