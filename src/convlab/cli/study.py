@@ -1,13 +1,14 @@
 """`convlab study nms|fusion|subnormal`: reproduce a seed study's table on this machine."""
 from __future__ import annotations
 
+import argparse
 import json
 
 
 def register(sub) -> None:
     from ..studies import STUDIES, __doc__ as doc
     p = sub.add_parser("study", help="reproduce a seed study (NMS top-k, fusion, subnormals) on this machine",
-                       description=doc, formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
+                       description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("name", choices=STUDIES)
     p.add_argument("--out", metavar="DIR", help="output directory (default results/<device-id>/)")
     p.add_argument("--quick", action="store_true",
