@@ -21,14 +21,16 @@ def plot_all(rows: list[dict], name: str, out_dir: Path, reference: str | None =
     out_dir.mkdir(parents=True, exist_ok=True)
     ref = read_reference(reference, ref_dir)
     paths = []
-    for (threads, k, stride, op), shapes in sorted(cells(rows).items()):
+    all_cells = cells(rows)
+    for (threads, k, stride, op), shapes in sorted(all_cells.items()):
         tag = f"{'' if op == 'conv' else op + '_'}k{k}" + (f"s{stride}" if stride != 1 else "") + f"_t{threads}"
         title = f"{name}: {'' if op == 'conv' else op + ' '}{k}x{k}{f' stride {stride}' if stride != 1 else ''}, " \
                 f"{threads} thread(s)"
         # the seed's figures go beside the panels of the op it measured
         seed = ref if ref and (op == "conv") == (ref[0] != "depthwise") else None
         paths.append(_latency(shapes, seed, title, out_dir / f"{name}_latency_{tag}.png"))
-        paths.append(_winners(shapes, seed, title, out_dir / f"{name}_winners_{tag}.png"))
+        versus = all_cells.get((threads, k, stride, "conv")) if op != "conv" else None
+        paths.append(_winners(shapes, seed, title, out_dir / f"{name}_winners_{tag}.png", op, versus))
     return paths
 
 
@@ -70,14 +72,23 @@ def _shape_axis(ax, labels: list[str], subtitle: str) -> None:
     ax.legend(fontsize=7)
 
 
-def _winners(shapes: dict, ref, title: str, path: Path) -> Path:
+def _winners(shapes: dict, ref, title: str, path: Path, op: str = "conv", versus: dict | None = None) -> Path:
+    """The fastest kernel per (C, W); for depthwise ops also whether the op beat the fastest standard
+    conv of the same cell, which is what the seed's depthwise study compared (as direct vs DWC)."""
     # only this lab's kernels: the choice algo="auto" makes
     single = {s: {c: v for c, v in t.items() if c not in PEERS} for s, t in shapes.items()}
-    grids = [("this host", {(s[2], s[0]): min(t, key=t.get) for s, t in single.items() if t})]
+    grids = [("this host: fastest kernel", {(s[2], s[0]): min(t, key=t.get) for s, t in single.items() if t})]
+    if versus:
+        best = {s: min(v for c, v in t.items() if c not in PEERS) for s, t in versus.items()
+                if any(c not in PEERS for c in t)}
+        grids.append((f"this host: standard conv vs {op}", {
+            (s[2], s[0]): ("standard conv" if best[s] < min(t.values()) else op) for s, t in single.items()
+            if t and s in best}))
     if ref:
         x, data = ref
+        names = {"direct": "standard conv" if versus else "direct", x: op if versus else x}
         for dev in sorted({d for d, *_ in data}):
-            grids.append((f"seed {dev}", {(c, w): ("direct" if v[0] <= v[1] else x)
+            grids.append((f"seed {dev}", {(c, w): names["direct" if v[0] <= v[1] else x]
                                           for (d, w, h, c), v in data.items() if d == dev}))
     names = sorted({a for _, g in grids for a in g.values()})
     cmap = ListedColormap(plt.get_cmap("tab10").colors[:max(len(names), 1)])
@@ -89,7 +100,7 @@ def _winners(shapes: dict, ref, title: str, path: Path) -> Path:
         for i, c in enumerate(cs):
             for j, w in enumerate(ws):
                 if (c, w) in g:
-                    ax.text(j, i, g[(c, w)].replace("_", "\n"), ha="center", va="center", fontsize=6)
+                    ax.text(j, i, g[(c, w)].replace("_", "\n").replace(" ", "\n"), ha="center", va="center", fontsize=6)
         ax.set_xticks(range(len(ws)), ws)
         ax.set_yticks(range(len(cs)), cs)
         ax.set_xlabel("W = H")
