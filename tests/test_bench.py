@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -86,7 +87,7 @@ def test_peers_are_checked_before_timing_and_missing_ones_reported():
                          peer_factories={"onnxruntime": _WrongShapePeer})
     assert r["rows"][0]["status"] == "mismatch" and "shape" in r["rows"][0]["reason"]
     json.dumps(r, allow_nan=False)
-    assert rows["ncnn"]["status"] == "error" and rows["ncnn"]["median_ms"] is None
+    assert rows["ncnn"]["status"] == "missing" and rows["ncnn"]["median_ms"] is None
     assert rows["onnxruntime"]["status"] == "ok" and rows["direct/numba"]["ratio_ort"] is not None
 
 
@@ -115,3 +116,12 @@ def test_time_interleaved_samples_every_callable():
 
 def test_machine_info_is_json_serialisable():
     json.dumps(machine_info(1))
+
+
+@pytest.mark.parametrize("library", ["torch", "ncnn"])
+def test_a_peer_whose_library_is_not_installed_is_reported_missing(library, monkeypatch):
+    monkeypatch.setitem(sys.modules, library, None)     # makes `import library` raise ImportError
+    spec = ConvSpec.build(3, 4, 3, 3, padding=1)
+    r = bench.bench_conv(spec, (1, 3, 6, 6), algos=[], peers=[library], timing=dict(repeats=2, max_time=0.2))
+    row = r["rows"][0]
+    assert row["status"] == "missing" and library in row["reason"] and row["median_ms"] is None

@@ -53,7 +53,7 @@ class Row:
 
 
 def peer_factory(name: str) -> Callable:
-    """The peer's class; ImportError when the library (or the peer) is missing."""
+    """The peer's class. It imports its library when built, so a missing library is an ImportError then."""
     if name not in PEERS:
         raise ConvInputError(f"unknown peer {name!r}; known: {', '.join(PEERS)}")
     module, cls = PEERS[name]
@@ -148,11 +148,7 @@ def bench_conv(spec: ConvSpec, input_shape: tuple[int, int, int, int], *, algos=
     for name in peers:
         row = Row(name, "peer", "ok")
         rows.append(row)
-        try:
-            factory = (peer_factories or {}).get(name) or peer_factory(name)
-        except ImportError as e:
-            row.status, row.reason = "missing", f"{name} is not installed ({e})"
-            continue
+        factory = (peer_factories or {}).get(name) or peer_factory(name)
         try:
             factory(spec, w, b, input_shape, threads)   # first build pays the library's lazy imports
             t0 = time.perf_counter()
@@ -160,6 +156,9 @@ def bench_conv(spec: ConvSpec, input_shape: tuple[int, int, int, int], *, algos=
             row.prepare_ms = (time.perf_counter() - t0) * 1e3
         except UnsupportedConvError as e:
             row.status, row.reason = "unsupported", f"{e.constraint}: {e.detail}"
+            continue
+        except ImportError as e:      # peers import their library when built
+            row.status, row.reason = "missing", f"{name} is not installed ({e})"
             continue
         except Exception as e:
             row.status, row.reason = "error", f"{type(e).__name__}: {e}"
