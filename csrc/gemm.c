@@ -149,6 +149,8 @@ int cl_gemm_src(const cl_gemm_a *a, const cl_bsrc *b, float *C, ptrdiff_t ldc,
      * how it is summed. */
     int share = ((N + nthreads - 1) / nthreads + nr - 1) / nr * nr;
     int parts = (N + share - 1) / share, rc = CL_OK;
+    if (parts == 1)   /* no OpenMP region: it costs microseconds, as much as a small GEMM */
+        return gemm_columns(a, b, C, ldc, ep, 0, N);
     CL_PARALLEL_FOR(parts)
     for (int p = 0; p < parts; p++) {
         int n_end = (p + 1) * share < N ? (p + 1) * share : N;

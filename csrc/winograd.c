@@ -269,13 +269,11 @@ static void split_row(int m, const float *row, int w, int x_org, int lt, float *
 }
 
 /* xp row r of a channel is input row oy0 - pt + r, from column ox0 - pl on. */
-static void pad_input(const wino_job *j, int nthreads)
+static void pad_planes(const wino_job *j, long long i0, long long i1)
 {
     const cl_conv_shape *s = j->s;
     int m = j->p->m, ld = m * j->lt, y_org = j->oy0 - s->pt, x_org = j->ox0 - s->pl;
-    long long planes = (long long)s->n * s->c_in;
-    CL_PARALLEL_FOR(nthreads)
-    for (long long i = 0; i < planes; i++) {
+    for (long long i = i0; i < i1; i++) {
         const float *src = j->x + i * s->h * s->w;
         float *dst = j->xp + i * j->hp * ld;
         for (int r = 0; r < j->hp; r++, dst += ld) {
@@ -286,6 +284,18 @@ static void pad_input(const wino_job *j, int nthreads)
                 split_row(m, src + (ptrdiff_t)y * s->w, s->w, x_org, j->lt, dst);
         }
     }
+}
+
+static void pad_input(const wino_job *j, int nthreads)
+{
+    long long planes = (long long)j->s->n * j->s->c_in;
+    if (nthreads == 1) {
+        pad_planes(j, 0, planes);
+        return;
+    }
+    CL_PARALLEL_FOR(nthreads)
+    for (int t = 0; t < nthreads; t++)
+        pad_planes(j, planes * t / nthreads, planes * (t + 1) / nthreads);
 }
 
 static void locate_tiles(const wino_job *j, long long t0, cl_wino_tile *t)
@@ -360,7 +370,6 @@ static size_t thread_scratch_floats(const wino_job *j)
 /* One thread's blocks [b0, b1). */
 static int run_blocks(const wino_job *j, long long b0, long long b1, float *scratch)
 {
-    const cl_winograd *p = j->p;
     cl_wino_tile *t = (cl_wino_tile *)scratch;
     float *v = scratch + (sizeof(cl_wino_tile) * (size_t)j->tb + sizeof(float) - 1) / sizeof(float);
     v += (16 - ((uintptr_t)v / sizeof(float)) % 16) % 16;     /* 64-byte rows for the GEMM */
@@ -440,12 +449,16 @@ int cl_winograd_run(const cl_winograd *p, const cl_conv_shape *s, const float *x
         return CL_ENOMEM;
     j.xp = scratch + XP_LEAD;
     pad_input(&j, nthreads);
-    CL_PARALLEL_FOR(parts)
-    for (int i = 0; i < parts; i++) {
-        int r = run_blocks(&j, blocks * i / parts, blocks * (i + 1) / parts,
-                           scratch + xp_floats + per_thread * i);
-        if (r != CL_OK)
-            rc = r;  /* benign race: any failure is reported */
+    if (parts == 1) {   /* no OpenMP region for one thread: it costs microseconds */
+        rc = run_blocks(&j, 0, blocks, scratch + xp_floats);
+    } else {
+        CL_PARALLEL_FOR(parts)
+        for (int i = 0; i < parts; i++) {
+            int r = run_blocks(&j, blocks * i / parts, blocks * (i + 1) / parts,
+                               scratch + xp_floats + per_thread * i);
+            if (r != CL_OK)
+                rc = r;  /* benign race: any failure is reported */
+        }
     }
     scratch_put(p->scratch, scratch, kept);
     return rc;
