@@ -15,5 +15,6 @@ toolkit call goes through `worker.py`, run by that venv's python and driven from
     convert      `convlab npu convert`: .rknn + JSON report, written atomically
     compare      `convlab npu compare`: simulator vs convlab's CPU engine, one table in results/
     runner       NpuRunner: an NPU stage with the face pipeline's runner interface
+    pipeline     `convlab npu pipeline`: face stages placed on the NPU, face-level agreement with the CPU
     board        `convlab npu bench`: latency on an RK3568 through rknn-toolkit-lite2
 """
