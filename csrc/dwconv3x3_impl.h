@@ -73,7 +73,7 @@ static inline __attribute__((always_inline)) void dw_row_span(const dw_rows_job 
     }
 }
 
-static void dw_fill(float *dst, const float *src, int w, int pl, int s, ptrdiff_t half)
+static inline __attribute__((always_inline)) void dw_fill(float *dst, const float *src, int w, int pl, int s, ptrdiff_t half)
 {
     /* Whole vectors; the last one overlaps its neighbour (rewriting the same values) rather than
      * leaving a scalar tail. */
@@ -115,7 +115,7 @@ static void dw_fill(float *dst, const float *src, int w, int pl, int s, ptrdiff_
         from_even[w / 2] = src[w - 1];
 }
 
-static const float *ring_row(cl_dw_ring *g, const cl_dw_channel *c, int iy)
+static inline __attribute__((always_inline)) const float *ring_row(cl_dw_ring *g, const cl_dw_channel *c, int iy)
 {
     int slot = iy & (CL_DW_RING - 1);   /* consecutive rows, negative ones too, get distinct slots */
     float *row = g->buf + slot * g->ld;
