@@ -2,12 +2,15 @@
  *
  * prepare: U_k = (G g G^T)_k for each of the alpha^2 positions k, in double, rounded once, and
  * packed as the A operand of the GEMM (c_out x c_in).
- * run: the tiles of all images form one list, cut into blocks of tb tiles (a multiple of the GEMM's
- * NR and of the vector width, sized so a block's V and M stay in L2). Per block: the input
- * transform writes V_k (c_in x tb, one row per channel) for every k, alpha^2 GEMMs give
- * M_k = U_k V_k (c_out x tb), the output transform reads M and writes the outputs with the
- * epilogue fused. Threads take whole blocks; a tile's arithmetic never depends on which block or
- * thread holds it, so results are bit-identical for any thread count. */
+ * run: the input is copied once, zero-padded to whole tiles and split by column phase (so tile
+ * loads are vector loads). The tiles of all images form one list, cut into blocks of tb tiles (a
+ * multiple of the GEMM's NR and of the vector width, V and M of a block about BLOCK_BYTES).
+ * Per block: the input transform writes V_k (c_in x tb) straight into the GEMM's B panels for
+ * every position k, alpha^2 GEMMs (cl_gemm_panels) give M_k = U_k V_k (c_out x tb), the output
+ * transform reads M and writes the outputs with the epilogue fused. Outputs whose window sees
+ * at most one input row or column are computed directly (direct_border_outputs). Threads take
+ * whole blocks; a tile's arithmetic never depends on which block or thread holds it, so results
+ * are bit-identical for any thread count. */
 #include <limits.h>
 #include <math.h>
 #include <stdatomic.h>
