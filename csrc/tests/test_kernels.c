@@ -106,7 +106,7 @@ static const struct {
     {"direct", cl_direct_run, any_shape, 1},
     {"depthwise3x3", cl_dwconv3x3_run, is_dw3x3, 1},
     {"winograd_f23", run_wino2, is_3x3_s1, 4},
-    {"winograd_f43", run_wino4, is_3x3_s1, 100},
+    {"winograd_f43", run_wino4, is_3x3_s1, 150},
     {"winograd_f63", run_wino6, is_3x3_s1, 250},
 };
 

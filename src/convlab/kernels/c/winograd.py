@@ -13,8 +13,9 @@ rho / 9 for many channels (`rigorous_factor`). Rounding errors of random sign ad
 walk, so the measured error is smaller: over 1500 random normal convs with c_in = 1..2 and
 padding 0..3 (the worst case: few taps per output) the largest ratio to the factor-1 oracle
 bound was 40 (F(4,3)) and 66 (F(6,3)); 1.7 for F(2,3) over 300. The registered factors are those
-maxima with a margin of 2.5-4x (still below the first-order worst case); tests check the margin
-and that a transform constant off by 1% is caught. Outputs whose window sees one input row or
+maxima with a margin of about 4x (the tail falls off roughly as ratio^-4, so a 4x margin makes a
+spurious failure of the generic tests' 60 examples very unlikely), still below the first-order
+worst case; tests check the margin and that a transform constant off by 1% is caught. Outputs whose window sees one input row or
 column (padding >= 2) are computed directly by the C code: by cancellation in a tile their error
 would be that of the neighbouring outputs against an exact value with 3 taps, which no
 per-element factor covers.
@@ -26,7 +27,7 @@ import numpy as np
 from ...registry import Constraints, KernelEntry, pairs, register
 from . import _ffi
 
-ERROR_FACTORS = {2: 4.0, 4: 100.0, 6: 250.0}
+ERROR_FACTORS = {2: 4.0, 4: 150.0, 6: 250.0}
 
 
 def matrices(m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
