@@ -1,8 +1,9 @@
 """Per-operation cost of float32 subnormal operands and results, with and without FTZ/DAZ.
 
-Numba kernels over an L1-resident array (4096 floats), vectorised by LLVM (AVX-512 here):
-`mul` computes out[i] = x[i] * c, `fma` out[i] = x[i] * c + d (contracted to one FMA). The operand
-cases isolate where a subnormal appears:
+Numba kernels over an L1-resident array (4096 floats): `mul` computes out[i] = x[i] * c and `fma`
+out[i] = x[i] * c + d (contracted to one FMA), both vectorised by LLVM (AVX-512 here); `dot (scalar)`
+sums x[i] * c into d one element at a time (scalar, latency-bound, as an unvectorised conv loop
+accumulates). The operand cases isolate where a subnormal appears:
     normal         x ~ 1,          c = 1.5,    result normal
     subnormal in   x subnormal,    c = 2^40,   result normal     (the input is subnormal)
     subnormal out  x ~ 2^-120,     c = 2^-10,  result subnormal  (the result is subnormal)
@@ -77,11 +78,22 @@ def _fma(x, c, d, out):
         out[i] = x[i] * c + d
 
 
-OPS = {"mul": _mul, "fma": _fma}
+@numba.njit(cache=True)
+def _dot(x, c, d, out):
+    # Not vectorised (no reassociation allowed): a scalar multiply and a dependent add per element,
+    # a conv's accumulation of weight x activation into a normal partial sum.
+    acc = d
+    for i in range(x.shape[0]):
+        acc += x[i] * c
+    out[0] = acc
+
+
+OPS = {"mul": _mul, "fma": _fma, "dot (scalar)": _dot}
 
 
 def operands(case: str, rng) -> tuple[np.ndarray, np.float32, np.float32]:
-    """(x, c, d) for an operand case; d = 0 keeps a subnormal product subnormal after the FMA's add."""
+    """(x, c, d) for an operand case; d = 0 keeps a subnormal product subnormal after the FMA's add
+    (and the dot's sum of subnormal products grows normal after a few terms)."""
     sub = (rng.integers(1, 1 << 23, N, dtype=np.uint32)).view(np.float32)     # positive subnormals
     near = rng.uniform(1, 2, N).astype(np.float32)
     x, c = {"normal": (near, 1.5), "subnormal in": (sub, 2.0 ** 40), "subnormal out": (near * np.float32(2.0 ** -120), 2.0 ** -10),
@@ -106,6 +118,7 @@ def run(repeats: int = 9, max_time: float = 20.0) -> tuple[list[dict], list[dict
             probes.append({"mode": mode, **probe(), "fpenv": str(fpenv.get())})
             for op, fn in OPS.items():                    # results first: the check must not be timed
                 for case, (x, c, d) in data.items():
+                    out[:] = 1            # what an op does not write (all but out[0] for the dot) counts as normal
                     fn(x, c, d, out)
                     rows.append({"op": op, "case": case, "mode": mode, "result_subnormal": _subnormals(out),
                                  "result_zero": int(np.count_nonzero((out.view(np.uint32) & 0x7FFFFFFF) == 0))})
