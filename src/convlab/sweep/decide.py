@@ -18,6 +18,7 @@ from .grid import PEER_ALGO
 
 FORMAT = "convlab-decision-table/1"
 MAX_DEPTH = 3
+PRUNE_REGRET = 1.01
 _LABEL = {"c_in": "C_in", "c_out": "C_out", "h": "H", "w": "W"}
 
 
@@ -69,29 +70,36 @@ def fit_tree(entries: list[dict]) -> dict:
     leaf_of = clf.apply(X[:, cols])
     t = clf.tree_
 
-    def node(i: int) -> dict:
+    def node(i: int) -> tuple[dict, list[dict]]:
+        """(subtree, its shapes). Two leaves merge when one label costs them at most PRUNE_REGRET more
+        (geomean): a split that buys less is noise, and the rules read better without it."""
         if t.children_left[i] == -1:
             members = [e for e, leaf in zip(entries, leaf_of) if leaf == i]
-            return dict(algo=least_regret(members), shapes=len(members))
-        left, right = node(t.children_left[i]), node(t.children_right[i])
-        if "algo" in left and "algo" in right and left["algo"] == right["algo"]:
-            return dict(algo=left["algo"], shapes=left["shapes"] + right["shapes"])
+            return dict(algo=least_regret(members), shapes=len(members)), members
+        (left, lm), (right, rm) = node(t.children_left[i]), node(t.children_right[i])
+        members = lm + rm
+        if "algo" in left and "algo" in right:
+            one = least_regret(members)
+            if total_log_regret(one, members) <= (total_log_regret(left["algo"], lm) + total_log_regret(right["algo"], rm)
+                                                  + len(members) * math.log(PRUNE_REGRET)):
+                return dict(algo=one, shapes=len(members)), members
         # sklearn splits midway between two measured values; the lower one reads like the seed's rules
         # ("C > 16", not "C > 24") and splits the measured shapes the same way
         j = cols[t.feature[i]]
-        return dict(feature=FEATURES[j], threshold=int(X[X[:, j] <= t.threshold[i], j].max()), left=left, right=right)
-    return node(0)
+        return dict(feature=FEATURES[j], threshold=int(X[X[:, j] <= t.threshold[i], j].max()), left=left,
+                    right=right), members
+    return node(0)[0]
+
+
+def total_log_regret(algo: str, entries: list[dict]) -> float:
+    """Summed log(time / fastest) over the shapes; an algo that did not run on a shape counts as
+    10x slower there, so it is only chosen where it ran."""
+    return sum(math.log(e["times_ms"][algo] / min(e["times_ms"].values())) if algo in e["times_ms"] else math.log(10)
+               for e in entries)
 
 
 def least_regret(entries: list[dict]) -> str:
-    """The algo whose summed log(time / fastest) over the shapes is least; an algo that did not run
-    on a shape counts as 10x slower there, so it is only chosen where it ran."""
-    algos = {a for e in entries for a in e["times_ms"]}
-
-    def cost(a):
-        return sum(math.log(e["times_ms"][a] / min(e["times_ms"].values())) if a in e["times_ms"] else math.log(10)
-                   for e in entries)
-    return min(sorted(algos), key=cost)
+    return min(sorted({a for e in entries for a in e["times_ms"]}), key=lambda a: total_log_regret(a, entries))
 
 
 def rule_text(tree: dict) -> list[str]:
