@@ -75,44 +75,32 @@ static inline __attribute__((always_inline)) void dw_row_span(const dw_rows_job 
 
 static inline __attribute__((always_inline)) void dw_fill(float *dst, const float *src, int w, int pl, int s, ptrdiff_t half)
 {
-    /* Whole vectors; the last one overlaps its neighbour (rewriting the same values) rather than
-     * leaving a scalar tail. */
+    /* Whole vectors; a row's tail (or a row narrower than a vector) with the masked loads and
+     * stores of the vector layer, which touch nothing past the row. */
     if (s == 1) {
-        if (w < CLV_W) {
-            for (int i = 0; i < w; i++)
-                dst[pl + i] = src[i];
-            return;
-        }
-        for (int i = 0;; i += CLV_W) {
-            i = i + CLV_W <= w ? i : w - CLV_W;
+        int i = 0;
+        for (; i + CLV_W <= w; i += CLV_W)
             clv_storeu(dst + pl + i, clv_loadu(src + i));
-            if (i + CLV_W == w)
-                return;
-        }
+        if (i < w)
+            clv_store_first(dst + pl + i, clv_load_first(src + i, w - i), w - i);
+        return;
     }
     /* src[i] is padded column pl + i: the even i go to one half, the odd i to the other */
     float *from_even = (pl & 1 ? dst + half : dst) + pl / 2, *from_odd = (pl & 1 ? dst : dst + half) + (pl + 1) / 2;
-    int i = 0;
-    if (w >= 2 * CLV_W)
-        for (;; i += 2 * CLV_W) {
-            i = i + 2 * CLV_W <= w ? i : (w - 2 * CLV_W) & ~1;   /* even: keeps the parity split */
-            clv e, o;
-            clv_load_even_odd(src + i, &e, &o);
+    for (int i = 0; i < w; i += 2 * CLV_W) {
+        int r = w - i < 2 * CLV_W ? w - i : 2 * CLV_W;
+        clv e, o;
+        if (r == 2 * CLV_W) {
+            clv_deinterleave(clv_loadu(src + i), clv_loadu(src + i + CLV_W), &e, &o);
             clv_storeu(from_even + i / 2, e);
             clv_storeu(from_odd + i / 2, o);
-            if (i + 2 * CLV_W >= w - 1) {
-                i += 2 * CLV_W;
-                break;
-            }
+        } else {
+            clv_deinterleave(clv_load_first(src + i, r < CLV_W ? r : CLV_W),
+                             clv_load_first(src + i + CLV_W, r > CLV_W ? r - CLV_W : 0), &e, &o);
+            clv_store_first(from_even + i / 2, e, (r + 1) / 2);
+            clv_store_first(from_odd + i / 2, o, r / 2);
         }
-    /* narrow rows and the tail: a loop the compiler vectorises itself */
-    int j = i / 2;
-    for (; 2 * j + 1 < w; j++) {
-        from_even[j] = src[2 * j];
-        from_odd[j] = src[2 * j + 1];
     }
-    if (w & 1)
-        from_even[w / 2] = src[w - 1];
 }
 
 static inline __attribute__((always_inline)) const float *ring_row(cl_dw_ring *g, const cl_dw_channel *c, int iy)

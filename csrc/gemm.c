@@ -64,8 +64,6 @@ void cl_gemm_free_a(cl_gemm_a *a)
     free(a);
 }
 
-int cl_gemm_a_rows(const cl_gemm_a *a) { return a->M; }
-int cl_gemm_a_depth(const cl_gemm_a *a) { return a->K; }
 int cl_gemm_a_nr(const cl_gemm_a *a) { return a->uk->nr; }
 
 static void pack_matrix(const cl_bsrc *s, int k0, int kc, int n0, int nc, int nr, float *dst)

@@ -20,8 +20,6 @@ typedef struct cl_gemm_a cl_gemm_a;
 /* Packs A (M x K, row stride lda >= K). NULL if out of memory or an argument is out of range. */
 cl_gemm_a *cl_gemm_pack_a(int M, int K, const float *A, int lda);
 void cl_gemm_free_a(cl_gemm_a *a);
-int cl_gemm_a_rows(const cl_gemm_a *a);
-int cl_gemm_a_depth(const cl_gemm_a *a);
 
 /* C = epilogue(A * B). B: K x N, row stride ldb >= N; C: M x N, row stride ldc >= N.
  * ep may be NULL (no bias, no activation). Returns CL_OK, CL_EINVAL or CL_ENOMEM. */
@@ -35,7 +33,7 @@ int cl_gemm_panels(const cl_gemm_a *a, int N, const float *panels, ptrdiff_t pan
                    ptrdiff_t ldc, const cl_epilogue *ep, int nthreads);
 int cl_gemm_a_nr(const cl_gemm_a *a);
 
-/* The same with A unpacked (packs it per call): convenient, slower for repeated A. */
+/* cl_gemm with A unpacked (packs it per call): convenient, slower for repeated A. */
 int cl_sgemm(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
              float *C, int ldc, const cl_epilogue *ep, int nthreads);
 /* cffi:end */

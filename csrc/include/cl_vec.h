@@ -24,12 +24,13 @@ static inline clv clv_select_neg(clv v, clv if_neg)
 {
     return _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), if_neg);
 }
-/* Stores lanes 0..n-1 (n < CLV_W): rows narrower than a vector. */
+/* Lanes 0..n-1 only (0 <= n <= CLV_W): the loaded lanes past n are zero, nothing is read or
+ * written past p + n. For rows narrower than a vector and row tails. */
+static inline clv clv_load_first(const float *p, int n) { return _mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), p); }
 static inline void clv_store_first(float *p, clv v, int n) { _mm512_mask_storeu_ps(p, (__mmask16)((1u << n) - 1), v); }
-/* even = p[0], p[2], ..., odd = p[1], p[3], ... over 2 * CLV_W floats (stride-2 taps). */
-static inline void clv_load_even_odd(const float *p, clv *even, clv *odd)
+/* a, b hold 2 * CLV_W consecutive floats: even = x[0], x[2], ..., odd = x[1], x[3], ... */
+static inline void clv_deinterleave(clv a, clv b, clv *even, clv *odd)
 {
-    __m512 a = _mm512_loadu_ps(p), b = _mm512_loadu_ps(p + 16);
     __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     *even = _mm512_permutex2var_ps(a, ie, b);
@@ -51,14 +52,14 @@ static inline clv clv_select_neg(clv v, clv if_neg)
 {
     return _mm256_blendv_ps(v, if_neg, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ));
 }
-static inline void clv_store_first(float *p, clv v, int n)
+static inline __m256i clv_mask_first(int n)
 {
-    __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    _mm256_maskstore_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane), v);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
-static inline void clv_load_even_odd(const float *p, clv *even, clv *odd)
+static inline clv clv_load_first(const float *p, int n) { return _mm256_maskload_ps(p, clv_mask_first(n)); }
+static inline void clv_store_first(float *p, clv v, int n) { _mm256_maskstore_ps(p, clv_mask_first(n), v); }
+static inline void clv_deinterleave(clv a, clv b, clv *even, clv *odd)
 {
-    __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
     /* shuffle picks within 128-bit lanes: a0 a2 b0 b2 | a4 a6 b4 b6; the permute fixes the order */
     *even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xD8));
     *odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xDD)), 0xD8));
@@ -79,19 +80,24 @@ static inline clv clv_select_neg(clv v, clv if_neg)
 {
     return vbslq_f32(vcltq_f32(v, vdupq_n_f32(0.0f)), if_neg, v);
 }
+static inline clv clv_load_first(const float *p, int n)
+{
+    float t[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int i = 0; i < n; i++)
+        t[i] = p[i];
+    return vld1q_f32(t);
+}
 static inline void clv_store_first(float *p, clv v, int n)
 {
-    vst1q_lane_f32(p, v, 0);
-    if (n > 1)
-        vst1q_lane_f32(p + 1, v, 1);
-    if (n > 2)
-        vst1q_lane_f32(p + 2, v, 2);
+    float t[4];
+    vst1q_f32(t, v);
+    for (int i = 0; i < n; i++)
+        p[i] = t[i];
 }
-static inline void clv_load_even_odd(const float *p, clv *even, clv *odd)
+static inline void clv_deinterleave(clv a, clv b, clv *even, clv *odd)
 {
-    float32x4x2_t v = vld2q_f32(p);
-    *even = v.val[0];
-    *odd = v.val[1];
+    *even = vuzp1q_f32(a, b);
+    *odd = vuzp2q_f32(a, b);
 }
 #elif defined(CL_VEC_SCALAR)
 typedef float clv;
@@ -107,11 +113,16 @@ static inline clv clv_mul(clv a, clv b) { return a * b; }
 static inline clv clv_max(clv bound, clv v) { return v < bound ? bound : v; }
 static inline clv clv_min(clv bound, clv v) { return v > bound ? bound : v; }
 static inline clv clv_select_neg(clv v, clv if_neg) { return v < 0.0f ? if_neg : v; }
-static inline void clv_store_first(float *p, clv v, int n) { (void)p, (void)v, (void)n; }   /* n < 1: nothing */
-static inline void clv_load_even_odd(const float *p, clv *even, clv *odd)
+static inline clv clv_load_first(const float *p, int n) { return n > 0 ? *p : 0.0f; }
+static inline void clv_store_first(float *p, clv v, int n)
 {
-    *even = p[0];
-    *odd = p[1];
+    if (n > 0)
+        *p = v;
+}
+static inline void clv_deinterleave(clv a, clv b, clv *even, clv *odd)
+{
+    *even = a;
+    *odd = b;
 }
 #else
 #error "define one of CL_VEC_AVX512, CL_VEC_AVX2, CL_VEC_NEON, CL_VEC_SCALAR"
