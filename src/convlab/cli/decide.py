@@ -16,6 +16,8 @@ def register(sub) -> None:
     p.add_argument("-o", "--out", help="table to write (default results/<device-id>/decision.json)")
     p.add_argument("--evaluate", nargs="+", metavar="CSV", help="held-out result CSVs to measure the regret on")
     p.add_argument("--table", help="with --evaluate and no RESULTS: evaluate this existing table")
+    p.add_argument("--threads", type=int, nargs="+", metavar="N",
+                   help="learn only from rows at these thread counts (others fall back to the nearest count)")
     p.set_defaults(func=_decide)
 
 
@@ -28,7 +30,7 @@ def _decide(args) -> int:
     if args.results:
         rows, device = [], None
         for p in args.results:
-            rows += store.read_rows(p)
+            rows += [r for r in store.read_rows(p) if not args.threads or r["threads"] in args.threads]
             device = device or store.read_meta(Path(p)).get("device_id")
         if not device:
             from ..sweep.device import device_id
