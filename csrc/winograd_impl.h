@@ -107,39 +107,42 @@ input_tiles(int alpha, w_1d_fn bt, const float *plane, ptrdiff_t ld, ptrdiff_t l
         }
     }
     lo[runs] = CLV_W;
-    clv in[8 * 8], rows[8 * 8], out[8 * 8];
-    CL_UNROLL for (int r = 0; r < alpha; r++)
+    clv rows[8 * 8];
+    CL_UNROLL for (int r = 0; r < alpha; r++) {   /* load a row of d, d B: transform it */
+        clv d[8];
         CL_UNROLL for (int c = 0; c < alpha; c++)
-            in[r * alpha + c] = clv_loadu(plane + start[0] + r * ld + (c % m) * lt + c / m);
-    for (int q = 1; q < runs; q++)
-        CL_UNROLL for (int r = 0; r < alpha; r++)
+            d[c] = clv_loadu(plane + start[0] + r * ld + (c % m) * lt + c / m);
+        for (int q = 1; q < runs; q++)
             CL_UNROLL for (int c = 0; c < alpha; c++)
-                in[r * alpha + c] = W_BLEND(in[r * alpha + c],
-                                            clv_loadu(plane + start[q] + r * ld + (c % m) * lt + c / m),
-                                            lo[q], lo[q + 1]);
-    CL_UNROLL for (int r = 0; r < alpha; r++)          /* d B: transform each row */
-        bt(in + r * alpha, 1, rows + r * alpha, 1);
-    CL_UNROLL for (int c = 0; c < alpha; c++)          /* B^T (d B): transform each column */
-        bt(rows + c, alpha, out + c, alpha);
-    CL_UNROLL for (int k = 0; k < alpha * alpha; k++)
-        clv_storeu(v + k * vstride, out[k]);
+                d[c] = W_BLEND(d[c], clv_loadu(plane + start[q] + r * ld + (c % m) * lt + c / m), lo[q], lo[q + 1]);
+        bt(d, 1, rows + r * alpha, 1);
+    }
+    CL_UNROLL for (int c = 0; c < alpha; c++) {   /* B^T (d B): transform each column, store */
+        clv o[8];
+        bt(rows + c, alpha, o, 1);
+        CL_UNROLL for (int i = 0; i < alpha; i++)
+            clv_storeu(v + (i * alpha + c) * vstride, o[i]);
+    }
 }
 
 static inline __attribute__((always_inline)) void
 output_tiles(int alpha, int m, w_1d_fn at, const float *mv, ptrdiff_t mstride, const cl_wino_tile *t,
              float *plane, int ldo, int oh, int ow, float bias, float slope, int act)
 {
-    clv in[8 * 8], rows[8 * 6], out[6 * 6];
-    CL_UNROLL for (int k = 0; k < alpha * alpha; k++)
-        in[k] = clv_loadu(mv + k * mstride);
-    CL_UNROLL for (int r = 0; r < alpha; r++)          /* M A: each row to m values */
-        at(in + r * alpha, 1, rows + r * m, 1);
-    CL_UNROLL for (int c = 0; c < m; c++)              /* A^T (M A) */
-        at(rows + c, m, out + c, m);
+    clv rows[8 * 6], vb = clv_set1(bias), vs = clv_set1(slope);
+    CL_UNROLL for (int r = 0; r < alpha; r++) {   /* M A: each row to m values */
+        clv mr[8];
+        CL_UNROLL for (int c = 0; c < alpha; c++)
+            mr[c] = clv_loadu(mv + (r * alpha + c) * mstride);
+        at(mr, 1, rows + r * m, 1);
+    }
     _Alignas(64) float y[6 * 6 * CLV_W];     /* y[(i*m + j)*CLV_W + lane] */
-    clv vb = clv_set1(bias), vs = clv_set1(slope);
-    CL_UNROLL for (int k = 0; k < m * m; k++)
-        clv_storeu(y + k * CLV_W, clv_act(clv_add(out[k], vb), act, vs));
+    CL_UNROLL for (int c = 0; c < m; c++) {       /* A^T (M A), epilogue */
+        clv o[6];
+        at(rows + c, m, o, 1);
+        CL_UNROLL for (int i = 0; i < m; i++)
+            clv_storeu(y + (i * m + c) * CLV_W, clv_act(clv_add(o[i], vb), act, vs));
+    }
     if (act == CL_ACT_SIGMOID)
         cl_sigmoid_inplace(y, (size_t)m * m * CLV_W);
     for (int l = 0; l < CLV_W; l++) {
