@@ -112,7 +112,7 @@ def candidates(spec: SweepSpec, shape: Shape, threads: int) -> list[Candidate]:
     over = spec.max_gflop is not None and shape.gflop() > spec.max_gflop
     for backend in spec.backends:
         for e in registry.entries(backend):
-            if (spec.algos == "all" and e.algo == "reference") or (spec.algos != "all" and e.algo not in spec.algos):
+            if not spec.wants(e.algo):
                 continue
             c = Candidate(shape, e.algo, backend)
             out.append(c)

@@ -106,6 +106,10 @@ class SweepSpec:
                  backends=self.backends, peers=self.peers)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
+    def wants(self, algo: str) -> bool:
+        """"all" means every kernel but the float64 oracle, which only a spec naming it times."""
+        return algo != "reference" if self.algos == "all" else algo in self.algos
+
     def groups(self) -> list[Group]:
         """Deterministic order: shapes grouped by cell, cells in spec order, then threads."""
         cells: dict[tuple, list[Shape]] = {}

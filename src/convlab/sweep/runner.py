@@ -56,7 +56,7 @@ def planned_keys(spec: SweepSpec, group: Group) -> set[tuple]:
         base = (s.op, s.k, s.stride, s.padding, s.c_in, s.c_out, s.h, s.w, s.groups, s.batch, group.threads)
         for b in spec.backends:
             for e in registry.entries(b):
-                if (spec.algos == "all" and e.algo != "reference") or (spec.algos != "all" and e.algo in spec.algos):
+                if spec.wants(e.algo):
                     keys.add(base + (e.algo, b))
         keys |= {base + (PEER_ALGO, p) for p in spec.peers}
     return keys
