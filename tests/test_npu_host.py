@@ -174,6 +174,17 @@ def test_a_python_without_the_toolkit_is_reported(monkeypatch):
             tk.call("build")
 
 
+def test_a_hung_worker_is_stopped(monkeypatch, tmp_path):
+    hang = tmp_path / "python"
+    hang.write_text("#!/bin/sh\nexec sleep 60\n")
+    hang.chmod(0o755)
+    monkeypatch.setenv("CONVLAB_RKNN_PYTHON", str(hang))
+    monkeypatch.setattr(toolkit, "REPLY_TIMEOUT", 0.5)
+    with toolkit.Toolkit() as tk:
+        with pytest.raises(ToolkitUnavailableError, match="no answer to start within 0.5 s"):
+            tk.call("build")
+
+
 def test_cache_location_follows_convlab_cache(monkeypatch, tmp_path):
     monkeypatch.setenv("CONVLAB_CACHE", str(tmp_path))
     monkeypatch.delenv("CONVLAB_RKNN_PYTHON", raising=False)

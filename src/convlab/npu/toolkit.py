@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import shutil
 import subprocess
 import tempfile
@@ -22,6 +23,9 @@ TOOLKIT_REQUIREMENT = "rknn-toolkit2==2.5.0"
 SETUP_HINT = ("install it with `make rknn` (part of `make setup`), or point CONVLAB_RKNN_PYTHON at a "
               f"python that has {TOOLKIT_REQUIREMENT}")
 WORKER = Path(__file__).with_name("worker.py")
+# Seconds one request may take (the slowest, a hybrid proposal of a large model, takes minutes):
+# a hung simulator fails the caller instead of hanging CI.
+REPLY_TIMEOUT = float(os.environ.get("CONVLAB_RKNN_TIMEOUT", 1800))
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -114,6 +118,11 @@ class Toolkit:
             return f.read().decode(errors="replace")
 
     def _reply(self, start: int, op: str) -> dict:
+        # One reply line per request, read whole, so nothing waits in the text buffer behind select.
+        if not select.select([self.proc.stdout], [], [], REPLY_TIMEOUT)[0]:
+            self.proc.kill()
+            raise ToolkitRejectedError(f"the RKNN worker gave no answer to {op} within {REPLY_TIMEOUT:g} s "
+                                       "(CONVLAB_RKNN_TIMEOUT); it was stopped")
         line = self.proc.stdout.readline()
         if not line:
             code = self.proc.wait()
