@@ -245,13 +245,18 @@ def test_bench_on_a_board_times_the_npu(monkeypatch, tmp_path):
         (tmp_path / name).write_bytes(b"rknn")
         (tmp_path / (name + ".json")).write_text(json.dumps({
             "model": "/elsewhere/missing.onnx", "input": {"name": "input", "shape": [1, 3, 8, 8]},
-            "config": {"mean_values": [[0, 0, 0]], "std_values": [[1, 1, 1]]}}))
+            "outputs": ["sum"], "config": {"mean_values": [[0, 0, 0]], "std_values": [[1, 1, 1]]}}))
     report = board.bench([tmp_path / "detector.int8.rknn", tmp_path / "fitter.fp16.rknn"], repeats=5, warmup=1)
     assert [r["model"] for r in report["rows"]] == ["detector.int8.rknn", "fitter.fp16.rknn"]
     assert all(2.0 <= r["npu_ms"] < 200 and r["cpu_ms"] is None for r in report["rows"])
     (budget,) = report["budgets"]
     assert budget["stages"] == ["detector", "fitter"] and budget["budget_ms"] == 40.0
     assert budget["npu_ms"] == pytest.approx(sum(r["npu_ms"] for r in report["rows"]))
+    # The same runner is a face pipeline stage: feeds normalised, the model given pixels back.
+    runner = board.LiteRunner(tmp_path / "detector.int8.rknn")
+    runner.mean, runner.std = np.full((1, 3, 1, 1), 10, np.float32), np.full((1, 3, 1, 1), 2, np.float32)
+    assert runner.input_names == ["input"] and runner.output_names == ["sum"]
+    assert runner({"input": np.ones((1, 3, 8, 8), np.float32)})["sum"] == 192 * 12
     (tmp_path / "x.rknn").write_bytes(b"rknn")
     with pytest.raises(NpuError, match="x.rknn.json is missing"):
         board.bench([tmp_path / "x.rknn"], repeats=1, warmup=0)

@@ -69,24 +69,50 @@ def _median_ms(run, repeats: int, warmup: int) -> float:
     return statistics.median(times)
 
 
+class LiteRunner:
+    """A .rknn on the board's NPU with the face runners' interface (`input_names`, `output_names`,
+    `runner(feeds)`; feeds are normalised NCHW float32, turned back into pixels for the model, which
+    carries mean / std), so a face pipeline stage can run on the real NPU as NpuRunner does in the
+    simulator."""
+
+    name = "rknn-lite"
+
+    def __init__(self, rknn_path: str | Path):
+        from rknnlite.api import RKNNLite
+        self.path = Path(rknn_path)
+        self.report, self.onnx_path = _conversion(self.path)
+        self.input_names = [self.report["input"]["name"]]
+        self.output_names = list(self.report["outputs"])
+        self.mean, self.std = (np.asarray(self.report["config"][k][0], np.float32).reshape(1, -1, 1, 1)
+                               for k in ("mean_values", "std_values"))
+        self.lite = RKNNLite(verbose=False)
+        if self.lite.load_rknn(str(self.path)) != 0 or self.lite.init_runtime() != 0:
+            self.lite.release()
+            raise NpuError(f"rknn-toolkit-lite2 cannot load {self.path} (converted for another target or toolkit?)")
+
+    def infer_pixels(self, pixels: np.ndarray) -> list[np.ndarray]:
+        return self.lite.inference(inputs=[pixels], data_format="nchw")
+
+    def __call__(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        pixels = np.asarray(feeds[self.input_names[0]], np.float32) * self.std + self.mean
+        return dict(zip(self.output_names, self.infer_pixels(pixels)))
+
+    def close(self) -> None:
+        self.lite.release()
+
+
 def bench_model(rknn_path: Path, repeats: int, warmup: int) -> dict:
-    from rknnlite.api import RKNNLite
-    report, onnx_path = _conversion(rknn_path)
-    x = np.random.default_rng(BENCH_SEED).uniform(0, 255, report["input"]["shape"]).astype(np.float32)
-    lite = RKNNLite(verbose=False)
+    runner = LiteRunner(rknn_path)
+    x = np.random.default_rng(BENCH_SEED).uniform(0, 255, runner.report["input"]["shape"]).astype(np.float32)
     try:
-        if lite.load_rknn(str(rknn_path)) != 0 or lite.init_runtime() != 0:
-            raise NpuError(f"rknn-toolkit-lite2 cannot load {rknn_path} (converted for another target or toolkit?)")
-        npu_ms = _median_ms(lambda: lite.inference(inputs=[x], data_format="nchw"), repeats, warmup)
+        npu_ms = _median_ms(lambda: runner.infer_pixels(x), repeats, warmup)
     finally:
-        lite.release()
+        runner.close()
     row = {"model": rknn_path.name, "npu_ms": npu_ms, "cpu_ms": None, "repeats": repeats}
-    if onnx_path is not None:
+    if runner.onnx_path is not None:
         from ..engine import Model
-        cpu = Model.load(str(onnx_path))
-        mean, std = (np.asarray(report["config"][k][0], np.float32).reshape(1, -1, 1, 1)
-                     for k in ("mean_values", "std_values"))
-        feed = {report["input"]["name"]: np.ascontiguousarray((x - mean) / std)}
+        cpu = Model.load(str(runner.onnx_path))
+        feed = {runner.input_names[0]: np.ascontiguousarray((x - runner.mean) / runner.std)}
         row["cpu_ms"] = _median_ms(lambda: cpu.run(feed), max(3, repeats // 10), 1)
     return row
 
