@@ -57,6 +57,8 @@ int cl_dwconv3x3_run(const cl_conv_shape *s, const float *x, const float *w, flo
     int tasks = s->n * s->c_in, rc = CL_OK;
     const cl_dw_kernels *k = kernels();
     int parts = nthreads < tasks ? nthreads : tasks;
+    if (parts == 1)   /* no OpenMP region: it costs microseconds, a tenth of a small depthwise conv */
+        return planes(s, x, w, y, ep, 0, tasks, k);
     CL_PARALLEL_FOR(parts)
     for (int p = 0; p < parts; p++) {
         int t0 = (int)((long long)tasks * p / parts), t1 = (int)((long long)tasks * (p + 1) / parts);
