@@ -7,7 +7,6 @@
  * The 1D transforms are the matrices of winograd.c (the plain versions) factored by hand: rows of
  * B^T and A^T for the points +p and -p share their even and odd parts, so each pair costs one
  * add and one subtract of shared sums (as in ncnn and Lavin & Gray). */
-#include <limits.h>
 #include "cl_winograd.h"
 
 /* cl_vec.h has no subtract; an FMA by -1 rounds once, so it is exactly a - b. */
@@ -114,7 +113,8 @@ input_tiles(int alpha, w_1d_fn bt, const float *plane, ptrdiff_t ld, ptrdiff_t l
             d[c] = clv_loadu(plane + start[0] + r * ld + (c % m) * lt + c / m);
         for (int q = 1; q < runs; q++)
             CL_UNROLL for (int c = 0; c < alpha; c++)
-                d[c] = W_BLEND(d[c], clv_loadu(plane + start[q] + r * ld + (c % m) * lt + c / m), lo[q], lo[q + 1]);
+                d[c] = W_BLEND(d[c], clv_loadu(plane + start[q] + r * ld + (c % m) * lt + c / m),
+                               lo[q], lo[q + 1]);
         bt(d, 1, rows + r * alpha, 1);
     }
     CL_UNROLL for (int c = 0; c < alpha; c++) {   /* B^T (d B): transform each column, store */
