@@ -125,7 +125,8 @@ def test_hybrid_keeps_the_chosen_layers_in_fp16(tk, tmp_path):
 
 
 def test_auto_hybrid_takes_the_worst_int8_layers(tk, tiny, tmp_path):
-    report = convert.convert(tiny, tmp_path / "h.rknn", Options(dtype="hybrid", calib=CALIB, hybrid_worst=2),
+    report = convert.convert(tiny, tmp_path / "h.rknn", Options(dtype="hybrid", calib=CALIB, hybrid_auto="worst",
+                                                                  hybrid_worst=2),
                              toolkit=tk)
     chosen = report["hybrid_selection"]["int8_single_cos"]
     assert len(chosen) == 2 and len(report["fp16_layers"]) == 2
@@ -133,8 +134,7 @@ def test_auto_hybrid_takes_the_worst_int8_layers(tk, tiny, tmp_path):
 
 
 def test_hybrid_by_the_toolkits_proposal(tk, tiny, tmp_path):
-    report = convert.convert(tiny, tmp_path / "p.rknn", Options(dtype="hybrid", calib=CALIB, hybrid_auto="proposal"),
-                             toolkit=tk)
+    report = convert.convert(tiny, tmp_path / "p.rknn", Options(dtype="hybrid", calib=CALIB), toolkit=tk)
     assert "proposal" in report["hybrid_selection"]["method"] and isinstance(report["fp16_layers"], list)
 
 
