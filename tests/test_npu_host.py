@@ -69,6 +69,23 @@ def test_prepare_refuses_custom_ops_multiple_inputs_dynamic_shapes(tmp_path):
         model_prep.prepare(tmp_path / "junk.onnx", tmp_path, None)
 
 
+def test_prepare_moves_rank3_concats_off_the_channel_axis(tmp_path):
+    """The zoo detector's loc / conf concats of the priors: same outputs, bit for bit, from 4-D views."""
+    import onnxruntime as ort
+    from convlab import zoo
+    zoo.export_model(zoo.build_model("detector"), tmp_path)
+    src = tmp_path / "detector.onnx"
+    prepared = model_prep.prepare(src, tmp_path / "out", model_prep.find_spec(src, None))
+    assert any("concat1, concat2" in n for n in prepared.notes)
+    model = onnx.load(str(prepared.path))
+    concats = [n for n in model.graph.node if n.op_type == "Concat"]
+    assert len(concats) == 2 and all(a.i == 2 for n in concats for a in n.attribute if a.name == "axis")
+    x = np.random.default_rng(0).standard_normal((1, 3, 240, 320)).astype(np.float32)
+    ref, got = (ort.InferenceSession(str(p)).run(["loc", "conf"], {"input": x}) for p in (src, prepared.path))
+    for r, g in zip(ref, got):
+        np.testing.assert_array_equal(r, g)
+
+
 def test_prepare_checks_the_spec_against_the_model(tmp_path):
     path = _save(npu_models.tiny_detector(), tmp_path / "det.onnx")
     spec = {"name": "det", "input": {"name": "input", "shape": [1, 3, 32, 32], "mean": [0, 0, 0], "std": [1, 1, 1]},
