@@ -283,12 +283,37 @@ def test_bench_on_a_board_times_the_npu(monkeypatch, tmp_path):
 
 def test_parse_stages():
     from convlab.npu.pipeline import parse_stages
-    assert parse_stages(["detector=npu:int8", "fitter=npu:fp16", "extractor=cpu"]) == {
-        "detector": "int8", "fitter": "fp16"}
+    assert parse_stages(["detector=npu:int8", "fitter=npu:fp16", "extractor=cpu:c"]) == {
+        "detector": ("npu", "int8"), "fitter": ("npu", "fp16"), "extractor": ("cpu", "c")}
+    assert parse_stages(["extractor=cpu"]) == {}                    # stays on the pipeline's runner
     for bad, match in (("nose=npu:int8", "unknown stage 'nose'"), ("detector=npu:int4", "expected detector=npu"),
-                       ("detector=gpu", "expected detector=npu")):
+                       ("detector=gpu", "expected detector=npu"), ("detector=npu", "expected detector=npu"),
+                       ("fitter=cpu:cuda", "unknown backend 'cuda'")):
         with pytest.raises(NpuError, match=match):
             parse_stages([bad])
+    with pytest.raises(NpuError, match="'detector' is placed twice"):
+        parse_stages(["detector=cpu", "detector=npu:fp16"])
+
+
+def test_place_cpu_stages_without_the_toolkit():
+    """cpu:BACKEND swaps the runner for that engine on the stage's own model; no toolkit is started."""
+    from convlab.face.models import build_pipeline
+    from convlab.face.runners import ConvlabRunner, OrtRunner
+    from convlab.npu.pipeline import place, placed
+    pipe = build_pipeline(runner="onnxruntime")
+    with placed(pipe, {"extractor": ("cpu", "numpy")}) as tk:
+        assert tk is None and isinstance(pipe.extractor.runner, ConvlabRunner)
+        assert isinstance(pipe.detector.runner, OrtRunner)
+    with pytest.raises(NpuError, match="needs the RKNN toolkit"):
+        place(pipe, {"fitter": ("npu", "fp16")}, None)
+
+
+def test_run_with_an_npu_stage_names_a_missing_toolkit(monkeypatch, capsys):
+    monkeypatch.setenv("CONVLAB_RKNN_PYTHON", "/nonexistent/python")
+    assert main(["run", "--demo", "--stage", "detector=npu:int8"]) == 2
+    assert "RKNN-Toolkit2 is not available" in capsys.readouterr().err
+    assert main(["verify", "a.png", "b.png", "--stage", "fitter=npu:int4"]) == 2
+    assert "expected fitter=npu:fp16|int8|hybrid" in capsys.readouterr().err
 
 
 def _result(boxes, scores, templates):

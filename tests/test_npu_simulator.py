@@ -237,3 +237,18 @@ def test_pipeline_with_stages_on_the_npu(tk):
     for stage in ("detector", "extractor"):
         assert diffs[stage].calls > 0 and diffs[stage].max_abs < 0.02 * diffs[stage].max_ref, diffs[stage]
     assert diffs["fitter"].max_abs == 0.0                       # the same CPU runner on both sides
+
+
+def test_convlab_run_places_stages(capsys):
+    """`convlab run --stage`: the fitter in the simulator, the extractor on convlab's numpy kernels,
+    the detector on the pipeline's runner; --crosscheck feeds each stage's inputs to onnxruntime."""
+    argv = ["run", "--demo", "--max-faces", "1", "--json", "--crosscheck",
+            "--stage", "fitter=npu:fp16", "extractor=cpu:numpy", "detector=cpu"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert len(json.loads(captured.out)["faces"]) == 1
+    diffs = {line.split()[0]: float(line.split("relative ")[1].split(")")[0])
+             for line in captured.err.splitlines() if "call(s)" in line}
+    assert diffs["detector"] == 0.0                       # onnxruntime on both sides
+    assert 0 < diffs["fitter"] < 0.02                      # fp16 in the simulator: close, not equal
+    assert 0 < diffs["extractor"] < 1e-4                   # convlab's fp32 kernels

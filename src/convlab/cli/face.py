@@ -9,12 +9,14 @@ down, with the image covering [0, W] x [0, H].
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 
 from ..errors import ConvlabError
 from ..face.budgets import BUDGETS_MS, verdicts
 from ..face.image import BUILTIN_PREFIX, BUILTINS
+from .npu import add_stage_option
 
 DEMO_IMAGE = BUILTIN_PREFIX + "astronaut"
 UNTRAINED_NOTE = ("note: the zoo models are untrained (seeded weights): these faces are arbitrary; "
@@ -62,6 +64,30 @@ def pipeline_from_args(args):
                           crop_expand=args.crop_expand, blur_threshold=args.blur_threshold, seed=args.seed)
 
 
+@contextlib.contextmanager
+def placed_pipeline(args):
+    """pipeline_from_args() with the --stage placements applied while the block runs (NPU stages in the
+    simulator: the toolkit's worker is started for them and stopped at the end)."""
+    if not args.stage:
+        yield pipeline_from_args(args)
+        return
+    from ..face.models import resolve
+    from ..npu.pipeline import placed
+    from .npu import stage_placements
+    stages, options = stage_placements(args)
+    pipe = pipeline_from_args(args)
+
+    def model_of(stage):
+        return resolve(stage, getattr(args, stage), getattr(args, f"{stage}_spec"), args.seed)
+
+    with placed(pipe, stages, options, model_of, args.threads):
+        yield pipe
+
+
+def _where(args) -> str:
+    return ", ".join([args.backend] + args.stage)
+
+
 def _uses_zoo(args, pipe) -> bool:
     def zoo(m):
         return m is None or m == "zoo" or m.startswith("zoo:")
@@ -95,47 +121,47 @@ def cmd_run(args) -> int:
     image = DEMO_IMAGE if args.demo else args.image
     if image is None:
         raise ConvlabError("convlab run: give an IMAGE or --demo")
-    pipe = pipeline_from_args(args)
     if args.repeat < 1:
         raise ConvlabError(f"--repeat must be >= 1, got {args.repeat}")
-    res = pipe.run_repeated(image, args.repeat, warmup=not args.cold)
+    with placed_pipeline(args) as pipe:
+        res = pipe.run_repeated(image, args.repeat, warmup=not args.cold)
+        crosscheck = crosscheck_lines(args, pipe, image) if args.crosscheck else []
     if args.save_vis:
         from ..face.visualise import save_visualisation
         save_visualisation(res.image, res.faces, args.save_vis)
     if args.json:
         print(json.dumps(res.to_json()))
     else:
-        print_result(res, backend=args.backend, threads=args.threads)
+        print_result(res, backend=_where(args), threads=args.threads)
         if args.save_vis:
             print(f"visualisation written to {args.save_vis}")
-    if args.crosscheck:
-        print_crosscheck(args, pipe, image)
+    for line in crosscheck:       # on stderr when stdout carries JSON
+        print(line, file=sys.stderr if args.json else sys.stdout)
     if _uses_zoo(args, pipe):
         print(UNTRAINED_NOTE, file=sys.stderr)
     return 0
 
 
-def print_crosscheck(args, pipe, image) -> None:
-    """Stage-by-stage differences against onnxruntime (on stderr when stdout carries JSON)."""
+def crosscheck_lines(args, pipe, image) -> list[str]:
+    """Stage-by-stage differences against onnxruntime, as lines to print."""
     from ..face.crosscheck import stage_diffs
     ref = pipeline_from_args(argparse.Namespace(**{**vars(args), "backend": "onnxruntime", "conv": "auto",
                                                    "passes": None}))
     diffs, ref_res, res = stage_diffs(image, ref, pipe)
-    out = sys.stderr if args.json else sys.stdout
-    print(f"crosscheck against onnxruntime ({args.backend} on the same stage inputs):", file=out)
+    lines = [f"crosscheck against onnxruntime ({_where(args)} on the same stage inputs):"]
     for d in diffs.values():
         extra = ("; " + "; ".join(d.problems)) if d.problems else ""
-        print(f"  {d.stage:<10} {d.calls:3d} call(s)  max |diff| {d.max_abs:.3g}  "
-              f"(max |ref| {d.max_ref:.3g}, relative {d.relative:.3g}){extra}", file=out)
-    print(f"  end to end: {len(ref_res.faces)} face(s) on onnxruntime, {len(res.faces)} on {args.backend}",
-          file=out)
+        lines.append(f"  {d.stage:<10} {d.calls:3d} call(s)  max |diff| {d.max_abs:.3g}  "
+                     f"(max |ref| {d.max_ref:.3g}, relative {d.relative:.3g}){extra}")
+    lines.append(f"  end to end: {len(ref_res.faces)} face(s) on onnxruntime, {len(res.faces)} on {_where(args)}")
+    return lines
 
 
 def cmd_verify(args) -> int:
     from ..face.compare import cosine, l2_distance
-    pipe = pipeline_from_args(args)
-    ta, ra = pipe.template(args.image_a)
-    tb, rb = pipe.template(args.image_b)
+    with placed_pipeline(args) as pipe:
+        ta, ra = pipe.template(args.image_a)
+        tb, rb = pipe.template(args.image_b)
     cos, l2 = cosine(ta, tb), l2_distance(ta, tb)
     same = cos >= args.threshold
     out = {"cosine": round(cos, 6), "l2": round(l2, 6), "threshold": args.threshold, "same_person": same,
@@ -224,6 +250,7 @@ def register(sub) -> None:
     p.add_argument("--crosscheck", action="store_true",
                    help="also feed every stage's inputs to onnxruntime and report the largest differences")
     add_pipeline_options(p)
+    add_stage_option(p)
     p.set_defaults(func=cmd_run)
 
     v = sub.add_parser("verify", help="1:1 verification of the best face in two images")
@@ -232,6 +259,7 @@ def register(sub) -> None:
     v.add_argument("--threshold", type=float, default=0.5, help="cosine similarity for 'same person' (default 0.5)")
     v.add_argument("--json", action="store_true")
     add_pipeline_options(v)
+    add_stage_option(v)
     v.set_defaults(func=cmd_verify)
 
     lt = sub.add_parser("face-latency", help="per-stage pipeline latency for several kernel choices",

@@ -12,7 +12,7 @@ def _calib(text: str) -> str | int:
     return int(text) if text.isdigit() else text
 
 
-def _add_conversion_options(p: argparse.ArgumentParser) -> None:
+def add_conversion_options(p: argparse.ArgumentParser, spec: bool = True) -> None:
     from ..npu.convert import HYBRID_AUTO, QUANT_ALGOS, QUANT_METHODS, TARGETS
     p.add_argument("--target", default="rk3568", choices=TARGETS)
     p.add_argument("--calib", type=_calib, default=None, metavar="DIR|N",
@@ -28,14 +28,31 @@ def _add_conversion_options(p: argparse.ArgumentParser) -> None:
                         "0.9703 / 0.9602 / 0.9946: fixing the worst single layers does not help, the error of the "
                         "int8 layers left accumulates")
     p.add_argument("--hybrid-worst", type=int, default=3, metavar="K")
-    p.add_argument("--spec", default=None, help="model spec (default: MODEL.json beside the model, if present)")
+    if spec:
+        p.add_argument("--spec", default=None, help="model spec (default: MODEL.json beside the model, if present)")
 
 
-def _options(args, dtype: str):
+def conversion_options(args, dtype: str):
     from ..npu.convert import Options
     return Options(dtype=dtype, target=args.target, calib=args.calib, quant_algo=args.quant_algo,
                    quant_method=args.quant_method, fp16_layers=tuple(args.fp16_layer),
-                   hybrid_auto=args.hybrid_auto, hybrid_worst=args.hybrid_worst, spec=args.spec)
+                   hybrid_auto=args.hybrid_auto, hybrid_worst=args.hybrid_worst, spec=getattr(args, "spec", None))
+
+
+def stage_placements(args):
+    """--stage texts -> (placements, base conversion Options); each NPU stage gets its own dtype."""
+    from ..npu.pipeline import parse_stages
+    stages = parse_stages(args.stage)
+    return stages, conversion_options(args, "hybrid" if args.fp16_layer else "fp16")
+
+
+def add_stage_option(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("stage placement (NPU stages: the RKNN simulator on a host)")
+    g.add_argument("--stage", action="extend", nargs="+", default=[], metavar="STAGE=WHERE",
+                   help="detector|fitter|extractor = npu:fp16|npu:int8|npu:hybrid, cpu (the pipeline's "
+                        "runner) or cpu:BACKEND (onnxruntime, numba, c, ...); e.g. --stage detector=npu:int8 "
+                        "fitter=npu:fp16 extractor=cpu:c")
+    add_conversion_options(g, spec=False)
 
 
 def _results_dir(out: str | None = None) -> Path:
@@ -58,7 +75,7 @@ def _write_json(report: dict, name: str) -> None:
 
 def _convert(args) -> int:
     from ..npu.convert import convert, report_path
-    report = convert(args.model, args.output, _options(args, args.dtype))
+    report = convert(args.model, args.output, conversion_options(args, args.dtype))
     out = Path(report["output"])
     print(f"wrote {out} ({report['rknn_bytes']} bytes) and {report_path(out)}")
     print(f"  toolkit {report['toolkit']['toolkit']}, {report['options']['dtype']}, target {report['options']['target']}, "
@@ -80,7 +97,8 @@ def _compare(args) -> int:
             raise ConvlabError(f"unknown --dtype {d!r}; choose from {', '.join(DTYPES)}")
     if args.spec and len(args.model) > 1:
         raise ConvlabError("--spec describes one model; give one model with it (or put MODEL.json beside each)")
-    report = compare.compare(args.model, dtypes, _options(args, "fp16"), n_inputs=args.inputs, backend=args.backend)
+    report = compare.compare(args.model, dtypes, conversion_options(args, "fp16"), n_inputs=args.inputs,
+                             backend=args.backend)
     js, md = compare.write(report, _results_dir(args.out))
     print(json.dumps(report, indent=2) if args.json else compare.table(report), end="")
     if not args.json:
@@ -90,23 +108,16 @@ def _compare(args) -> int:
 
 def _pipeline(args) -> int:
     from ..face.models import build_pipeline
-    from ..npu.pipeline import face_agreement, parse_stages, place
-    from ..npu.toolkit import Toolkit
-    stages = parse_stages(args.stage)
-    if not stages:
+    from ..npu.pipeline import face_agreement, placed
+    stages, options = stage_placements(args)
+    if not any(device == "npu" for device, _ in stages.values()):
         raise ConvlabError("no stage placed on the NPU: give --stage STAGE=npu:DTYPE")
     cpu = build_pipeline(runner=args.runner)
     mixed = build_pipeline(runner=args.runner)
     report = {"stages": args.stage, "cpu_runner": args.runner, "images": {}}
-    with Toolkit() as tk:
-        runners = place(mixed, stages, tk, _options(args, "fp16"))
-        try:
-            for image in args.image:
-                report["images"][image] = face_agreement(cpu.run(image), mixed.run(image), args.iou,
-                                                         args.threshold)
-        finally:
-            for r in runners.values():
-                r.close()
+    with placed(mixed, stages, options) as tk:
+        for image in args.image:
+            report["images"][image] = face_agreement(cpu.run(image), mixed.run(image), args.iou, args.threshold)
         report["toolkit"] = tk.info
     _write_json(report, "npu_pipeline.json")
     return 0
@@ -128,7 +139,7 @@ def register(subparsers) -> None:
     c.add_argument("--dtype", default="fp16", choices=DTYPES)
     c.add_argument("-o", "--output", default=None, help="output .rknn (default MODEL.<dtype>.rknn); "
                    "the report is OUTPUT.json")
-    _add_conversion_options(c)
+    add_conversion_options(c)
     c.set_defaults(func=_convert)
 
     m = sub.add_parser("compare", help="RKNN simulator vs convlab's CPU engine on the same inputs, one table")
@@ -139,19 +150,17 @@ def register(subparsers) -> None:
     m.add_argument("--backend", default="numba", help="convlab engine backend for the CPU path (numba or c)")
     m.add_argument("--json", action="store_true", help="print the full report as JSON")
     m.add_argument("--out", default=None, help="output directory (default results/<device-id>/)")
-    _add_conversion_options(m)
+    add_conversion_options(m)
     m.set_defaults(func=_compare)
 
     f = sub.add_parser("pipeline", help="the zoo face pipeline with stages on the NPU (simulator) vs all on "
                        "the CPU: detection agreement, confidence error, landmark NME, template cosine")
     f.add_argument("image", nargs="+", help="image files or builtin:astronaut / builtin:camera")
-    f.add_argument("--stage", action="extend", nargs="+", default=[], metavar="STAGE=npu:DTYPE",
-                   help="e.g. detector=npu:int8 fitter=npu:fp16 extractor=cpu (repeatable)")
     f.add_argument("--runner", default="convlab", choices=("convlab", "onnxruntime"),
                    help="CPU runner of the reference pipeline and of the stages left on the CPU")
     f.add_argument("--iou", type=float, default=0.5, help="IoU for two detections to be the same face")
     f.add_argument("--threshold", type=float, default=0.5, help="cosine for 'same person'")
-    _add_conversion_options(f)
+    add_stage_option(f)
     f.set_defaults(func=_pipeline)
 
     b = sub.add_parser("bench", help="median NPU latency per .rknn on an RK3568 board (rknn-toolkit-lite2)")
