@@ -136,6 +136,9 @@ static inline __attribute__((always_inline)) const float *ring_row(cl_dw_ring *g
             int two = oy + 1 < c->oh;                                                        \
             for (int i = 0; i < (two ? s + 3 : 3); i++)                                      \
                 job.rows[i] = ring_row(c->ring, c, oy * s - c->pt + i);                      \
+            /* the next step's rows now: loads that follow their stores closely stall */     \
+            for (int i = s + 3; i < 3 * s + 3 && oy + 2 < c->oh; i++)                        \
+                ring_row(c->ring, c, oy * s - c->pt + i);                                    \
             job.y[0] = c->y + (ptrdiff_t)oy * c->ow;                                         \
             job.y[1] = job.y[0] + c->ow;                                                     \
             if (two)                                                                         \

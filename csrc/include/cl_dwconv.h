@@ -5,7 +5,7 @@
 
 #include "cl_common.h"
 
-enum { CL_DW_RING = 8 };   /* >= stride + 3 rows, the most two output rows read; a power of 2 */
+enum { CL_DW_RING = 16 };  /* a power of 2 >= the rows of two steps of two output rows (2 * stride + 3 + stride) */
 
 /* Input rows copied (by the row kernel's fill) into zero-bordered buffers that stay in L1.
  * Stride 1: padded column c of a row at buf[c]. Stride 2: even padded columns at buf[c / 2], odd
