@@ -244,7 +244,8 @@ def _write_md(out, weights, acts, lat, micro, probes, micro_probes, seed, meta):
          output.markdown(at, {"model": "model", "fraction": "injected fraction", "layers": "tensors",
                               "values": "values", "subnormal": "subnormal values",
                               "tensors_with_subnormals": "tensors with any"}, ".2f")),
-        ("Microbenchmark: ns per element (CPU time), 4096-float L1-resident vectorised loop",
+        ("Microbenchmark: ns per element (CPU time), 4096-float L1-resident loops "
+         "(mul, fma vectorised; dot scalar)",
          output.markdown(micro, {"op": "op", "case": "operands", "mode": "FP mode", "cpu_ns_per_element": "ns/element",
                                  "vs_normal": "vs normal", "result_subnormal": "subnormal results",
                                  "result_zero": "zero results"})),
