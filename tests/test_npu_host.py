@@ -231,41 +231,60 @@ def test_bench_off_board_says_why_and_exits_nonzero(capsys):
     assert "runs on an RK3568 board only" in err and "no rknnlite module" in err
 
 
-def test_bench_on_a_board_times_the_npu(monkeypatch, tmp_path):
-    """The board path with rknnlite replaced by a fake that sleeps: medians, budgets, report lookup."""
-    import time
+@pytest.fixture
+def fake_board(monkeypatch):
+    """rknnlite replaced by a fake whose inference calls fake_board.infer(rknn path, NCHW pixels); the
+    board checks pass. Records released runtimes."""
+    state = types.SimpleNamespace(infer=None, released=[])
 
     class FakeLite:
         def __init__(self, verbose=False):
-            pass
+            self.path = None
 
         def load_rknn(self, path):
+            self.path = path
             return 0
 
         def init_runtime(self):
             return 0
 
         def inference(self, inputs, data_format):
-            assert data_format == "nchw" and inputs[0].shape == (1, 3, 8, 8)
-            time.sleep(0.002)
-            return [inputs[0].sum()]
+            assert data_format == "nchw" and len(inputs) == 1
+            return state.infer(self.path, inputs[0])
 
         def release(self):
-            pass
+            state.released.append(self.path)
 
     api = types.ModuleType("rknnlite.api")
     api.RKNNLite = FakeLite
     monkeypatch.setitem(sys.modules, "rknnlite", types.ModuleType("rknnlite"))
     monkeypatch.setitem(sys.modules, "rknnlite.api", api)
     monkeypatch.setattr(board, "problems", lambda: [])
+    return state
+
+
+def test_bench_on_a_board_times_the_npu(fake_board, tmp_path):
+    """The board path with a fake NPU that sleeps: medians, budgets, report lookup."""
+    import time
+
+    def infer(path, pixels):
+        assert pixels.shape == (1, 3, 8, 8)
+        time.sleep(0.002)
+        return [pixels.sum()]
+
+    fake_board.infer = infer
     for name in ("detector.int8.rknn", "fitter.fp16.rknn"):
         (tmp_path / name).write_bytes(b"rknn")
         (tmp_path / (name + ".json")).write_text(json.dumps({
             "model": "/elsewhere/missing.onnx", "input": {"name": "input", "shape": [1, 3, 8, 8]},
             "outputs": ["sum"], "config": {"mean_values": [[0, 0, 0]], "std_values": [[1, 1, 1]]}}))
-    report = board.bench([tmp_path / "detector.int8.rknn", tmp_path / "fitter.fp16.rknn"], repeats=5, warmup=1)
+    paths = [tmp_path / "detector.int8.rknn", tmp_path / "fitter.fp16.rknn"]
+    with pytest.raises(NpuError, match="face pipeline needs the model .*detector.int8.rknn was converted from"):
+        board.bench(paths, repeats=1, warmup=0)
+    report = board.bench(paths, repeats=5, warmup=1, image=None)
     assert [r["model"] for r in report["rows"]] == ["detector.int8.rknn", "fitter.fp16.rknn"]
     assert all(2.0 <= r["npu_ms"] < 200 and r["cpu_ms"] is None for r in report["rows"])
+    assert report["pipeline"] is None
     (budget,) = report["budgets"]
     assert budget["stages"] == ["detector", "fitter"] and budget["budget_ms"] == 40.0
     assert budget["npu_ms"] == pytest.approx(sum(r["npu_ms"] for r in report["rows"]))
@@ -341,3 +360,45 @@ def test_face_agreement_matches_sets_not_counts():
     assert face_agreement(ref, ref)["verification_agreement"] == 1.0
     empty = _result([], [], [])
     assert face_agreement(empty, empty)["detection_f1"] == 1.0 and face_agreement(ref, empty)["matched"] == 0
+
+
+def test_bench_per_pipeline_stage(fake_board, tmp_path):
+    """Detector and fitter on a fake NPU that runs their ONNX (onnxruntime) after a 3 ms sleep; the
+    extractor and the all-CPU reference on a CPU runner: the same faces, per-stage medians with the
+    NPU stages' sleep in them, and the seed budgets computed per face from those medians."""
+    import time
+    import onnxruntime as ort
+    from convlab import zoo
+    sessions = {}
+    for stage, dtype in (("detector", "int8"), ("fitter", "fp16")):
+        zoo.export_model(zoo.build_model(stage), tmp_path)
+        spec = json.loads((tmp_path / f"{stage}.json").read_text())
+        rknn = tmp_path / f"{stage}.{dtype}.rknn"
+        rknn.write_bytes(b"rknn")
+        (tmp_path / f"{rknn.name}.json").write_text(json.dumps({
+            "model": f"/host/zoo/{stage}.onnx",
+            "input": {"name": spec["input"]["name"], "shape": spec["input"]["shape"]},
+            "outputs": [o["name"] for o in spec["outputs"]],
+            "config": {"mean_values": [spec["input"]["mean"]], "std_values": [spec["input"]["std"]]}}))
+        sessions[str(rknn)] = (ort.InferenceSession(str(tmp_path / f"{stage}.onnx")), spec["input"])
+
+    def infer(path, pixels):
+        session, inp = sessions[path]
+        time.sleep(0.003)
+        x = (pixels - np.reshape(inp["mean"], (1, -1, 1, 1))) / np.reshape(inp["std"], (1, -1, 1, 1))
+        return session.run(None, {inp["name"]: x.astype(np.float32)})
+
+    fake_board.infer = infer
+    report = board.bench(list(sessions), repeats=2, warmup=1, cpu_backend="onnxruntime")
+    p = report["pipeline"]
+    assert p["npu_stages"] == {"detector": "detector.int8.rknn", "fitter": "fitter.fp16.rknn"}
+    assert p["cpu"]["faces"] == p["npu"]["faces"] == 1
+    for side in ("cpu", "npu"):
+        ms, budgets = p[side]["stages_ms"], p[side]["budgets"]
+        assert {"load", "detector", "fitter", "align", "extractor", "compare"} <= set(ms)
+        assert budgets["detector+fitter"]["ms"] == pytest.approx(ms["detector"] + ms["fitter"], abs=1e-3)
+        assert budgets["detector+fitter"]["limit_ms"] == 40.0
+        assert budgets["extraction+comparison"]["limit_ms"] == 500.0 and budgets["machine"].startswith("this board")
+    assert p["npu"]["stages_ms"]["detector"] >= 3.0 and p["npu"]["stages_ms"]["fitter"] >= 3.0
+    assert [r["cpu_ms"] > 0 for r in report["rows"]] == [True, True]      # the .onnx beside: timed on the CPU
+    assert sorted(set(fake_board.released)) == sorted(sessions)            # every runtime released

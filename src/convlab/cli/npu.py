@@ -125,11 +125,15 @@ def _pipeline(args) -> int:
 
 def _bench(args) -> int:
     from ..npu import board
-    _write_json(board.bench(args.rknn, repeats=args.repeats, warmup=args.warmup), "npu_bench.json")
+    report = board.bench(args.rknn, repeats=args.repeats, warmup=args.warmup,
+                         image=None if args.no_pipeline else args.image, cpu_backend=args.cpu_backend,
+                         threads=args.threads)
+    _write_json(report, "npu_bench.json")
     return 0
 
 
 def register(subparsers) -> None:
+    from ..npu.board import PIPELINE_IMAGE
     from ..npu.convert import DTYPES
     p = subparsers.add_parser("npu", help="RKNN NPU path: convert, compare in the simulator, bench on a board")
     sub = p.add_subparsers(dest="npu_command", required=True, metavar="ACTION")
@@ -163,8 +167,15 @@ def register(subparsers) -> None:
     add_stage_option(f)
     f.set_defaults(func=_pipeline)
 
-    b = sub.add_parser("bench", help="median NPU latency per .rknn on an RK3568 board (rknn-toolkit-lite2)")
+    b = sub.add_parser("bench", help="median NPU latency per .rknn and per face pipeline stage on an RK3568 "
+                       "board (rknn-toolkit-lite2), next to convlab's CPU kernels, against the seed budgets")
     b.add_argument("rknn", nargs="+", help=".rknn files from `convlab npu convert` (their .json report beside)")
     b.add_argument("--repeats", type=int, default=50)
     b.add_argument("--warmup", type=int, default=5)
+    b.add_argument("--image", default=PIPELINE_IMAGE, help="face pipeline input for the per-stage run, which "
+                   "puts detector.*.rknn / fitter.*.rknn / extractor.*.rknn on the NPU (default %(default)s)")
+    b.add_argument("--no-pipeline", action="store_true", help="per model only")
+    b.add_argument("--cpu-backend", default="c", help="convlab kernels of the CPU stages and the all-CPU "
+                   "pipeline (default c: the NEON kernels on the board)")
+    b.add_argument("--threads", type=int, default=1, help="CPU threads of the pipeline's CPU stages")
     b.set_defaults(func=_bench)

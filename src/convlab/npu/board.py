@@ -1,6 +1,15 @@
 """`convlab npu bench`: latency of .rknn models on an RK3568's NPU through rknn-toolkit-lite2, next
 to convlab's engine on the same board's CPU when the .onnx is beside the .rknn.
 
+Per model: the median NPU latency of the bare network. Per pipeline stage: the face pipeline on an
+image twice, once all on convlab's CPU kernels and once with every stage that has a .rknn (named
+`detector.*.rknn`, `fitter.*.rknn`, `extractor.*.rknn`) on the NPU through LiteRunner; per stage
+(load, detector, fitter, align, extractor, compare) the median over the repeats after a warm-up,
+one face, checked against the seed's per-face budgets (detector + fitter <= 40 ms, extraction +
+comparison <= 500 ms) as face.budgets computes them. The pipeline needs each NPU stage's .onnx and
+its spec .json beside the .rknn (the decoding is in the spec); stages without a .rknn run the zoo
+model on the CPU in both pipelines.
+
 It runs only where it can mean something: an aarch64 machine, the rknnlite module, and the NPU
 device node. Anywhere else it says which of those is missing and refuses.
 """
@@ -21,6 +30,8 @@ from .errors import BoardUnavailableError, NpuError
 # The seed study's budgets on the RK3568 (3DiVi): detector + fitter, and template extraction.
 BUDGETS_MS = {("detector", "fitter"): 40.0, ("extractor",): 500.0}
 BENCH_SEED = 11
+STAGES = ("detector", "fitter", "extractor")
+PIPELINE_IMAGE = "builtin:astronaut"
 
 
 def _npu_device() -> str | None:
@@ -101,34 +112,88 @@ class LiteRunner:
         self.lite.release()
 
 
-def bench_model(rknn_path: Path, repeats: int, warmup: int) -> dict:
+def bench_model(rknn_path: Path, repeats: int, warmup: int, cpu_backend: str = "c", threads: int = 1) -> dict:
     runner = LiteRunner(rknn_path)
     x = np.random.default_rng(BENCH_SEED).uniform(0, 255, runner.report["input"]["shape"]).astype(np.float32)
     try:
         npu_ms = _median_ms(lambda: runner.infer_pixels(x), repeats, warmup)
     finally:
         runner.close()
-    row = {"model": rknn_path.name, "npu_ms": npu_ms, "cpu_ms": None, "repeats": repeats}
+    row = {"model": rknn_path.name, "npu_ms": npu_ms, "cpu_ms": None, "cpu_backend": cpu_backend,
+           "repeats": repeats}
     if runner.onnx_path is not None:
-        from ..engine import Model
-        cpu = Model.load(str(runner.onnx_path))
+        from ..face.runners import engine_options, make_runner
+        kind, opts = engine_options(cpu_backend)
+        cpu = make_runner(kind, runner.onnx_path, threads=threads, **opts)
         feed = {runner.input_names[0]: np.ascontiguousarray((x - runner.mean) / runner.std)}
-        row["cpu_ms"] = _median_ms(lambda: cpu.run(feed), max(3, repeats // 10), 1)
+        row["cpu_ms"] = _median_ms(lambda: cpu(feed), max(3, repeats // 10), 1)
     return row
+
+
+def _stage(rknn_path: Path) -> str | None:
+    """The pipeline stage a .rknn is for, from its name (detector.int8.rknn -> detector)."""
+    return next((s for s in STAGES if rknn_path.name.startswith(s + ".")), None)
 
 
 def budgets(rows: list[dict]) -> list[dict]:
     """Sum the stages of each budget whose models were all benchmarked (matched by name prefix)."""
     out = []
     for stages, limit in BUDGETS_MS.items():
-        found = [next((r for r in rows if r["model"].startswith(s + ".")), None) for s in stages]
+        found = [next((r for r in rows if _stage(Path(r["model"])) == s), None) for s in stages]
         if all(found):
             total = sum(r["npu_ms"] for r in found)
             out.append({"stages": list(stages), "npu_ms": total, "budget_ms": limit, "within": total <= limit})
     return out
 
 
-def bench(rknn_paths, repeats: int = 50, warmup: int = 5) -> dict:
+def _stage_model(rknn_path: Path) -> Path:
+    """The .onnx a stage's .rknn was converted from, beside it with its spec (the pipeline decodes by it)."""
+    _, onnx = _conversion(rknn_path)
+    if onnx is None or not onnx.with_suffix(".json").is_file():
+        raise NpuError(f"the face pipeline needs the model {rknn_path} was converted from and its spec beside it "
+                       f"(MODEL.onnx and MODEL.json from `convlab zoo export`); copy them to the board")
+    return onnx
+
+
+def bench_pipeline(stage_rknns: dict[str, Path], image, repeats: int, warmup: int, cpu_backend: str = "c",
+                   threads: int = 1) -> dict:
+    """Per-stage medians of the face pipeline all on convlab's CPU kernels and with the given stages on
+    the NPU, with the seed's budget verdicts for each."""
+    from ..face.models import build_pipeline
+    from ..face.runners import engine_options
+    from .pipeline import swap_runner
+    models = {stage: str(_stage_model(path)) for stage, path in stage_rknns.items()}
+    kind, opts = engine_options(cpu_backend)
+
+    def pipeline():
+        return build_pipeline(models.get("detector"), models.get("fitter"), models.get("extractor"), runner=kind,
+                              engine_options=opts, threads=threads, max_faces=1)
+
+    cpu, npu = pipeline(), pipeline()
+    runners = []
+    try:
+        for stage, path in stage_rknns.items():
+            runners.append(LiteRunner(path))
+            swap_runner(npu, stage, runners[-1])
+        out = {"image": str(image), "cpu_backend": cpu_backend, "threads": threads,
+               "npu_stages": {s: p.name for s, p in stage_rknns.items()}}
+        for name, pipe in (("cpu", cpu), ("npu", npu)):
+            for _ in range(max(warmup - 1, 0)):
+                pipe.run(image)
+            res = pipe.run_repeated(image, repeats, warmup=warmup > 0)
+            verdicts = res.budgets()
+            verdicts["machine"] = f"this board ({platform.machine()}, NPU {_npu_device()})"
+            out[name] = {"stages_ms": res.stages, "faces": len(res.faces), "budgets": verdicts}
+    finally:
+        for r in runners:
+            r.close()
+    return out
+
+
+def bench(rknn_paths, repeats: int = 50, warmup: int = 5, image=PIPELINE_IMAGE, cpu_backend: str = "c",
+          threads: int = 1) -> dict:
+    """Per model, and per pipeline stage on `image` when a .rknn is named for a stage (image None: per
+    model only)."""
     reasons = problems()
     if reasons:
         raise BoardUnavailableError("convlab npu bench runs on an RK3568 board only: " + "; ".join(reasons))
@@ -136,7 +201,17 @@ def bench(rknn_paths, repeats: int = 50, warmup: int = 5) -> dict:
     for p in paths:
         if not p.is_file():
             raise FileNotFoundError(f"{p} does not exist")
-    rows = [bench_model(p, repeats, warmup) for p in paths]
-    return {"rows": rows, "budgets": budgets(rows), "npu_device": _npu_device(), "platform": platform.platform(),
-            "note": "median over repeats after warm-up; NPU input is pixels, CPU is convlab's engine, 1 thread"}
-
+    stage_rknns = {}
+    for p in paths:
+        stage = _stage(p)
+        if stage in stage_rknns:
+            raise NpuError(f"two .rknn files for the {stage} stage: {stage_rknns[stage].name} and {p.name}")
+        if stage is not None:
+            stage_rknns[stage] = p
+    pipeline = (bench_pipeline(stage_rknns, image, repeats, warmup, cpu_backend, threads)
+                if stage_rknns and image is not None else None)
+    rows = [bench_model(p, repeats, warmup, cpu_backend, threads) for p in paths]
+    return {"rows": rows, "budgets": budgets(rows), "pipeline": pipeline, "npu_device": _npu_device(),
+            "platform": platform.platform(),
+            "note": "median over repeats after warm-up; NPU input is pixels, CPU is convlab's engine; "
+                    "pipeline: per-stage medians, one face, NPU stages through rknn-toolkit-lite2"}
