@@ -317,12 +317,13 @@ def test_parse_stages():
 def test_place_cpu_stages_without_the_toolkit():
     """cpu:BACKEND swaps the runner for that engine on the stage's own model; no toolkit is started."""
     from convlab.face.models import build_pipeline
-    from convlab.face.runners import ConvlabRunner, OrtRunner
+    from convlab.face.runners import OrtRunner
     from convlab.npu.pipeline import place, placed
     pipe = build_pipeline(runner="onnxruntime")
-    with placed(pipe, {"extractor": ("cpu", "numpy")}) as tk:
-        assert tk is None and isinstance(pipe.extractor.runner, ConvlabRunner)
-        assert isinstance(pipe.detector.runner, OrtRunner)
+    before = pipe.detector.runner, pipe.extractor.runner
+    with placed(pipe, {"extractor": ("cpu", "onnxruntime")}) as tk:      # (cpu:numpy: the simulator test)
+        assert tk is None and isinstance(pipe.extractor.runner, OrtRunner)
+        assert pipe.extractor.runner is not before[1] and pipe.detector.runner is before[0]
     with pytest.raises(NpuError, match="needs the RKNN toolkit"):
         place(pipe, {"fitter": ("npu", "fp16")}, None)
 
