@@ -9,12 +9,15 @@ toolkit call goes through `worker.py`, run by that venv's python and driven from
     toolkit      find the rknn venv, start and talk to the worker
     worker       the only code that imports rknn.api (runs in the rknn venv)
     install      create / check the rknn venv (`make rknn`)
-    model_prep   check an ONNX model for the toolkit, re-export at a supported opset / IR version
+    model_prep   check an ONNX model for the toolkit, re-export at a supported opset / IR version,
+                 move rank-3 concats off the channel axis (int8 .rknn size)
     calibration  calibration set from an image folder or generated images, as the toolkit reads it
     accuracy     per-output error metrics; the toolkit's per-layer accuracy analysis, parsed
     convert      `convlab npu convert`: .rknn + JSON report, written atomically
     compare      `convlab npu compare`: simulator vs convlab's CPU engine, one table in results/
     runner       NpuRunner: an NPU stage with the face pipeline's runner interface
-    pipeline     `convlab npu pipeline`: face stages placed on the NPU, face-level agreement with the CPU
-    board        `convlab npu bench`: latency on an RK3568 through rknn-toolkit-lite2
+    pipeline     --stage placements (`convlab run / verify / npu pipeline`): face stages on the NPU or
+                 another CPU engine; face-level agreement with the all-CPU pipeline
+    board        `convlab npu bench`: latency per model and per face pipeline stage on an RK3568
+                 through rknn-toolkit-lite2, against the seed budgets
 """
