@@ -1,14 +1,14 @@
 /* The depthwise 3x3 channel kernel, written once over the vector layer (cl_vec.h) and compiled per
- * ISA by dwconv3x3_<isa>.c. Input rows are copied into an L1 ring of zero-bordered rows
- * (cl_dw_ring) just before they are needed, so every output vector is computed the same way,
- * edges included, and each input row is read from memory once; the last vector of a row overlaps the one before it
- * rather than running past the row. Two output rows per step share the input rows they both read
- * (stride 1: 4 rows for 2 outputs instead of 6). For stride 2, dw_fill has split each input row
- * into even and odd columns, so the taps are even[x], odd[x] and even[x + 1]: unit-stride loads,
- * no shuffles in the inner loop. Two vectors of columns per step too.
- * Every output is ((row 0 taps + row 1 taps) + row 2 taps) + bias, each row's taps summed 0..2: the
- * same in either row of a pair and in overlapping vectors, so the result does not depend on how
- * rows are paired or split between threads. */
+ * ISA by dwconv3x3_<isa>.c.
+ * - Input rows are copied into an L1 ring of zero-bordered rows (cl_dw_ring) one step before they
+ *   are needed: every output vector is computed the same way, edges included, and each input row
+ *   is read from memory once. For stride 2 the copy splits a row into even and odd columns, so the
+ *   taps are even[x], odd[x] and even[x + 1]: unit-stride loads, no shuffles in the inner loop.
+ * - Each step computes two output rows (sharing the input rows both read) by two vectors of
+ *   columns; a row's last vectors overlap their neighbours rather than run past the row.
+ * - Every output is ((row 0 taps + row 1 taps) + row 2 taps) + bias, each row's taps summed 0..2:
+ *   the same wherever the output falls in a step, so results do not depend on how rows are paired,
+ *   vectors overlap or channels are split between threads. */
 
 /* One or two output rows: rows[i] is input row oy * stride + i in the ring. */
 typedef struct {
