@@ -34,4 +34,4 @@ bench-regress:
 	.venv/bin/convlab regress --ci --out-dir regress-report $(ARGS)
 
 demo:
-	.venv/bin/convlab bench conv --shape 64,64,56,56,3,1 --algo all
+	.venv/bin/convlab bench conv --shape 64,64,56,56,3,1 --algo all --backend all
