@@ -1,5 +1,5 @@
 /* Depthwise 3x3 convolution, stride 1 or 2, any padding. Each thread takes a contiguous range of
- * (image, channel) planes and one row ring (cl_dw_ring, allocated once per thread; its borders
+ * (image, channel) planes (cl_dw_split) and one row ring (cl_dw_ring, allocated once per thread; its borders
  * stay zero); the ISA's channel kernel (dwconv3x3_<isa>.c) does the rest. */
 #include <stdlib.h>
 #include "cl_conv.h"
@@ -17,8 +17,9 @@ static const cl_dw_kernels *kernels(void)
 }
 
 static int planes(const cl_conv_shape *s, const float *x, const float *w, float *y,
-                  const cl_epilogue *ep, int t0, int t1, const cl_dw_kernels *k)
+                  const cl_epilogue *ep, int t0, int t1, const void *ctx)
 {
+    const cl_dw_kernels *k = ctx;
     int st = s->sh, act = ep ? ep->act : CL_ACT_NONE;
     /* a vector of outputs starting at column ox reads ring columns up to ox + width + 2 */
     ptrdiff_t reach = (s->ow > k->width ? s->ow : k->width) + 3, padded = s->pl + s->w + s->pr;
@@ -54,18 +55,5 @@ int cl_dwconv3x3_run(const cl_conv_shape *s, const float *x, const float *w, flo
         s->groups != s->c_in || s->c_out != s->c_in || s->kh != 3 || s->kw != 3 ||
         s->sh != s->sw || (s->sh != 1 && s->sh != 2) || s->dh != 1 || s->dw != 1)
         return CL_EINVAL;
-    int tasks = s->n * s->c_in, rc = CL_OK;
-    const cl_dw_kernels *k = kernels();
-    int parts = nthreads < tasks ? nthreads : tasks;
-    if (parts == 1)   /* no OpenMP region: it costs microseconds, a tenth of a small depthwise conv */
-        return planes(s, x, w, y, ep, 0, tasks, k);
-    CL_PARALLEL_FOR(parts)
-    for (int p = 0; p < parts; p++) {
-        int t0 = (int)((long long)tasks * p / parts), t1 = (int)((long long)tasks * (p + 1) / parts);
-        if (planes(s, x, w, y, ep, t0, t1, k) != CL_OK) {
-            CL_ATOMIC_WRITE
-            rc = CL_ENOMEM;
-        }
-    }
-    return rc;
+    return cl_dw_split(s, x, w, y, ep, nthreads, planes, kernels());
 }

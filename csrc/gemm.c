@@ -8,6 +8,7 @@ enum {
     KC = 256,        /* depth of one block: an NR-wide B panel (KC x NR) stays in L1 */
     NC = 256,        /* columns packed at once per thread: KC x NC of B stays in L2 */
     MR_MAX = 16, NR_MAX = 32,
+    GEMV_MAX_N = 2,  /* up to this many columns, one GEMV per column beats an NR-wide tile */
 };
 
 struct cl_gemm_a {
@@ -137,12 +138,74 @@ static int gemm_columns(const cl_gemm_a *a, const cl_bsrc *b, float *C, ptrdiff_
     return CL_OK;
 }
 
+/* Row panels [p0, p1) of one GEMV: c[i * ldc] = epilogue(A row i . the column expanded in bx).
+ * KC blocks outermost, so A is read in the order it is stored (one sequential stream per thread);
+ * sum holds the rows' partial sums between blocks. */
+static void gemv_panels(const cl_gemm_a *a, const float *bx, float *sum, float *c, ptrdiff_t ldc,
+                        const cl_epilogue *ep, int p0, int p1)
+{
+    int mr = a->uk->mr, K = a->K, act = ep ? ep->act : CL_ACT_NONE;
+    int i_begin = p0 * mr, i_end = a->M < p1 * mr ? a->M : p1 * mr;
+    memset(sum + i_begin, 0, (size_t)(p1 - p0) * mr * sizeof(float));
+    for (int k0 = 0; k0 < K; k0 += KC) {
+        int kc = K - k0 < KC ? K - k0 : KC;
+        for (int i0 = i_begin; i0 < p1 * mr; i0 += mr)
+            a->uk->gemv(kc, a->data + (size_t)a->mp * k0 + (size_t)i0 * kc, bx + (size_t)k0 * mr, sum + i0);
+    }
+    for (int i = i_begin; i < i_end; i++) {
+        float *y = c + (ptrdiff_t)i * ldc;
+        *y = sum[i] + (ep && ep->bias ? ep->bias[i] : 0.0f);
+        if (act == CL_ACT_SIGMOID)
+            cl_sigmoid_inplace(y, 1);
+        else
+            *y = cl_act1(*y, act, ep && ep->slope ? ep->slope[i] : 0.0f);
+    }
+}
+
+/* Few columns (a 1x1 conv on a 1x1 map: a classifier): an MR x NR tile would compute NR columns
+ * to keep N, and a GEMV is bound by streaming A anyway. So each column is a GEMV over the packed
+ * panels; threads split the row panels, so each output is still summed by one thread in one order. */
+static int gemv_columns(const cl_gemm_a *a, const cl_bsrc *b, float *C, ptrdiff_t ldc,
+                        const cl_epilogue *ep, int nthreads)
+{
+    int mr = a->uk->mr, K = a->K, panels = a->mp / mr;
+    int parts = nthreads < panels ? nthreads : panels;
+    float *col = aligned((size_t)K), *bx = aligned((size_t)K * mr), *sum = aligned((size_t)a->mp);
+    if (!col || !bx || !sum) {
+        free(col);
+        free(bx);
+        free(sum);
+        return CL_ENOMEM;
+    }
+    for (int j = 0; j < b->N; j++) {
+        for (int k0 = 0; k0 < K; k0 += KC)
+            b->pack(b, k0, K - k0 < KC ? K - k0 : KC, j, 1, 1, col + k0);
+        for (int k = 0; k < K; k++)
+            for (int i = 0; i < mr; i++)
+                bx[(size_t)k * mr + i] = col[k];
+        if (parts == 1) {
+            gemv_panels(a, bx, sum, C + j, ldc, ep, 0, panels);
+            continue;
+        }
+        CL_PARALLEL_FOR(parts)
+        for (int t = 0; t < parts; t++)
+            gemv_panels(a, bx, sum, C + j, ldc, ep, (int)((long long)panels * t / parts),
+                        (int)((long long)panels * (t + 1) / parts));
+    }
+    free(col);
+    free(bx);
+    free(sum);
+    return CL_OK;
+}
+
 int cl_gemm_src(const cl_gemm_a *a, const cl_bsrc *b, float *C, ptrdiff_t ldc,
                 const cl_epilogue *ep, int nthreads)
 {
     if (!a || !b || !C || b->K != a->K || b->N < 1 || ldc < b->N || nthreads < 1)
         return CL_EINVAL;
     int nr = a->uk->nr, N = b->N;
+    if (b->pack && N <= GEMV_MAX_N)
+        return gemv_columns(a, b, C, ldc, ep, nthreads);
     /* Equal column shares, whole NR panels: which thread computes a column never changes
      * how it is summed. */
     int share = ((N + nthreads - 1) / nthreads + nr - 1) / nr * nr;

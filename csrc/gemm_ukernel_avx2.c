@@ -9,8 +9,9 @@ CL_ISA_BEGIN_AVX2
 #define UK_MR 6
 #define UK_NV 2
 #include "gemm_ukernel_impl.h"
+#include "gemv_ukernel_impl.h"
 CL_ISA_END
-const cl_ukernel cl_ukernel_avx2 = {UK_MR, UK_NR, CL_ISA_AVX2, ukernel};
+const cl_ukernel cl_ukernel_avx2 = {UK_MR, UK_NR, CL_ISA_AVX2, ukernel, gemv_ukernel};
 #else
-const cl_ukernel cl_ukernel_avx2 = {0, 0, CL_ISA_AVX2, 0};
+const cl_ukernel cl_ukernel_avx2 = {0, 0, CL_ISA_AVX2, 0, 0};
 #endif

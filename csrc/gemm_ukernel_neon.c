@@ -71,7 +71,10 @@ static void ukernel(int kc, const float *a, const float *b, float *c, ptrdiff_t 
     }
 }
 
-const cl_ukernel cl_ukernel_neon = {MR, NR, CL_ISA_NEON, ukernel};
+#define UK_MR MR
+#include "gemv_ukernel_impl.h"
+
+const cl_ukernel cl_ukernel_neon = {MR, NR, CL_ISA_NEON, ukernel, gemv_ukernel};
 #else
-const cl_ukernel cl_ukernel_neon = {0, 0, CL_ISA_NEON, 0};
+const cl_ukernel cl_ukernel_neon = {0, 0, CL_ISA_NEON, 0, 0};
 #endif

@@ -6,5 +6,6 @@
 #define UK_MR 4
 #define UK_NV 8
 #include "gemm_ukernel_impl.h"
+#include "gemv_ukernel_impl.h"
 
-const cl_ukernel cl_ukernel_scalar = {UK_MR, UK_NR, CL_ISA_SCALAR, ukernel};
+const cl_ukernel cl_ukernel_scalar = {UK_MR, UK_NR, CL_ISA_SCALAR, ukernel, gemv_ukernel};

@@ -22,6 +22,10 @@ CASES = [
     (5, 4, 3, 1, 2, 2, 1, 12, 9, None),
     (24, 24, 3, 1, 1, 1, 24, 9, 53, ("leaky_relu", 0.2)),  # depthwise s1, vector interior + edges
     (16, 16, 3, 2, (2, 0, 1, 2), 1, 16, 15, 99, "relu"),   # depthwise s2
+    (20, 20, 7, 1, 0, 1, 20, 7, 7, ("prelu", np.linspace(-1, 1, 20, dtype=np.float32))),  # global depthwise
+    (12, 12, 5, 2, (2, 1, 2, 2), 1, 12, 14, 19, "hardswish"),  # depthwise 5x5 s2
+    (8, 8, 3, 1, 2, 2, 8, 10, 11, "relu6"),                # depthwise dilated: the general kernel
+    (300, 37, 1, 1, 0, 1, 1, 1, 1, "sigmoid"),             # GEMV: 1x1 conv on a 1x1 map
 ]
 
 
@@ -41,7 +45,7 @@ def test_every_isa_matches_the_reference(isa, case):
     x = rng.standard_normal((2, c_in, h, w), dtype=np.float32)
     wt = rng.standard_normal(spec.weight_shape, dtype=np.float32)
     b = rng.standard_normal(c_out, dtype=np.float32)
-    algos = ["im2col", "direct"] + (["depthwise"] if g == c_in == c_out and d == 1 else [])
+    algos = ["im2col", "direct"] + (["depthwise"] if g == c_in == c_out else [])
     for algo in algos:
         y = convlab.conv2d(x, wt, b, stride=s, padding=p, dilation=d, groups=g, activation=act,
                            algo=algo, backend="c", threads=2)

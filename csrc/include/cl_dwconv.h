@@ -3,7 +3,7 @@
 #ifndef CL_DWCONV_H
 #define CL_DWCONV_H
 
-#include "cl_common.h"
+#include "cl_conv.h"
 
 enum { CL_DW_RING = 16 };  /* a power of 2 >= the rows of two steps of two output rows (2 * stride + 3 + stride) */
 
@@ -39,5 +39,12 @@ typedef struct {
 } cl_dw_kernels;
 
 extern const cl_dw_kernels cl_dw_scalar, cl_dw_avx2, cl_dw_avx512, cl_dw_neon;
+
+/* One thread's share of a depthwise conv: planes t0..t1-1 (plane t = image t / c_in, channel
+ * t % c_in). cl_dw_split runs it over contiguous ranges, on nthreads threads. */
+typedef int (*cl_dw_planes_fn)(const cl_conv_shape *s, const float *x, const float *w, float *y,
+                               const cl_epilogue *ep, int t0, int t1, const void *ctx);
+int cl_dw_split(const cl_conv_shape *s, const float *x, const float *w, float *y, const cl_epilogue *ep,
+                int nthreads, cl_dw_planes_fn planes, const void *ctx);
 
 #endif

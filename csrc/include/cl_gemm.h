@@ -47,9 +47,13 @@ int cl_sgemm(int M, int N, int K, const float *A, int lda, const float *B, int l
 enum { CL_UK_LOAD = 1, CL_UK_EPILOGUE = 2 };
 typedef void (*cl_ukernel_fn)(int kc, const float *a, const float *b, float *c, ptrdiff_t ldc,
                               int flags, const float *bias, const float *slope, int act);
+/* The GEMV micro-kernel (N = 1): adds to sum[0..MR-1] the kc-deep dot products of one A panel
+ * with bx, the column of B expanded to the panel's layout (bx[k * MR + i] = b[k]). */
+typedef void (*cl_gemv_fn)(int kc, const float *a, const float *bx, float *sum);
 typedef struct {
     int mr, nr, isa;
     cl_ukernel_fn fn;
+    cl_gemv_fn gemv;
 } cl_ukernel;
 
 /* Every micro-kernel this build has (x86: scalar, avx2, avx512; aarch64: scalar, neon). */

@@ -32,6 +32,11 @@ static const shape SHAPES[] = {
     {1,   8,   6, 12, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2, CL_ACT_RELU},      /* groups */
     {1,   9,   6,  8,  7, 1, 3, 2, 1, 0, 1, 0, 1, 1, 1, 3, CL_ACT_NONE},
     {1,   1,   1, 70, 70, 7, 7, 1, 1, 3, 3, 3, 3, 1, 1, 1, CL_ACT_NONE},
+    /* GEMV (1x1 conv on a 1x1 / 1x2 map): K > KC, M not a whole number of panels, every epilogue */
+    {2, 300,  37,  1,  1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, CL_ACT_PRELU},
+    {1,  61,  19,  1,  2, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, CL_ACT_SIGMOID},
+    {1,  33,  20,  1,  1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, CL_ACT_HARDSWISH},
+    {1,  16,  10,  3,  3, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1, CL_ACT_RELU6},    /* im2col source, N = 1 */
     /* depthwise 3x3: vector interior + scalar edges and tails, s1 and s2 */
     {1,   3,   3,  5,  5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3, CL_ACT_RELU},
     {2,   5,   5, 9, 37, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 5, CL_ACT_PRELU},
@@ -41,6 +46,13 @@ static const shape SHAPES[] = {
     {1,   4,   4, 10, 80, 3, 3, 2, 2, 0, 0, 0, 0, 1, 1, 4, CL_ACT_NONE},
     {2,   3,   3, 15, 99, 3, 3, 2, 2, 0, 1, 2, 0, 1, 1, 3, CL_ACT_PRELU},
     {1,   2,   2,  2,  3, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 2, CL_ACT_RELU},
+    /* depthwise KxK: global 7x7, 5x5 s1/s2 with asymmetric padding, 3x3 s3, dilation, non-square */
+    {2,   6,   6,  7,  7, 7, 7, 1, 1, 0, 0, 0, 0, 1, 1, 6, CL_ACT_PRELU},
+    {1,   5,   5, 13, 17, 5, 5, 1, 1, 2, 1, 2, 3, 1, 1, 5, CL_ACT_HARDSWISH},
+    {1,   4,   4, 14, 19, 5, 5, 2, 2, 2, 2, 1, 2, 1, 1, 4, CL_ACT_SIGMOID},
+    {1,   3,   3, 11, 10, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 3, CL_ACT_RELU6},
+    {1,   3,   3, 12, 12, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 3, CL_ACT_RELU},
+    {1,   2,   2,  9, 16, 1, 7, 1, 2, 0, 3, 0, 3, 1, 1, 2, CL_ACT_NONE},
     /* Winograd (3x3 s1): partial tiles, runs of tiles across rows, padding >= 2 (direct border
      * outputs), a one-row input */
     {2,   5,   7, 17, 23, 3, 3, 1, 1, 2, 0, 3, 1, 1, 1, 1, CL_ACT_HARDSWISH},
@@ -69,6 +81,8 @@ static int is_dw3x3(const cl_conv_shape *s)
     return s->groups == s->c_in && s->c_out == s->c_in && s->kh == 3 && s->kw == 3 &&
            s->sh == s->sw && (s->sh == 1 || s->sh == 2) && s->dh == 1 && s->dw == 1;
 }
+
+static int is_dw(const cl_conv_shape *s) { return s->groups == s->c_in && s->c_out == s->c_in; }
 
 static int any_shape(const cl_conv_shape *s) { (void)s; return 1; }
 
@@ -105,6 +119,7 @@ static const struct {
     {"im2col", run_im2col, any_shape, 1},
     {"direct", cl_direct_run, any_shape, 1},
     {"depthwise3x3", cl_dwconv3x3_run, is_dw3x3, 1},
+    {"depthwise", cl_dwconv_run, is_dw, 1},
     {"winograd_f23", run_wino2, is_3x3_s1, 4},
     {"winograd_f43", run_wino4, is_3x3_s1, 150},
     {"winograd_f63", run_wino6, is_3x3_s1, 250},
@@ -283,7 +298,7 @@ static void check_errors(void)
     float v = 0;
     s.ow += 1;   /* inconsistent with the rest */
     int ok = cl_direct_run(&s, &v, &v, &v, NULL, 1) == CL_EINVAL &&
-             cl_dwconv3x3_run(&s, &v, &v, &v, NULL, 1) == CL_EINVAL && cl_im2col_prepare(&s, &v) == NULL &&
+             cl_dwconv3x3_run(&s, &v, &v, &v, NULL, 1) == CL_EINVAL && cl_dwconv_run(&s, &v, &v, &v, NULL, 1) == CL_EINVAL && cl_im2col_prepare(&s, &v) == NULL &&
              cl_sgemm(0, 1, 1, &v, 1, &v, 1, &v, 1, NULL, 1) == CL_EINVAL &&
              cl_sgemm(2, 2, 2, &v, 1, &v, 2, &v, 2, NULL, 1) == CL_EINVAL;
     checks++;
@@ -302,7 +317,7 @@ int main(void)
     printf(" (default %s)\n", cl_isa_name(cl_isa()));
     for (size_t i = 0; i < sizeof SHAPES / sizeof *SHAPES; i++)
         check_shape(&SHAPES[i]);
-    static const int gemms[][3] = {{1, 1, 1}, {8, 12, 1}, {17, 33, 257}, {9, 1030, 20}, {70, 45, 600}};
+    static const int gemms[][3] = {{1, 1, 1}, {8, 12, 1}, {1000, 1, 1280}, {37, 2, 517}, {5, 1, 3}, {17, 33, 257}, {9, 1030, 20}, {70, 45, 600}};
     for (size_t i = 0; i < sizeof gemms / sizeof *gemms; i++)
         check_gemm(gemms[i][0], gemms[i][1], gemms[i][2]);
     check_errors();
