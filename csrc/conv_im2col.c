@@ -25,6 +25,32 @@ static int is_plain_gemm(const cl_conv_shape *s)
 /* Row k of X_col is input channel k/(kh*kw) shifted by tap (i, j); column n is output pixel
  * (n / ow, n % ow). Each panel row is filled run by run, a run being the panel's columns that
  * fall in one output row: zeros where the tap reads padding, a (strided) copy elsewhere. */
+static void pack_run(float *restrict dst, const float *restrict row, int ix0, int run, int sw, int w)
+{
+    /* t in [lo, hi) reads inside the row: ix0 + t * sw in [0, w). Divisions only at the edges:
+     * per run they would cost as much as the copy. */
+    int lo = 0, hi = run;
+    if (ix0 < 0)
+        lo = (-ix0 + sw - 1) / sw < run ? (-ix0 + sw - 1) / sw : run;
+    if (ix0 + (run - 1) * sw >= w)
+        hi = w - ix0 <= 0 ? 0 : (w - ix0 + sw - 1) / sw;
+    hi = hi < lo ? lo : hi;
+    /* plain loops, not memset/memcpy: runs are a panel's width or less, shorter than a call */
+    for (int t = 0; t < lo; t++)
+        dst[t] = 0.0f;
+    if (sw == 1)
+        for (int t = lo; t < hi; t++)
+            dst[t] = row[ix0 + t];
+    else if (sw == 2)   /* a constant stride the compiler vectorises (stride-2 stems) */
+        for (int t = lo; t < hi; t++)
+            dst[t] = row[ix0 + 2 * t];
+    else
+        for (int t = lo; t < hi; t++)
+            dst[t] = row[ix0 + t * sw];
+    for (int t = hi; t < run; t++)
+        dst[t] = 0.0f;
+}
+
 static void pack_im2col(const cl_bsrc *src, int k0, int kc, int n0, int nc, int nr, float *dst)
 {
     const im2col_ctx *c = src->ctx;
@@ -32,10 +58,12 @@ static void pack_im2col(const cl_bsrc *src, int k0, int kc, int n0, int nc, int 
     int taps = s->kh * s->kw;
     for (int p = 0; p < nc; p += nr) {
         int cols = nc - p < nr ? nc - p : nr;
+        int oy0 = (n0 + p) / s->ow, ox0 = (n0 + p) % s->ow;
+        /* row k = (channel ci, tap i, j), stepped without dividing per row */
+        int ci = k0 / taps, i = k0 % taps / s->kw, j = k0 % s->kw;
         for (int k = k0; k < k0 + kc; k++) {
-            int ci = k / taps, i = k % taps / s->kw, j = k % s->kw;
             const float *plane = c->x + (ptrdiff_t)ci * s->h * s->w;
-            int n = n0 + p, oy = n / s->ow, ox = n % s->ow;
+            int oy = oy0, ox = ox0;
             for (int q = 0; q < cols;) {
                 int run = s->ow - ox < cols - q ? s->ow - ox : cols - q;
                 int iy = oy * s->sh - s->pt + i * s->dh;
@@ -43,11 +71,7 @@ static void pack_im2col(const cl_bsrc *src, int k0, int kc, int n0, int nc, int 
                 if (iy < 0 || iy >= s->h) {
                     memset(dst + q, 0, (size_t)run * sizeof(float));
                 } else {
-                    const float *row = plane + (ptrdiff_t)iy * s->w;
-                    for (int t = 0; t < run; t++) {
-                        int ix = ix0 + t * s->sw;
-                        dst[q + t] = ix >= 0 && ix < s->w ? row[ix] : 0.0f;
-                    }
+                    pack_run(dst + q, plane + (ptrdiff_t)iy * s->w, ix0, run, s->sw, s->w);
                 }
                 q += run;
                 oy++;
@@ -56,6 +80,11 @@ static void pack_im2col(const cl_bsrc *src, int k0, int kc, int n0, int nc, int 
             for (int q = cols; q < nr; q++)
                 dst[q] = 0.0f;
             dst += nr;
+            if (++j == s->kw) {
+                j = 0;
+                if (++i == s->kh)
+                    i = 0, ci++;
+            }
         }
     }
 }
