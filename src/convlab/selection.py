@@ -30,7 +30,13 @@ def builtin_rule(spec: ConvSpec, h: int, w: int, backend: str) -> list[str]:
         prefs.append("depthwise")
     if spec.kernel_size == (3, 3) and spec.stride == (1, 1) and spec.dilation == (1, 1) and spec.groups == 1:
         if min(spec.c_in, spec.c_out) >= 16 and min(h, w) >= 8:
-            prefs += ["winograd_f63", "winograd_f43", "winograd_f23"]
+            # Larger tiles save more multiplies but waste more of the last tile row/column on
+            # small maps: measured on Zen 4 (experiments/winograd_c), F(2,3) wins up to ~24,
+            # F(4,3) up to ~48, F(6,3) beyond.
+            side = min(h, w)
+            order = ["winograd_f23", "winograd_f43", "winograd_f63"]
+            first = 0 if side <= 24 else 1 if side <= 48 else 2
+            prefs += sorted(order, key=lambda a: abs(order.index(a) - first))
     prefs += ["im2col", "direct"]
     return prefs
 
