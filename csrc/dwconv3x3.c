@@ -5,7 +5,7 @@
 #include "cl_conv.h"
 #include "cl_dwconv.h"
 
-static const cl_dw_kernels *kernels(void)
+const cl_dw_kernels *cl_dw_kernels_for_isa(void)
 {
     const cl_dw_kernels *k = &cl_dw_scalar;
     switch (cl_isa()) {
@@ -55,5 +55,5 @@ int cl_dwconv3x3_run(const cl_conv_shape *s, const float *x, const float *w, flo
         s->groups != s->c_in || s->c_out != s->c_in || s->kh != 3 || s->kw != 3 ||
         s->sh != s->sw || (s->sh != 1 && s->sh != 2) || s->dh != 1 || s->dw != 1)
         return CL_EINVAL;
-    return cl_dw_split(s, x, w, y, ep, nthreads, planes, kernels());
+    return cl_dw_split(s, x, w, y, ep, nthreads, planes, cl_dw_kernels_for_isa());
 }

@@ -7,8 +7,9 @@ CL_ISA_BEGIN_AVX512
 #define CL_VEC_AVX512
 #include "cl_vec.h"
 #include "dwconv3x3_impl.h"
+#include "dwconv_kxk_impl.h"
 CL_ISA_END
-const cl_dw_kernels cl_dw_avx512 = {dw_channel, CLV_W};
+const cl_dw_kernels cl_dw_avx512 = {dw_channel, CLV_W, dw_kxk_row};
 #else
-const cl_dw_kernels cl_dw_avx512 = {0, 0};
+const cl_dw_kernels cl_dw_avx512 = {0, 0, 0};
 #endif

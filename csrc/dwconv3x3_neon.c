@@ -6,7 +6,8 @@
 #define CL_VEC_NEON
 #include "cl_vec.h"
 #include "dwconv3x3_impl.h"
-const cl_dw_kernels cl_dw_neon = {dw_channel, CLV_W};
+#include "dwconv_kxk_impl.h"
+const cl_dw_kernels cl_dw_neon = {dw_channel, CLV_W, dw_kxk_row};
 #else
-const cl_dw_kernels cl_dw_neon = {0, 0};
+const cl_dw_kernels cl_dw_neon = {0, 0, 0};
 #endif

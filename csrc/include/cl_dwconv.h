@@ -33,10 +33,18 @@ typedef struct {
 
 typedef void (*cl_dw_channel_fn)(const cl_dw_channel *c);
 
+/* The general (KxK) kernel's row: see dwconv_kxk_impl.h. Sigmoid is left to the caller. */
+typedef void (*cl_dw_kxk_row_fn)(int ntaps, const float *const *tap, const float *k, float *y, int ow,
+                                 float bias, float slope, int act);
+
 typedef struct {
     cl_dw_channel_fn channel;
     int width;              /* floats per vector */
+    cl_dw_kxk_row_fn kxk_row;
 } cl_dw_kernels;
+
+/* The ISA's kernels (cl_isa()), scalar when this build has none for it. */
+const cl_dw_kernels *cl_dw_kernels_for_isa(void);
 
 extern const cl_dw_kernels cl_dw_scalar, cl_dw_avx2, cl_dw_avx512, cl_dw_neon;
 
