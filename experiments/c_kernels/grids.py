@@ -8,6 +8,9 @@ ratio best C / best peer on wall-clock medians and on CPU-time medians (the mach
 CPU time does not count the time a single-threaded call spends preempted).
 
     .venv/bin/python experiments/c_kernels/grids.py 1x1 dw_s1 dw_s2 [3x3] --out results/c_kernels
+
+The `gaps` grid holds the zoo layers the end-to-end benchmark showed slow: the classifier GEMV
+(1x1 conv on a 1x1 map), global 7x7 and 5x5 depthwise, a stride-2 stem, depthwise on small maps.
 """
 from __future__ import annotations
 
@@ -26,6 +29,11 @@ GRIDS = {
     "dw_s1": [dict(c=c, hw=hw, k=3, s=1, g=True) for c in (32, 64, 128) for hw in (28, 56, 112)],
     "dw_s2": [dict(c=c, hw=hw, k=3, s=2, g=True) for c in (32, 64, 128) for hw in (28, 56, 112)],
     "3x3": [dict(c=c, hw=hw, k=3, s=1, g=False) for c in (16, 32, 64, 128) for hw in (16, 32, 64, 96, 118)],
+    "gaps": [dict(c=1280, co=1000, hw=1, k=1, s=1, g=False), dict(c=512, co=128, hw=1, k=1, s=1, g=False),
+             dict(c=512, hw=7, k=7, s=1, g=True, pad=0), dict(c=128, hw=28, k=5, s=1, g=True),
+             dict(c=64, hw=56, k=5, s=2, g=True), dict(c=3, co=32, hw=224, k=3, s=2, g=False),
+             dict(c=256, hw=28, k=3, s=2, g=True), dict(c=576, hw=14, k=3, s=2, g=True),
+             dict(c=960, hw=7, k=3, s=1, g=True)],
 }
 
 
@@ -35,7 +43,7 @@ def geomean(xs):
 
 
 def run_shape(p, timing):
-    spec = ConvSpec.build(p["c"], p["c"], p["k"], p["k"], stride=p["s"], padding=p["k"] // 2,
+    spec = ConvSpec.build(p["c"], p.get("co", p["c"]), p["k"], p["k"], stride=p["s"], padding=p.get("pad", p["k"] // 2),
                           groups=p["c"] if p["g"] else 1, has_bias=True)
     res = bench_conv(spec, (1, p["c"], p["hw"], p["hw"]), backends=["c"], peers=PEERS, timing=timing)
     rows = {r["name"]: r for r in res["rows"] if r["status"] == "ok" and r["median_ms"]}
@@ -65,7 +73,7 @@ def table(grid, results) -> str:
     for r in results:
         p = r["shape"]
         lines.append(
-            f"| C={p['c']} {p['hw']}x{p['hw']} | {r.get('best_c', '-')} | {r.get('best_c_ms', float('nan')):.4f} | "
+            f"| C={p['c']}{'->' + str(p['co']) if 'co' in p else ''} k{p['k']} s{p['s']} {p['hw']}x{p['hw']} | {r.get('best_c', '-')} | {r.get('best_c_ms', float('nan')):.4f} | "
             f"{r.get('best_c_gflops', float('nan')):.1f} | {100 * r.get('best_c_peak', float('nan')):.0f} | "
             + " | ".join(f"{r.get(f'{n}_ms', float('nan')):.4f}" for n in PEERS)
             + f" | {r.get('best_peer', '-')} | {r.get('ratio', float('nan')):.3f} | {r.get('cpu_ratio', float('nan')):.3f} |")
