@@ -23,6 +23,9 @@ static int planes(const cl_conv_shape *s, const float *x, const float *w, float 
     int st = s->sh, act = ep ? ep->act : CL_ACT_NONE;
     /* a vector of outputs starting at column ox reads ring columns up to ox + width + 2 */
     ptrdiff_t reach = (s->ow > k->width ? s->ow : k->width) + 3, padded = s->pl + s->w + s->pr;
+    /* the fill stores a row's tail as a whole vector (zeros past the row): room for it */
+    ptrdiff_t tail = st == 1 ? s->pl + s->w + k->width : (s->pl + s->w + 1) / 2 + k->width + 1;
+    reach = reach > tail ? reach : tail;
     cl_dw_ring ring = {0};
     if (st == 1) {
         ring.ld = padded > reach ? padded : reach;

@@ -75,14 +75,15 @@ static inline __attribute__((always_inline)) void dw_row_span(const dw_rows_job 
 
 static inline __attribute__((always_inline)) void dw_fill(float *dst, const float *src, int w, int pl, int s, ptrdiff_t half)
 {
-    /* Whole vectors; a row's tail (or a row narrower than a vector) with the masked loads and
-     * stores of the vector layer, which touch nothing past the row. */
+    /* Whole vectors; a row's tail (or a row narrower than a vector) by a masked load, which reads
+     * nothing past the row and gives zeros there, stored as a whole vector: the ring row has room
+     * (dwconv3x3.c) and must be zero past the row anyway. Masked stores are slow (Zen 4). */
     if (s == 1) {
         int i = 0;
         for (; i + CLV_W <= w; i += CLV_W)
             clv_storeu(dst + pl + i, clv_loadu(src + i));
         if (i < w)
-            clv_store_first(dst + pl + i, clv_load_first(src + i, w - i), w - i);
+            clv_storeu(dst + pl + i, clv_load_first(src + i, w - i));
         return;
     }
     /* src[i] is padded column pl + i: the even i go to one half, the odd i to the other */
@@ -97,8 +98,8 @@ static inline __attribute__((always_inline)) void dw_fill(float *dst, const floa
         } else {
             clv_deinterleave(clv_load_first(src + i, r < CLV_W ? r : CLV_W),
                              clv_load_first(src + i + CLV_W, r > CLV_W ? r - CLV_W : 0), &e, &o);
-            clv_store_first(from_even + i / 2, e, (r + 1) / 2);
-            clv_store_first(from_odd + i / 2, o, r / 2);
+            clv_storeu(from_even + i / 2, e);
+            clv_storeu(from_odd + i / 2, o);
         }
     }
 }
