@@ -36,8 +36,9 @@ def add_pipeline_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--extractor-spec", metavar="SPEC")
     g.add_argument("--seed", type=int, default=0, help="seed of the zoo models (default 0)")
     e = p.add_argument_group("execution")
-    e.add_argument("--backend", default="onnxruntime",
-                   help="onnxruntime, or a convlab kernel backend (numba, c, ...) to run on convlab's engine")
+    e.add_argument("--backend", default="c",
+                   help="a convlab kernel backend (c, numba, ...) to run on convlab's engine (default c: "
+                        "convlab's fastest kernels), or onnxruntime as the reference")
     e.add_argument("--conv", default="auto", help="convlab conv algorithm (default auto); convlab backends only")
     e.add_argument("--passes", default=None, help="convlab graph passes, comma-separated; convlab backends only")
     e.add_argument("--threads", type=int, default=1)
