@@ -12,6 +12,8 @@ import numpy as np
 from .activation import Activation, parse_activation
 from .errors import ConvInputError
 
+_INT_MAX = 2**31 - 1   # the C kernels index planes and pass sizes as int
+
 
 def _pair(name: str, v) -> tuple[int, int]:
     if isinstance(v, (int, np.integer)):
@@ -67,6 +69,9 @@ class ConvSpec:
             raise ConvInputError(f"stride must be >= 1, got {stride}")
         if min(dilation) < 1:
             raise ConvInputError(f"dilation must be >= 1, got {dilation}")
+        if max(*stride, *dilation, *padding) > _INT_MAX:
+            raise ConvInputError(f"stride, dilation and padding must be below 2**31 (the C kernels' int), "
+                                 f"got stride {stride}, dilation {dilation}, padding {padding}")
         if c_in % groups or c_out % groups:
             raise ConvInputError(f"groups={groups} must divide both input channels ({c_in}) "
                                  f"and output channels ({c_out})")
@@ -93,6 +98,10 @@ class ConvSpec:
             raise ConvInputError(
                 f"output would be {oh}x{ow}: input {h}x{w} with padding {self.padding} is smaller than the "
                 f"dilated {self.kh}x{self.kw} kernel (dilation {self.dilation})")
+        if max(h + t + b, w + l + r) > _INT_MAX or oh * ow > _INT_MAX:
+            raise ConvInputError(
+                f"output would be {oh}x{ow} (input {h}x{w}, padding {self.padding}): a padded input side or an "
+                f"output plane above 2**31-1 elements is more than any kernel indexes")
         return oh, ow
 
     def flops(self, n: int, h: int, w: int) -> int:
