@@ -92,8 +92,9 @@ def test_bad_files(tmp_path):
         load(tmp_path / "missing.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: [unclosed\n")
-    with pytest.raises(SweepSpecError, match="not valid YAML"):
+    with pytest.raises(SweepSpecError, match="not valid YAML: line 2, column 1: ") as info:
         load(bad)
+    assert "\n" not in str(info.value)   # the CLI prints it as one line
 
 
 def test_atomic_write_keeps_the_old_file_on_failure(tmp_path, monkeypatch):

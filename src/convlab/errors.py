@@ -25,3 +25,12 @@ class UnsupportedConvError(ConvlabError):
         self.constraint = constraint
         self.detail = detail
         super().__init__(f"{kernel} does not support this convolution: {constraint}: {detail}")
+
+
+def parse_error_text(e: Exception) -> str:
+    """A parser's exception as one line for an error message (PyYAML's span several, with a caret)."""
+    mark, problem = getattr(e, "problem_mark", None), getattr(e, "problem", None)
+    if mark is not None and problem:
+        context = getattr(e, "context", None)
+        return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" + (f" ({context})" if context else "")
+    return " ".join(str(e).split())

@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import registry
 from ..api import prepare_conv
-from ..errors import ConvlabError
+from ..errors import ConvlabError, parse_error_text
 from .errors import ModelInputError
 
 # Where to look when the requested backend cannot run a layer at all (fastest first).
@@ -40,7 +40,7 @@ def read_overrides(source) -> dict[str, dict]:
             else:
                 data = json.loads(text)
         except Exception as e:
-            raise ModelInputError(f"override file {path} cannot be parsed: {e}") from None
+            raise ModelInputError(f"override file {path} cannot be parsed: {parse_error_text(e)}") from None
     else:
         data = source
     if not isinstance(data, dict):

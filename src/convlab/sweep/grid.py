@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from ..errors import ConvlabError
+from ..errors import ConvlabError, parse_error_text
 
 OPS = ("conv", "depthwise", "dwsep")   # dwsep = kxk depthwise then 1x1 pointwise, timed as a pair
 PEERS = ("onnxruntime", "ncnn", "torch")
@@ -126,7 +126,7 @@ def load(path: str | Path) -> SweepSpec:
     try:
         raw = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
     except (yaml.YAMLError, tomllib.TOMLDecodeError) as e:
-        raise SweepSpecError(f"sweep spec {path}: not valid {'TOML' if path.suffix == '.toml' else 'YAML'}: {e}") from None
+        raise SweepSpecError(f"sweep spec {path}: not valid {'TOML' if path.suffix == '.toml' else 'YAML'}: {parse_error_text(e)}") from None
     return parse(raw, str(path))
 
 

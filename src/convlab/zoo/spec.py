@@ -32,7 +32,7 @@ from pathlib import Path
 
 import yaml
 
-from ..errors import ConvlabError
+from ..errors import ConvlabError, parse_error_text
 
 
 class ModelSpecError(ConvlabError):
@@ -116,7 +116,7 @@ class ModelSpec:
         try:
             d = yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else json.loads(text)
         except (yaml.YAMLError, json.JSONDecodeError) as e:
-            raise ModelSpecError(f"{path}: not valid {'YAML' if path.suffix in ('.yaml', '.yml') else 'JSON'}: {e}") from None
+            raise ModelSpecError(f"{path}: not valid {'YAML' if path.suffix in ('.yaml', '.yml') else 'JSON'}: {parse_error_text(e)}") from None
         return _parse(d, str(path))
 
     def save(self, path: str | os.PathLike) -> None:
