@@ -84,7 +84,3 @@ def time_interleaved(fns: dict[str, Callable[[], object]], *, warmup: int = 2, r
         if precise or elapsed >= max_time:
             break
     return {name: Timing.from_samples(samples[name], number[name], precise, cpu[name]) for name in names}
-
-
-def time_one(fn: Callable[[], object], **kwargs) -> Timing:
-    return time_interleaved({"fn": fn}, **kwargs)["fn"]
