@@ -21,7 +21,7 @@ from ..errors import ConvlabError
 from .candidates import candidates
 from .device import device_id
 from .grid import PEER_ALGO, Group, SweepSpec
-from .store import ResultFile, read_meta, row_key, sidecar, write_json
+from .store import ResultFile, read_meta, sidecar, write_json
 
 REPO = Path(__file__).resolve().parents[3]
 NOISE_NOTE = ("timed on a shared host (other jobs running): 1-thread rows are process CPU time (preemption "

@@ -9,7 +9,7 @@ from __future__ import annotations
 import zlib
 
 import onnx
-from onnx import numpy_helper, shape_inference
+from onnx import shape_inference
 
 from ..spec import resolve_auto_pad
 from .grid import Shape
