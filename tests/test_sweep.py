@@ -100,6 +100,7 @@ def test_bad_files(tmp_path):
 def test_atomic_write_keeps_the_old_file_on_failure(tmp_path, monkeypatch):
     p = tmp_path / "r.csv"
     store.atomic_write(p, "old\n")
+    assert os.stat(p).st_mode & 0o044, "left private (0600) like mkstemp's temporary file"
 
     def boom(*a):
         raise OSError("disk full")

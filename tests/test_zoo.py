@@ -15,7 +15,8 @@ from convlab.errors import ConvlabError
 from convlab.postprocess import priors_for_spec
 from convlab.zoo import DEFAULT_MODELS, MODELS, build_model, export_model, normalise_images
 from convlab.zoo.calibrate import generated_images, intermediate_values
-from convlab.zoo.spec import ModelSpec, ModelSpecError, write_atomic
+from convlab.sweep.store import atomic_write
+from convlab.zoo.spec import ModelSpec, ModelSpecError
 from convlab.zoo.subnormal import count_subnormal, inject_subnormals, subnormal_report
 
 
@@ -234,7 +235,7 @@ def test_atomic_write_keeps_the_old_file_on_failure(tmp_path):
     path = tmp_path / "m.onnx"
     path.write_bytes(b"old")
     with pytest.raises(TypeError):
-        write_atomic(path, "not bytes")
+        atomic_write(path, 123)     # neither text nor bytes: fails after the temporary file exists
     assert path.read_bytes() == b"old" and os.listdir(tmp_path) == ["m.onnx"]
 
 

@@ -65,10 +65,9 @@ def _results_dir(out: str | None = None) -> Path:
 
 
 def _write_json(report: dict, name: str) -> None:
-    from ..zoo.spec import write_atomic
+    from ..sweep.store import atomic_write
     out = _results_dir() / name
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(out, (json.dumps(report, indent=2) + "\n").encode())
+    atomic_write(out, json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
     print(f"written to {out}")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..zoo.spec import write_atomic
+from ..sweep.store import atomic_write
 from . import accuracy, calibration
 from .convert import DTYPES, ModelSession, Options, toolkit_or
 from .toolkit import Toolkit
@@ -117,8 +117,8 @@ def write(report: dict, out_dir: Path) -> tuple[Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     report = {**report, "machine": platform.machine(), "platform": platform.platform()}
     js, md = out_dir / "npu_compare.json", out_dir / "npu_compare.md"
-    write_atomic(js, (json.dumps(report, indent=2) + "\n").encode())
+    atomic_write(js, json.dumps(report, indent=2) + "\n")
     header = (f"# NPU simulator vs convlab CPU ({report['toolkit']['toolkit']} simulator, {report['inputs']} "
               "generated inputs; cosine = lowest over inputs; fp32 CPU row = convlab engine vs onnxruntime)\n\n")
-    write_atomic(md, (header + table(report)).encode())
+    atomic_write(md, header + table(report))
     return js, md

@@ -20,7 +20,8 @@ import onnx
 from ..errors import ConvlabError
 from . import face_detector, face_extractor, face_faceboxes, face_fitter, mobilenet_v1, mobilenet_v2
 from .calibrate import calibrate_batchnorm, generated_images
-from .spec import ModelSpec, write_atomic
+from ..sweep.store import atomic_write
+from .spec import ModelSpec
 from .stats import ModelStats, model_stats
 from .subnormal import LayerSubnormals, check_fraction, inject_subnormals
 
@@ -85,7 +86,7 @@ def export_model(zm: ZooModel, directory: str | Path) -> tuple[Path, Path]:
         raise ConvlabError(f"{directory} exists and is not a directory")
     directory.mkdir(parents=True, exist_ok=True)
     onnx_path, spec_path = directory / f"{zm.name}.onnx", directory / f"{zm.name}.json"
-    write_atomic(onnx_path, zm.model.SerializeToString())
+    atomic_write(onnx_path, zm.model.SerializeToString())
     spec = ModelSpec(**{**zm.spec.__dict__, "onnx": onnx_path.name})
     spec.save(spec_path)
     return onnx_path, spec_path
