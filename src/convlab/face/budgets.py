@@ -11,20 +11,13 @@ from __future__ import annotations
 import os
 import platform
 
+from ..bench.machine import cpu_model
+
 BUDGETS_MS = {"detector+fitter": 40.0, "extraction+comparison": 500.0}
 
 
 def machine_description() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"this host ({cpu}, {platform.machine()}, {os.cpu_count()} CPUs), not the RK3568 board"
+    return f"this host ({cpu_model()}, {platform.machine()}, {os.cpu_count()} CPUs), not the RK3568 board"
 
 
 def verdicts(stages: dict[str, float], n_faces: int) -> dict:
