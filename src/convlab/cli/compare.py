@@ -10,6 +10,7 @@ import onnx
 from ..engine import cliargs
 from ..engine.loader import read_model
 from ..engine.errors import ModelInputError
+from ..peers.onnxruntime_conv import ort_session as peer_session
 
 
 def register(subparsers) -> None:
@@ -41,7 +42,6 @@ def _inputs(model, specs: list[str], seed: int) -> dict[str, np.ndarray]:
 
 def ort_session(path: str, threads: int, input_shapes: dict | None = None):
     """onnxruntime on the model file, with `input_shapes` (as fixed by --shape) written into its inputs."""
-    import onnxruntime as ort
     if input_shapes:
         model = read_model(path)
         for vi in model.graph.input:
@@ -53,12 +53,7 @@ def ort_session(path: str, threads: int, input_shapes: dict | None = None):
         for vi in model.graph.output:
             vi.type.tensor_type.ClearField("shape")
         path = model.SerializeToString()
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    return peer_session(path, threads)
 
 
 def compare(model, session, feeds: dict, repeat: int) -> dict:

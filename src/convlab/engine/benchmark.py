@@ -22,13 +22,8 @@ CONFIGS = [("auto", "numba"), ("auto", "c"), ("tune", "all")]
 
 
 def _ort(model_bytes: bytes):
-    import onnxruntime as ort
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    s = ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])
+    from ..peers.onnxruntime_conv import ort_session
+    s = ort_session(model_bytes)
     return lambda feeds: s.run(None, feeds)
 
 

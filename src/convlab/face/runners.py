@@ -40,14 +40,9 @@ class OrtRunner:
     name = "onnxruntime"
 
     def __init__(self, model, threads: int = 1):
-        import onnxruntime as ort
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads
-        so.inter_op_num_threads = 1
-        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        from ..peers.onnxruntime_conv import ort_session
         try:
-            self.session = ort.InferenceSession(model_bytes(model), so, providers=["CPUExecutionProvider"])
+            self.session = ort_session(model_bytes(model), threads)
         except (FileNotFoundError, IsADirectoryError, PermissionError):
             raise
         except Exception as e:  # onnxruntime raises its own exception types for bad models

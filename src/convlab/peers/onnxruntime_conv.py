@@ -51,18 +51,25 @@ def build_conv_model(spec: ConvSpec, w: np.ndarray, b: np.ndarray | None, input_
     return model
 
 
+def ort_session(model: bytes | str, threads: int = 1, level: str = "ORT_ENABLE_ALL", denormal_as_zero: bool = False):
+    """onnxruntime as every comparison in convlab runs it: CPU provider, `threads` intra-op threads and
+    no inter-op parallelism (so a thread count means the same as convlab's), sequential execution."""
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
+    if denormal_as_zero:
+        so.add_session_config_entry("session.set_denormal_as_zero", "1")
+    return ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
+
+
 class OrtConv:
     """A prepared onnxruntime session for one conv shape; call with x."""
 
     def __init__(self, spec: ConvSpec, w, b, input_shape, threads: int = 1):
-        import onnxruntime as ort
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads
-        so.inter_op_num_threads = 1
-        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(build_conv_model(spec, w, b, input_shape).SerializeToString(), so,
-                                            providers=["CPUExecutionProvider"])
+        self.session = ort_session(build_conv_model(spec, w, b, input_shape).SerializeToString(), threads)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.session.run(None, {"X": x})[0]

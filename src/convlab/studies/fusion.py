@@ -18,7 +18,8 @@ import numpy as np
 from ..bench.timing import time_interleaved
 from . import output
 from .images import study_images
-from .models import model_input, ort_session, zoo_model
+from ..peers.onnxruntime_conv import ort_session
+from .models import model_input, zoo_model
 
 STAGES = {"original": "none", "+ BN folding": "fold_bn", "+ conv/act fusion": "fold_bn,fuse_activation"}
 ORT_LEVELS = {"original": "ORT_DISABLE_ALL", "+ BN folding": "ORT_ENABLE_BASIC",
@@ -38,7 +39,7 @@ def _runners(zm, feeds, backends):
             loaded[(backend, stage)] = m
             runners[(backend, stage)] = lambda m=m: m.run(feeds)
     for stage, level in ORT_LEVELS.items():
-        s = ort_session(data, level)
+        s = ort_session(data, level=level)
         runners[("onnxruntime", stage)] = lambda s=s: s.run(None, feeds)
     return runners, loaded
 

@@ -13,18 +13,6 @@ def zoo_model(name: str):
     return zoo.build_model(name)
 
 
-def ort_session(model_bytes: bytes, level: str, denormal_as_zero: bool = False):
-    import onnxruntime as ort
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
-    if denormal_as_zero:
-        so.add_session_config_entry("session.set_denormal_as_zero", "1")
-    return ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])
-
-
 def model_input(zm, image: np.ndarray) -> dict[str, np.ndarray]:
     """The model's feed from one (3, H, W) pixel image, resized to the model's input."""
     from skimage import transform

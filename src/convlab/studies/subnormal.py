@@ -28,7 +28,8 @@ from ..bench.timing import time_interleaved
 from ..errors import ConvlabError
 from ..zoo.subnormal import conv_weight_names, inject_subnormals
 from . import output, subnormal_microbench
-from .models import model_input, ort_session, zoo_model
+from ..peers.onnxruntime_conv import ort_session
+from .models import model_input, zoo_model
 from .images import study_images
 
 FRACTIONS = (0.0, 0.01, 0.1, 0.5)
@@ -88,7 +89,7 @@ def activation_counts(name: str, model: onnx.ModelProto, feeds: dict, fraction: 
 
 def _runner(backend: str, model: onnx.ModelProto, feeds: dict, flush_weights: bool, daz: bool):
     if backend == "onnxruntime":
-        s = ort_session((flushed(model) if flush_weights else model).SerializeToString(), "ORT_ENABLE_ALL", daz)
+        s = ort_session((flushed(model) if flush_weights else model).SerializeToString(), denormal_as_zero=daz)
         return lambda: s.run(None, feeds)
     from ..engine import Model
     m = Model.load(model, backend=backend, threads=1, passes="all" if flush_weights else NO_FLUSH)
