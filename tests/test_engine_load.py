@@ -140,6 +140,8 @@ def test_corrupt_and_truncated_files(tmp_path):
         Model.load(empty)
     with pytest.raises(ModelLoadError, match="no such file"):
         Model.load(tmp_path / "missing.onnx")
+    with pytest.raises(ModelLoadError, match="is a directory"):
+        Model.load(tmp_path)
     # Cut anywhere: it must be a clear ConvlabError (or, if the cut happens to leave a complete
     # smaller model, it must load and run), never another exception.
     for cut in range(1, len(data), max(1, len(data) // 97)):

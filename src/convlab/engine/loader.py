@@ -29,6 +29,8 @@ def read_model(source) -> onnx.ModelProto:
         data, where, base = bytes(source), "the given bytes", None
     else:
         path = os.fspath(source)
+        if os.path.isdir(path):
+            raise ModelLoadError(f"{path}: is a directory, not an ONNX file")
         if not os.path.isfile(path):
             raise ModelLoadError(f"{path}: no such file")
         with open(path, "rb") as f:
