@@ -58,6 +58,16 @@ def test_unknown_algo_backend_or_bad_shape_is_a_clean_error(capsys):
         assert "convlab: error:" in capsys.readouterr().err
 
 
+def test_out_of_memory_is_a_clean_error(capsys, monkeypatch):
+    def too_big(*a, **k):    # what numpy raises for --shape 100000,100000,8,8,3,1 (335 GiB of weights)
+        raise MemoryError("Unable to allocate 335. GiB for an array with shape (100000, 100000, 3, 3)")
+    monkeypatch.setattr(bench, "bench_conv", too_big)
+    assert main(["bench", "conv", "--shape", "4,4,8,8,3,1", *FAST, "--peers", "none"]) == 2
+    err = capsys.readouterr().err
+    assert err == "convlab: error: out of memory: Unable to allocate 335. GiB for an array with shape " \
+                  "(100000, 100000, 3, 3)\n"
+
+
 class _ShiftedPeer(OrtConv):
     """Computes almost the right thing: the output shifted by one column."""
 

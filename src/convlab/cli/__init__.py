@@ -29,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, PermissionError, IsADirectoryError) as e:
         print(f"convlab: error: {e}", file=sys.stderr)
         return 2
+    except MemoryError as e:      # e.g. a --shape whose weights alone do not fit: numpy says how much
+        print(f"convlab: error: out of memory: {e}" if str(e) else "convlab: error: out of memory", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
