@@ -241,8 +241,8 @@ def test_pipeline_with_stages_on_the_npu(tk):
 
 def test_convlab_run_places_stages(capsys):
     """`convlab run --stage`: the fitter in the simulator, the extractor on convlab's numpy kernels,
-    the detector on the pipeline's runner; --crosscheck feeds each stage's inputs to onnxruntime."""
-    argv = ["run", "--demo", "--max-faces", "1", "--json", "--crosscheck",
+    the detector on the pipeline's runner (--backend onnxruntime); --crosscheck feeds each stage's inputs to onnxruntime."""
+    argv = ["run", "--demo", "--max-faces", "1", "--json", "--crosscheck", "--backend", "onnxruntime",
             "--stage", "fitter=npu:fp16", "extractor=cpu:numpy", "detector=cpu"]
     assert main(argv) == 0
     captured = capsys.readouterr()
