@@ -293,6 +293,37 @@ static void check_gemm(int M, int N, int K)
     free(A), free(B), free(C);
 }
 
+/* The NEON micro-kernel's assembly against its intrinsic version (gemm_8x12_neon_a55.c): the same
+ * FMAs in the same order, so bit-identical, for every k depth (1 = the peeled last step alone),
+ * loaded or zero accumulators, every epilogue; the C tile between the rows must be untouched. */
+static void check_ukernel_asm(void)
+{
+    const cl_ukernel *u = &cl_ukernel_neon, *ref = &cl_ukernel_neon_c;
+    if (!u->fn || !ref->fn)
+        return;   /* not an aarch64 build */
+    enum { LDC = 15, KMAX = 67 };
+    static const int depths[] = {1, 2, 3, 4, 7, 16, 67};
+    float a[KMAX * 8], b[KMAX * 12], c0[8 * LDC], c1[8 * LDC], bias[8], slope[8];
+    fill(a, sizeof a / sizeof *a), fill(b, sizeof b / sizeof *b), fill(bias, 8), fill(slope, 8);
+    for (size_t d = 0; d < sizeof depths / sizeof *depths; d++)
+        for (int flags = 0; flags < 4; flags++) {
+            int act = flags & CL_UK_EPILOGUE ? (int)(d % 2 ? CL_ACT_PRELU : CL_ACT_HARDSWISH) : CL_ACT_NONE;
+            fill(c0, 8 * LDC);
+            memcpy(c1, c0, sizeof c0);
+            u->fn(depths[d], a, b, c0, LDC, flags, bias, slope, act);
+            ref->fn(depths[d], a, b, c1, LDC, flags, bias, slope, act);
+            checks++;
+            if (memcmp(c0, c1, sizeof c0)) {
+                int i = 0;
+                while (c0[i] == c1[i])
+                    i++;
+                printf("FAIL ukernel neon asm != intrinsics: kc %d flags %d, first difference at row %d col %d: "
+                       "%.9g vs %.9g\n", depths[d], flags, i / LDC, i % LDC, c0[i], c1[i]);
+                failures++;
+            }
+        }
+}
+
 /* tests/winograd_transforms.c */
 double check_winograd_transforms(int m, int isa, unsigned seed);
 
@@ -342,6 +373,7 @@ int main(void)
     for (size_t i = 0; i < sizeof gemms / sizeof *gemms; i++)
         check_gemm(gemms[i][0], gemms[i][1], gemms[i][2]);
     check_transforms();
+    check_ukernel_asm();
     check_errors();
     printf("%d checks, %d failures\n", checks, failures);
     return failures ? 1 : 0;
