@@ -12,7 +12,7 @@
  * of the 24 fmla, together with the pointer updates and the loop branch, and each placed at least
  * 3 cycles after what it depends on and 4 before its first use (the ldr x of the upper halves go
  * early, into x9-x13, which are free long before the vector is): 24 cycles per k step in
- * the A55 model of src/convlab/a55.py (31 under llvm-mca-19; results/a55/report.md), against 54
+ * the A55 model of src/convlab/a55.py (25 under llvm-mca-19; results/a55/report.md), against 54
  * (llvm-mca: 48) for what GCC -O3 -mcpu=cortex-a55 made of the previous intrinsics version: it
  * merged the 64-bit loads back into ldr q, broadcast A with dup and spilled accumulators to the
  * stack every step. An operand is
