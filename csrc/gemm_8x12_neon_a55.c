@@ -15,10 +15,10 @@
  * the A55 model of src/convlab/a55.py (25 under llvm-mca-19; results/a55/report.md), against 54
  * (llvm-mca: 48) for what GCC -O3 -mcpu=cortex-a55 made of the previous intrinsics version: it
  * merged the 64-bit loads back into ldr q, broadcast A with dup and spilled accumulators to the
- * stack every step. An operand is
- * reloaded right after its last use in the step: a0, b0 and b1's lower half of step k + 1 during
- * step k, b2's and a1's lower halves at the start of step k; the last step is peeled so nothing is
- * read past the panels.
+ * stack every step. A vector is reloaded right after its last use in the step: during step k,
+ * a0, b0 and b1's lower half of step k + 1 and the upper halves of a0, b0, b1 and b2 of step k + 1
+ * (into x9, x11-x13); at the start of step k, a1 and b2's lower half. The last step is peeled so
+ * nothing is read past the panels.
  *
  * ukernel_c is the same computation in intrinsics (the same fused multiply-adds in the same order
  * for every accumulator, so the two agree bit for bit): the plain version the assembly is tested

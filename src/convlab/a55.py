@@ -139,10 +139,6 @@ def _regs(op: str) -> list[str]:
     return regs
 
 
-def _is_vec_op(op: str) -> bool:
-    return bool(_VREG.search(op.split("[")[0] if not op.startswith("{") else op))
-
-
 def _load_bits(insn: Insn) -> tuple[int, bool]:
     """Bits loaded and whether into vector registers."""
     dests = insn.ops[:2] if insn.mnem in ("ldp", "ldnp", "ldpsw") else insn.ops[:1]
