@@ -1,6 +1,6 @@
 # convlab's entry points. `make setup` then `make test` on a fresh Debian machine (as root).
 PY      := .venv/bin/python
-APT_PKGS := gcc g++ make gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static
+APT_PKGS := gcc g++ make gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static llvm-19
 
 .PHONY: setup test demo apt venv rknn bench-regress
 
