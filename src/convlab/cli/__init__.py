@@ -8,7 +8,7 @@ import sys
 from ..errors import ConvlabError
 
 # Command modules, in the order `convlab --help` lists them.
-COMMANDS = ["bench", "sweep", "zoo", "decide", "face", "results", "profile", "compare", "optimize", "regress", "npu", "study"]
+COMMANDS = ["bench", "sweep", "zoo", "models", "decide", "face", "results", "profile", "compare", "optimize", "regress", "npu", "study"]
 
 
 def build_parser() -> argparse.ArgumentParser:
