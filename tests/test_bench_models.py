@@ -97,6 +97,9 @@ def test_convlab_option_is_passed_to_model_load(cache, capsys, tmp_path):
     conv = r["models"][0]["runners"]["convlab"]
     assert conv["options"] == {"backend": "c", "passes": "none"} and conv["resolved_options"]["backend"] == "c"
     assert r["models"][0]["runners"]["ncnn"]["status"] == "skipped"
+    m = _run(capsys, str(f), "--peers", "none")["models"][0]        # onnxruntime stays the (untimed) reference
+    assert m["runners"]["onnxruntime"]["status"] == "skipped" and "ms" not in m["runners"]["onnxruntime"]
+    assert m["runners"]["convlab"]["check"]["ok"] and "ms" in m["runners"]["convlab"] and m["ratio"] is None
 
 
 def test_missing_pnnx_or_ncnn_is_reported_not_crashed(cache, capsys, tmp_path, monkeypatch):

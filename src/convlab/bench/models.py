@@ -178,25 +178,25 @@ def build_runners(path: Path, data: bytes, shapes: dict, feeds: dict, threads: i
     fns: dict = {}
     model = None
     ref = names = None
-    # onnxruntime: the reference
-    if "onnxruntime" in peers:
-        try:
-            from ..peers.onnxruntime_conv import ort_session
-            ort_data, dropped = ort_model_bytes(data)
-            t0 = time.perf_counter()
-            sess = ort_session(ort_data, threads)
-            load = time.perf_counter() - t0
-            names = [o.name for o in sess.get_outputs()]
-            ref = sess.run(None, feeds)
-            report["onnxruntime"] = {"status": "ok", "load_seconds": load, "reference": True,
-                                     "check": check(ref, ref, names)}
-            if dropped:
-                report["onnxruntime"]["note"] = f"{dropped} initializers dropped from the graph inputs"
+    # onnxruntime: the reference every runner is checked against, built even when it is not timed
+    try:
+        from ..peers.onnxruntime_conv import ort_session
+        ort_data, dropped = ort_model_bytes(data)
+        t0 = time.perf_counter()
+        sess = ort_session(ort_data, threads)
+        load = time.perf_counter() - t0
+        names = [o.name for o in sess.get_outputs()]
+        ref = sess.run(None, feeds)
+        report["onnxruntime"] = {"status": "ok", "load_seconds": load, "reference": True,
+                                 "check": check(ref, ref, names)}
+        if dropped:
+            report["onnxruntime"]["note"] = f"{dropped} initializers dropped from the graph inputs"
+        if "onnxruntime" in peers:
             fns["onnxruntime"] = lambda s=sess: s.run(None, feeds)
-        except Exception as e:            # noqa: BLE001 - any failure is reported in the column
-            report["onnxruntime"] = {"status": "error", "reason": _reason(e)}
-    else:
-        report["onnxruntime"] = {"status": "skipped", "reason": "not requested (--peers)"}
+        else:
+            report["onnxruntime"].update(status="skipped", reason="reference only, not timed (--peers)")
+    except Exception as e:                # noqa: BLE001 - any failure is reported in the column
+        report["onnxruntime"] = {"status": "error", "reason": _reason(e)}
     # Without a reference the others cannot be checked: they are still built, so their own errors show,
     # but not timed.
 
@@ -359,8 +359,8 @@ def run(targets: list[Target], *, threads: int = 1, repeat: int = 20, warmup: in
     machine = machine_info(threads=threads)
     t0 = time.time()
     from tqdm import tqdm
-    bar = tqdm(total=len(targets) * (repeat + warmup), desc="bench models", unit="round", disable=not progress,
-               leave=False)
+    bar = tqdm(total=len(targets) * (repeat + warmup), desc="bench models", unit="round",
+               disable=True if not progress else None, leave=False)     # None: off when stderr is not a terminal
     rows = []
     try:
         for t in targets:
@@ -381,8 +381,9 @@ def _cell(r: dict) -> str:
     if "ms" in r:
         m = r["ms"]
         return f"{m['min']:.2f} / {m['median']:.2f} / {m['max']:.2f}"
-    return {"skipped": "-", "unavailable": "n/a", "mismatch": "WRONG", "unchecked": "unchecked"}.get(
-        r["status"], "error") + " [*]"
+    if r["status"] == "skipped":
+        return "-"
+    return {"unavailable": "n/a", "mismatch": "WRONG", "unchecked": "unchecked"}.get(r["status"], "error") + " [*]"
 
 
 def _err(r: dict) -> str:

@@ -64,7 +64,8 @@ def register(subparsers) -> None:
                    help="cpu: thread CPU time (default at 1 thread); wall: perf_counter (default, and required, with threads > 1)")
     m.add_argument("--convlab-option", action="append", default=[], metavar="KEY=VALUE",
                    help="extra Model.load keyword for convlab, e.g. backend=c or conv=tune (repeatable; VALUE read as YAML)")
-    m.add_argument("--peers", default="onnxruntime,ncnn", help="comma list of onnxruntime,ncnn")
+    m.add_argument("--peers", default="onnxruntime,ncnn",
+                   help="peers to time: comma list of onnxruntime,ncnn, or none (onnxruntime is always the reference)")
     m.add_argument("--shape", action="append", default=[], metavar="NAME=1,3,H,W",
                    help="fix a file model's input shape (repeatable)")
     m.add_argument("--profile", action="store_true", help="also convlab's per-layer profile: where the time goes")
