@@ -154,9 +154,14 @@ def convert(model_bytes: bytes, input_shapes: dict[str, tuple[int, ...]], *, tim
             (stage / "meta.json").write_text(json.dumps(
                 {"pnnx": version, "sha256": digest, "inputshape": _shape_arg(shape_list),
                  "command": " ".join(["pnnx", "model.onnx", *cmd[2:]]), "rewrites": rewrites}, indent=1) + "\n")
-            if final.exists():
-                shutil.rmtree(final)
-            os.replace(stage, final)       # readers see the old complete set or the new one
+            if final.exists():             # stale (another pnnx version) or incomplete
+                shutil.rmtree(final, ignore_errors=True)
+            try:
+                os.replace(stage, final)   # readers see a complete set or none
+            except OSError:
+                if not (param.is_file() and binf.is_file()):
+                    raise
+                shutil.rmtree(stage, ignore_errors=True)   # a concurrent run got there first: same files
         except BaseException:
             shutil.rmtree(stage, ignore_errors=True)
             raise
