@@ -52,20 +52,19 @@ def register(subparsers) -> None:
                                    "and ncnn (the same ONNX converted by pnnx, fp32, cached under "
                                    "$CONVLAB_CACHE/pnnx) are checked against onnxruntime, then the runners are timed "
                                    "in turns. MODEL: a zoo name, a real model (centerface, mtcnn_rnet, ... or "
-                                   "builtin:NAME; `convlab models list`) or a path to an .onnx file.",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                   "builtin:NAME; `convlab models list`) or a path to an .onnx file.")
     m.add_argument("models", nargs="*", metavar="MODEL",
                    help="models to run (default: the five zoo models: mobilenet_v1 mobilenet_v2 detector fitter extractor)")
     m.add_argument("--real", action="store_true", help="add the real models centerface, mtcnn_rnet, mtcnn_onet")
-    m.add_argument("--threads", type=int, default=1, help="threads for every runtime")
-    m.add_argument("--repeat", type=int, default=20, help="timed rounds (every runner once per round)")
-    m.add_argument("--warmup", type=int, default=3, help="untimed calls per runner first")
+    m.add_argument("--threads", type=int, default=1, help="threads for every runtime (default 1)")
+    m.add_argument("--repeat", type=int, default=20, help="timed rounds, every runner once per round (default 20)")
+    m.add_argument("--warmup", type=int, default=3, help="untimed calls per runner first (default 3)")
     m.add_argument("--clock", choices=["cpu", "wall"], default=None,
                    help="cpu: thread CPU time (default at 1 thread); wall: perf_counter (default, and required, with threads > 1)")
     m.add_argument("--convlab-option", action="append", default=[], metavar="KEY=VALUE",
                    help="extra Model.load keyword for convlab, e.g. backend=c or conv=tune (repeatable; VALUE read as YAML)")
     m.add_argument("--peers", default="onnxruntime,ncnn",
-                   help="peers to time: comma list of onnxruntime,ncnn, or none (onnxruntime is always the reference)")
+                   help="peers to time: comma list of onnxruntime,ncnn (the default), or none; onnxruntime is always the reference")
     m.add_argument("--shape", action="append", default=[], metavar="NAME=1,3,H,W",
                    help="fix a file model's input shape (repeatable)")
     m.add_argument("--profile", action="store_true", help="also convlab's per-layer profile: where the time goes")
