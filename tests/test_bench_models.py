@@ -93,8 +93,11 @@ def test_table_output_and_pnnx_cache_reused(cache, capsys, tmp_path):
 
 def test_convlab_option_is_passed_to_model_load(cache, capsys, tmp_path):
     f = _tiny_model(tmp_path / "tiny.onnx")
-    r = _run(capsys, str(f), "--peers", "onnxruntime", "--convlab-option", "backend=c", "--convlab-option", "passes=none")
+    r = _run(capsys, str(f), "--peers", "onnxruntime", "--convlab-option", "backend=c", "--convlab-option", "passes=none",
+             "--profile")
     conv = r["models"][0]["runners"]["convlab"]
+    prof = r["models"][0]["profile"]
+    assert "error" not in prof and sum(prof["share_pct"].values()) == pytest.approx(100) and prof["top_layers"]
     assert conv["options"] == {"backend": "c", "passes": "none"} and conv["resolved_options"]["backend"] == "c"
     assert r["models"][0]["runners"]["ncnn"]["status"] == "skipped"
     m = _run(capsys, str(f), "--peers", "none")["models"][0]        # onnxruntime stays the (untimed) reference
@@ -255,8 +258,9 @@ def _real_or_skip(name: str) -> Path:
                     "(or `convlab models fetch`)")
 
 
+@pytest.mark.parametrize("engine", ["python", "native"])
 @pytest.mark.parametrize("name", ["centerface", "mtcnn_pnet", "mtcnn_rnet", "mtcnn_onet"])
-def test_real_model_matches_onnxruntime_on_the_c_backend(name):
+def test_real_model_matches_onnxruntime_on_the_c_backend(name, engine):
     from convlab.engine import Model
     from convlab.peers.onnxruntime_conv import ort_session
     p = _real_or_skip(name)
@@ -264,7 +268,7 @@ def test_real_model_matches_onnxruntime_on_the_c_backend(name):
     target = bm.Target(name, "real", p)
     path, data, shapes, feeds = bm.prepare(target, str(p.parent))
     assert shapes == {next(iter(shapes)): rm.bench_shape}
-    m = Model.load(str(path), shapes, backend="c")
+    m = Model.load(str(path), shapes, backend="c", engine=engine)
     sess = ort_session(bm.ort_model_bytes(data)[0])
     ref = sess.run(None, feeds)
     got = m.run(feeds)

@@ -294,9 +294,10 @@ def where_time_goes(model, feeds, repeat: int, clock: str) -> dict:
     prof = model.profile(feeds, repeat=max(3, repeat), clock=clock)
     share: dict[str, float] = defaultdict(float)
     total = sum(r["ms"] for r in prof.rows) or 1.0
-    for step, row in zip(model.executor.steps, prof.rows):
-        spec = step.spec
-        kind = ("other ops" if spec is None else "depthwise conv" if spec.is_depthwise and spec.groups > 1
+    specs = {step.node.name: step.spec for step in model.executor.steps}
+    for row in prof.rows:                   # by name: the native engine adds a "(rest)" row of its own
+        spec = specs.get(row["layer"])
+        kind = ("outside the steps" if row["layer"] == "(rest)" else "other ops" if spec is None else "depthwise conv" if spec.is_depthwise and spec.groups > 1
                 else "1x1 conv" if spec.kernel_size == (1, 1) else f"{spec.kh}x{spec.kw} conv")
         share[kind] += 100 * row["ms"] / total
     top = sorted(prof.rows, key=lambda r: -r["ms"])[:5]
@@ -414,10 +415,12 @@ def format_table(result: dict) -> str:
     clock = {"cpu": "thread CPU time", "wall": "wall time"}[result["clock"]]
     lb, la = result["load_average"]["before"], result["load_average"]["after"]
     conv_opts = result["convlab_options"]
+    resolved = next((" ".join(f"{k}={v}" for k, v in m["runners"]["convlab"]["resolved_options"].items())
+                     for m in result["models"] if m["runners"]["convlab"].get("resolved_options")), "")
     head = [f"# {result['cpu']}, {result['threads']} thread(s), {clock}; ms min / median / max of {result['repeat']} "
             f"interleaved runs after {result['warmup']} warm-up",
             f"# convlab {v['convlab']} (git {result['git']}) Model.load defaults"
-            + (f" + {conv_opts}" if conv_opts else "")
+            + (f" + {conv_opts}" if conv_opts else "") + (f" ({resolved})" if resolved else "")
             + f"; onnxruntime {v['onnxruntime']}; ncnn {v['ncnn']} via pnnx {v['pnnx']} (fp32)",
             f"# load average before {lb}, after {la}; outputs checked vs onnxruntime (rel err = max abs err / "
             f"max |out|, must be <= {result['tolerance']:g})"]
