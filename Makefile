@@ -2,9 +2,9 @@
 PY      := .venv/bin/python
 APT_PKGS := gcc g++ make gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static llvm-19
 
-.PHONY: setup test demo apt venv rknn models bench-regress
+.PHONY: setup test demo apt venv runner rknn models bench-regress
 
-setup: apt venv rknn models
+setup: apt venv runner rknn models
 
 apt:
 	@if command -v apt-get >/dev/null; then \
@@ -19,6 +19,10 @@ venv:
 	[ -x $(PY) ] || python3 -m venv .venv
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
+
+# convlab-run (compiled plans without Python): for this host, and static for the RK3568 (aarch64).
+runner:
+	$(MAKE) -s -C csrc runner runner-aarch64
 
 # RKNN-Toolkit2 (NPU convert + simulator) pins numpy<=1.26.4, onnx<=1.18, torch<=2.4: its own venv, cached
 # outside the clone in $CONVLAB_CACHE/rknn-venv (default ~/.cache/convlab; ~6 GB), reused when complete, rebuilt when broken.
