@@ -89,8 +89,15 @@ static int gemm_columns(const cl_gemm_a *a, const cl_bsrc *b, float *C, ptrdiff_
     int mr = uk->mr, nr = uk->nr, M = a->M, K = a->K;
     int act = ep ? ep->act : CL_ACT_NONE;
     int uk_act = act == CL_ACT_SIGMOID ? CL_ACT_NONE : act;
-    int nc_max = NC / nr * nr;
-    float *bp = b->pack ? aligned((size_t)KC * nc_max) : NULL;
+    /* A shallow product (K well under KC: a 1x1 conv from few channels over a large map) is bound
+     * by writing C, not by arithmetic: pack wider blocks of B (still L2-sized) and sweep each A
+     * panel across the whole block, so C is written in long runs along its rows rather than in
+     * NR-wide pieces of every row at once. */
+    int shallow = K <= KC / 4 && (size_t)a->mp * K * sizeof(float) <= 16384;
+    int nc_max = shallow ? (65536 / K) / nr * nr : NC / nr * nr;
+    if (nc_max < NC / nr * nr)
+        nc_max = NC / nr * nr;
+    float *bp = b->pack ? aligned((size_t)(shallow ? K : KC) * nc_max) : NULL;
     if (b->pack && !bp)
         return CL_ENOMEM;
     _Alignas(64) float tile[MR_MAX * NR_MAX];
@@ -104,11 +111,15 @@ static int gemm_columns(const cl_gemm_a *a, const cl_bsrc *b, float *C, ptrdiff_
             int flags = (k0 > 0 ? CL_UK_LOAD : 0) | (k0 + kc == K ? CL_UK_EPILOGUE : 0);
             if (b->pack)
                 b->pack(b, k0, kc, n0, nc, nr, bp);
-            for (int j0 = 0; j0 < nc; j0 += nr) {
+            /* tile t: B panel t / tiles_m and A panel t % tiles_m (BLIS order: a B panel stays in
+             * L1 while the A panels stream), or the transpose when shallow (see above) */
+            int tiles_m = (M + mr - 1) / mr, tiles_n = (nc + nr - 1) / nr;
+            for (int t = 0; t < tiles_m * tiles_n; t++) {
+                int j0 = (shallow ? t % tiles_n : t / tiles_m) * nr, i0 = (shallow ? t / tiles_n : t % tiles_m) * mr;
                 int nn = nc - j0 < nr ? nc - j0 : nr;
                 const float *bpanel = b->pack ? bp + (size_t)j0 * kc
                                               : b->data + (n0 + j0) / nr * b->panel_stride + (ptrdiff_t)k0 * nr;
-                for (int i0 = 0; i0 < M; i0 += mr) {
+                {
                     int mm = M - i0 < mr ? M - i0 : mr;
                     const float *apanel = ap + (size_t)i0 * kc;
                     float *c = C + (ptrdiff_t)i0 * ldc + n0 + j0;
