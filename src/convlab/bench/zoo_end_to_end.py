@@ -1,6 +1,6 @@
 """End-to-end benchmark (not a test): each zoo model, convlab configurations vs onnxruntime.
 
-    python -m convlab.engine.benchmark [--models mobilenet_v2,detector] [--repeat 20] [--json out.json]
+    python -m convlab.bench.zoo_end_to_end [--models mobilenet_v2,detector] [--repeat 20] [--json out.json]
 
 Single thread. Every runner (onnxruntime with all its graph optimisations, and each convlab
 configuration) is warmed up, then the runners take turns, one run each per round, so machine
@@ -41,7 +41,7 @@ def where_time_goes(profile) -> dict[str, float]:
 
 def bench_model(name: str, repeat: int) -> dict:
     from .. import zoo
-    from .model import Model
+    from ..engine.model import Model
     zm = zoo.build_model(name)
     data = zm.model.SerializeToString()
     runners = {"onnxruntime": _ort(data)}
@@ -106,7 +106,7 @@ def main(argv=None) -> int:
     p.add_argument("--repeat", type=int, default=20)
     p.add_argument("--json", help="also write the results here")
     args = p.parse_args(argv)
-    from ..bench.machine import machine_info
+    from .machine import machine_info
     machine = machine_info(threads=1)
     v = machine["versions"]
     print(f"# {machine['cpu']}, 1 thread, load average {machine['load_average']}, onnxruntime {v['onnxruntime']}, "
