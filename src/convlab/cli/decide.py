@@ -23,8 +23,7 @@ def register(sub) -> None:
 
 def _decide(args) -> int:
     from ..errors import ConvlabError
-    from ..device import RESULTS_DIR
-    from .. import fileio
+    from ..selection import RESULTS_DIR
     from ..sweep import decide, store
     if not args.results and not (args.evaluate and args.table):
         raise ConvlabError("decide needs result CSVs (or --table with --evaluate)")
@@ -34,13 +33,13 @@ def _decide(args) -> int:
             rows += [r for r in store.read_rows(p) if not args.threads or r["threads"] in args.threads]
             device = device or store.read_meta(Path(p)).get("device_id")
         if not device:
-            from ..device import device_id
+            from ..sweep.device import device_id
             device = device_id()
         table = decide.build(rows, device, [str(p) for p in args.results])
         if not table["entries"]:
             raise ConvlabError("no successful kernel timings of single convs in these results")
         out = Path(args.out) if args.out else RESULTS_DIR / device / "decision.json"
-        fileio.write_json(out, table)
+        store.write_json(out, table)
         print(f"{out}: {len(table['entries'])} measured shapes, {len(table['rules'])} rule sets")
         for r in table["rules"]:
             print("\n".join("  " + t for t in r["text"]))
@@ -50,7 +49,7 @@ def _decide(args) -> int:
     if args.evaluate:
         rows = [r for p in args.evaluate for r in store.read_rows(p)]
         ev = decide.evaluate(table, rows)
-        fileio.write_json(out.with_name(out.stem + "_regret.json"), dict(ev, table=str(out), heldout=args.evaluate))
+        store.write_json(out.with_name(out.stem + "_regret.json"), dict(ev, table=str(out), heldout=args.evaluate))
         print(tabulate([[p["shape"], p["backend"], p["threads"], p["fastest"], p["auto"], _f(p["auto_regret"]),
                          p["builtin"], _f(p["builtin_regret"])] for p in ev["per_shape"]],
                        ["held-out shape", "backend", "thr", "fastest", "auto", "regret", "built-in", "regret"]))

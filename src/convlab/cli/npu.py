@@ -59,12 +59,13 @@ def _results_dir(out: str | None = None) -> Path:
     """--out, else results/<device-id>/."""
     if out:
         return Path(out)
-    from ..device import results_dir
-    return results_dir()
+    from ..selection import RESULTS_DIR
+    from ..sweep.device import device_id
+    return RESULTS_DIR / device_id()
 
 
 def _write_json(report: dict, name: str) -> None:
-    from ..fileio import atomic_write
+    from ..sweep.store import atomic_write
     out = _results_dir() / name
     atomic_write(out, json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
