@@ -67,6 +67,13 @@ def test_least_regret_relabels_leaves():
     assert decide.least_regret(es) == "b", "two near-ties must not outvote one 3x loss"
 
 
+def test_the_tests_run_on_the_pinned_table():
+    """conftest.py pins the table algo="auto" reads in tests, whatever results/<device-id>/ holds."""
+    from pathlib import Path
+    assert selection.table_path() == Path(__file__).parent / "fixtures" / "decision.json"
+    assert selection.current_table() is not None
+
+
 @pytest.fixture
 def table_file(tmp_path, monkeypatch):
     path = tmp_path / "decision.json"
