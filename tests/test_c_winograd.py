@@ -27,6 +27,16 @@ def _entry(m):
     return registry.get(f"winograd_f{m}3", "c")
 
 
+@pytest.mark.parametrize("m", TILES)
+def test_the_registered_factor_is_the_one_definition(m):
+    """The registry, the tests here and the C harness read one definition (the C library's
+    cl_winograd_error_factor when the build has it)."""
+    assert _entry(m).error_factor == winograd.error_factor(m) > 1
+    read = getattr(_ffi.lib, "cl_winograd_error_factor", None)
+    if read is not None:
+        assert _entry(m).error_factor == read(m)
+
+
 def _case(rng, c_in, c_out, h, w, n=1):
     x = rng.standard_normal((n, c_in, h, w), dtype=np.float32)
     wt = (rng.standard_normal((c_out, c_in, 3, 3), dtype=np.float32) / np.sqrt(9 * c_in)).astype(np.float32)
