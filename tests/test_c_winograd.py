@@ -3,6 +3,9 @@ tile transforms against the plain matrices, the stated error factors against mea
 that they are tight enough to catch a wrong transform), the direct border outputs, bad arguments."""
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -35,6 +38,17 @@ def test_the_registered_factor_is_the_one_definition(m):
     read = getattr(_ffi.lib, "cl_winograd_error_factor", None)
     if read is not None:
         assert _entry(m).error_factor == read(m)
+    assert _entry(m).error_factor == c_harness_factor(m), "csrc/tests/test_kernels.c tests F(m,3) with another factor"
+
+
+def c_harness_factor(m: int) -> float:
+    """The factor csrc/tests/test_kernels.c checks F(m,3) with: a literal, or a macro of cl_winograd.h."""
+    csrc = Path(__file__).resolve().parents[1] / "csrc"
+    row = re.search(rf'\{{\s*"winograd_f{m}3"\s*,[^}}]*,\s*([\w.]+)\s*\}}', (csrc / "tests" / "test_kernels.c").read_text())
+    value = row.group(1)
+    if not re.fullmatch(r"[\d.]+", value):
+        value = re.search(rf"#define\s+{value}\s+([\d.]+)", (csrc / "include" / "cl_winograd.h").read_text()).group(1)
+    return float(value)
 
 
 def _case(rng, c_in, c_out, h, w, n=1):
