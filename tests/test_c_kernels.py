@@ -41,8 +41,7 @@ def isa(request):
     _ffi.set_isa(None)
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}-{c[1]}k{c[2]}s{c[3]}g{c[6]}")
-def test_every_isa_matches_the_reference(isa, case):
+def _arrays(case):
     c_in, c_out, k, s, p, d, g, h, w, act = case
     rng = np.random.default_rng(c_in * 131 + h)
     spec = ConvSpec.build(c_in, c_out, k, k, stride=s, padding=p, dilation=d, groups=g, activation=act,
@@ -50,6 +49,13 @@ def test_every_isa_matches_the_reference(isa, case):
     x = rng.standard_normal((2, c_in, h, w), dtype=np.float32)
     wt = rng.standard_normal(spec.weight_shape, dtype=np.float32)
     b = rng.standard_normal(c_out, dtype=np.float32)
+    return spec, x, wt, b
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}-{c[1]}k{c[2]}s{c[3]}g{c[6]}")
+def test_every_isa_matches_the_reference(isa, case):
+    spec, x, wt, b = _arrays(case)
+    c_in, c_out, k, s, p, d, g, h, w, act = case
     algos = ["im2col"] + (["depthwise"] if g == c_in == c_out else [])   # the kernels cl_set_isa reaches
     for algo in algos:
         y = convlab.conv2d(x, wt, b, stride=s, padding=p, dilation=d, groups=g, activation=act,
@@ -59,13 +65,8 @@ def test_every_isa_matches_the_reference(isa, case):
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}-{c[1]}k{c[2]}s{c[3]}g{c[6]}")
 def test_direct_matches_the_reference_and_ignores_the_forced_isa(case):
+    spec, x, wt, b = _arrays(case)
     c_in, c_out, k, s, p, d, g, h, w, act = case
-    rng = np.random.default_rng(c_in * 131 + h)
-    spec = ConvSpec.build(c_in, c_out, k, k, stride=s, padding=p, dilation=d, groups=g, activation=act,
-                          has_bias=True)
-    x = rng.standard_normal((2, c_in, h, w), dtype=np.float32)
-    wt = rng.standard_normal(spec.weight_shape, dtype=np.float32)
-    b = rng.standard_normal(c_out, dtype=np.float32)
     plan = convlab.prepare_conv(wt, b, stride=s, padding=p, dilation=d, groups=g, activation=act,
                                 algo="direct", backend="c", threads=2)
     y = plan(x)
