@@ -127,13 +127,11 @@ def prepare_conv(w: np.ndarray, b: np.ndarray | None = None, *, stride=1, paddin
     """Bind weights to a kernel. ``input_hw`` lets algo="auto" decide now instead of per input."""
     if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)):
         raise ConvInputError(f"groups must be an int, got {groups!r}")
-    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
-        raise ConvInputError(f"threads must be a positive int, got {threads!r}")
     w, b = check_weights(w, b, int(groups))
     spec = ConvSpec.build(w.shape[1] * groups, w.shape[0], w.shape[2], w.shape[3], stride=stride,
                           padding=padding, dilation=dilation, groups=groups, activation=activation,
                           has_bias=b is not None)
-    return ConvPlan.from_spec(spec, w, b, algo=algo, backend=backend, threads=int(threads), input_hw=input_hw)
+    return ConvPlan.from_spec(spec, w, b, algo=algo, backend=backend, threads=threads, input_hw=input_hw)
 
 
 def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, *, stride=1, padding=0,
