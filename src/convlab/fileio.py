@@ -32,21 +32,25 @@ def _sync_dir(directory: Path) -> None:
         os.close(dfd)
 
 
-def publish(tmp: str | Path, path: str | Path, *, mode: int = 0o666, sync_dir: bool = False) -> None:
-    """Rename a finished temporary file over path, with permissions mode & ~umask (mkstemp's are 0600)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, mode & ~umask)
+def publish(tmp: str | Path, path: str | Path, *, mode: int | None = None, sync_dir: bool = False) -> None:
+    """Rename a finished temporary file over path. Its permissions: `mode` exactly (e.g. 0o600 for a
+    private file, or the mode of the file it replaces), by default a normal file's 0o666 & ~umask
+    (mkstemp's own are 0600)."""
+    if mode is None:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    os.chmod(tmp, mode)
     os.replace(tmp, path)
     if sync_dir:
         _sync_dir(Path(path).resolve().parent)
 
 
-def atomic_write(path: str | Path, data: str | bytes, *, mode: int = 0o666, sync_dir: bool = False) -> None:
+def atomic_write(path: str | Path, data: str | bytes, *, mode: int | None = None, sync_dir: bool = False) -> None:
     """Write to a temporary file in the same directory, then rename: readers never see half a file.
 
-    mode: the file's permissions before the umask (0o600 keeps it private); sync_dir: also fsync
-    the directory, so the rename survives a power cut."""
+    mode: the file's permissions (see publish); sync_dir: also fsync the directory, so the rename
+    survives a power cut."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
