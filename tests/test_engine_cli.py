@@ -35,9 +35,11 @@ def test_profile_table_and_json(model_file, capsys):
         assert text in out
     code, out, _ = run_cli(capsys, "profile", model_file, "--repeat", 2, "--json", "--passes", "none")
     data = json.loads(out)
-    assert [r["layer"] for r in data["layers"]] == ["conv1", "relu1", "pool1", "conv2", "gap", "flat", "fc"]
+    # One row per node, then the remainder: the rows add up to the total.
+    assert [r["layer"] for r in data["layers"]] == ["conv1", "relu1", "pool1", "conv2", "gap", "flat", "fc", "(rest)"]
     conv1 = data["layers"][0]
     assert conv1["ms"] > 0 and conv1["flops"] == 2 * 8 * 16 * 16 * 27 and conv1["gflops"] > 0
+    assert abs(sum(r["ms"] for r in data["layers"]) - data["total_ms"]) < 1e-9
     assert abs(sum(r["pct"] for r in data["layers"]) - 100) < 1e-6
     assert data["arena"]["peak_bytes"] < data["arena"]["no_reuse_bytes"]
 

@@ -33,6 +33,8 @@ class Step:
     in_shapes: list = field(default_factory=list)
     out_shapes: list = field(default_factory=list)
     timings: dict = field(default_factory=dict)   # conv="tune": each candidate kernel's ms
+    host: str = "python"             # what runs the step: "python", or "c" inside the native engine
+    host_note: str = ""              # native engine: why this step stayed in Python
 
 
 def _flops(node: Node, graph: Graph, in_shapes, out_shapes) -> int:
@@ -78,16 +80,29 @@ class Executor:
                     flops=spec.flops(in_shapes[0][0], *in_shapes[0][2:]), spec=spec,
                     in_shapes=in_shapes, out_shapes=out_shapes)
 
+    def _input_lifetimes(self) -> bool:
+        """Whether the graph's float32 inputs get arena space (they are fed as they are here)."""
+        return False
+
+    def _write_time(self, k: int, step: Step) -> int:
+        """When step k writes its outputs: 2k for a conv (the kernel writes while it reads, so they
+        must not share bytes); 2k + 1 for other ops, which build their result first and copy it
+        in, so it may take the place of inputs read for the last time."""
+        return 2 * k + (step.spec is None)
+
     def _lifetimes(self, reuse: bool):
         """Arena tensors (float32 intermediates) with the times they live over; views share their root.
 
-        Step k reads its inputs at time 2k. A conv writes its output at 2k too (the kernel writes
-        while it reads, so they must not share bytes); every other op builds its result first and
-        copies it in at 2k + 1, so its output may take the place of inputs read for the last time.
+        Step k reads its inputs at time 2k and writes its outputs at _write_time(k).
         """
         g = self.graph
         root, lifetimes, shapes = {}, {}, {}
         end = 2 * len(self.steps)
+        if self._input_lifetimes():
+            for name, (shape, dtype) in g.inputs.items():
+                if dtype == np.float32:
+                    root[name], shapes[name] = name, shape
+                    lifetimes[name] = Lifetime(4 * int(np.prod(shape, dtype=np.int64)), 0, 0)
         for k, step in enumerate(self.steps):
             n = step.node
             for i in n.inputs:
@@ -103,7 +118,7 @@ class Executor:
                     continue
                 shapes[o] = g.shapes[o][0]
                 root[o] = o
-                t = 2 * k + (step.spec is None)
+                t = self._write_time(k, step)
                 lifetimes[o] = Lifetime(4 * int(np.prod(shapes[o], dtype=np.int64)), t, t)
         for o in g.outputs:
             if o in root:
@@ -111,6 +126,7 @@ class Executor:
                 lifetimes[r] = Lifetime(lifetimes[r].size, lifetimes[r].first, end)
         if not reuse:   # every tensor alive throughout: the no-reuse layout, for comparison and tests
             lifetimes = {k: Lifetime(t.size, 0, end) for k, t in lifetimes.items()}
+        self.root = root
         return lifetimes, shapes
 
     def check_feeds(self, feeds) -> dict[str, np.ndarray]:

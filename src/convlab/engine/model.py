@@ -7,10 +7,20 @@ import onnx
 from . import passes as passes_mod
 from . import shapes
 from .executor import Executor
+from .native import NativeExecutor
+from .native import unavailable as native_unavailable
 from .export import to_onnx
 from .loader import load_graph
 from .errors import ModelInputError
 from .profile import TIMERS, Profile, measure
+
+
+ENGINES = {"native": NativeExecutor, "python": Executor}
+
+
+def default_engine() -> str:
+    """The native engine wherever the C extension is built: it is the fast path."""
+    return "python" if native_unavailable() else "native"
 
 
 class Model:
@@ -18,14 +28,25 @@ class Model:
         self.graph, self.executor, self.pass_report, self.options = graph, executor, pass_report, options
 
     @classmethod
-    def load(cls, source, input_shapes: dict | None = None, *, conv: str = "auto", backend: str = "numba",
-             threads: int = 1, passes="all", overrides=None, reuse: bool = True) -> "Model":
-        """source: path, bytes or onnx.ModelProto. See the package docstring for the options."""
+    def load(cls, source, input_shapes: dict | None = None, *, conv: str = "auto", backend: str | None = None,
+             threads: int = 1, passes="all", overrides=None, reuse: bool = True, engine: str | None = None) -> "Model":
+        """source: path, bytes or onnx.ModelProto. See the package docstring for the options.
+
+        engine: "native" (the whole graph in one C call; the default when the C extension is built)
+        or "python" (the readable reference executor, one Python step per node). backend: the conv
+        kernels' backend, "c" by default ("numba" when the C extension is not built)."""
+        engine = engine or default_engine()
+        if engine not in ENGINES:
+            raise ModelInputError(f"unknown engine {engine!r}; known: {', '.join(ENGINES)}")
+        if engine == "native" and native_unavailable():
+            raise ModelInputError(f"engine='native' needs the C extension: {native_unavailable()}")
+        backend = backend or ("numba" if native_unavailable() else "c")
         graph = load_graph(source, input_shapes)
         shapes.infer(graph)
         report = passes_mod.run_passes(graph, passes)
-        executor = Executor(graph, conv=conv, backend=backend, threads=threads, overrides=overrides, reuse=reuse)
-        return cls(graph, executor, report, {"conv": conv, "backend": backend, "threads": threads})
+        executor = ENGINES[engine](graph, conv=conv, backend=backend, threads=threads, overrides=overrides,
+                                   reuse=reuse)
+        return cls(graph, executor, report, {"conv": conv, "backend": backend, "threads": threads, "engine": engine})
 
     @property
     def inputs(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
