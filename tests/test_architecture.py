@@ -1,10 +1,11 @@
 """The import structure stays a house with floors (ARCHITECTURE.md): checked from the source text.
 
 Every module of src/convlab is parsed (nothing is imported), its imports are resolved to convlab
-modules and folded to the package level (convlab.sweep, convlab.api, ...). That graph must have no
-cycle except the registry's deliberate plugin loading (registry -> kernels, whose modules register
-themselves with the registry), the ground floor (fileio, device, errors) imports nothing above
-it, and no module imports another module's private name (`from x import _y`; a private submodule
+modules and folded to the package level (convlab.sweep, convlab.api, ...). Every package imports
+from its floor of ARCHITECTURE.md or below; the graph has no cycle except the registry's deliberate
+plugin loading (registry -> kernels, whose modules register themselves with the registry); the
+ground floor (fileio, device, errors) imports nothing of convlab; and no module imports another
+module's private name (`from x import _y`; a private submodule
 only from inside its own package). csrc/ must have no #include cycle among its .c/.h files.
 """
 from __future__ import annotations
@@ -18,6 +19,16 @@ SRC = ROOT / "src"
 CSRC = ROOT / "csrc"
 ALLOWED_CYCLE_EDGES = {("convlab.registry", "convlab.kernels")}   # registry._load_kernels: the plugins
 GROUND_FLOOR = {"convlab.fileio": set(), "convlab.device": set(), "convlab.errors": set()}
+# The floors of ARCHITECTURE.md: a package imports from its own floor or below. A new package must be
+# placed here (and on the page).
+FLOORS = {
+    0: "errors fileio device",
+    1: "convlab spec activation registry kernels _native selection api fpenv peers",
+    2: "engine zoo postprocess",
+    3: "bench sweep studies face npu",
+    4: "cli __main__",
+}
+FLOOR = {("convlab." + name if name != "convlab" else name): f for f, names in FLOORS.items() for name in names.split()}
 
 
 def modules() -> dict[str, tuple[Path, bool]]:
@@ -108,6 +119,16 @@ def test_no_import_cycle_between_packages_but_the_kernel_plugins():
     where = {(package(a), package(b)): f"{a} -> {b}:{line}" for a, b, _, line in edges}
     detail = [" / ".join(where[(x, y)] for x in c for y in c if x != y and (x, y) in where) for c in found]
     assert not found, "import cycles between packages:\n" + "\n".join(detail)
+
+
+def test_every_package_imports_from_its_floor_or_below():
+    edges = imports(modules())
+    graph = package_graph(edges)
+    unplaced = sorted(set(graph) - set(FLOOR))
+    assert not unplaced, f"packages on no floor (add them to FLOORS and ARCHITECTURE.md): {unplaced}"
+    up = sorted({f"{a}:{line} imports {b} (floor {FLOOR[package(a)]} -> {FLOOR[package(b)]})"
+                 for a, b, _, line in edges if FLOOR[package(a)] < FLOOR[package(b)]})
+    assert not up, "imports reaching up a floor:\n" + "\n".join(up)
 
 
 def test_the_cycle_check_sees_a_cycle():
