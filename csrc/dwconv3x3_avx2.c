@@ -7,9 +7,8 @@ CL_ISA_BEGIN_AVX2
 #define CL_VEC_AVX2
 #include "cl_vec.h"
 #include "dwconv3x3_impl.h"
-#include "dwconv_kxk_impl.h"
 CL_ISA_END
-const cl_dw_kernels cl_dw_avx2 = {dw_channel, CLV_W, dw_kxk_row};
+const cl_dw3x3_kernel cl_dw3x3_avx2 = {dw_channel, CLV_W};
 #else
-const cl_dw_kernels cl_dw_avx2 = {0, 0, 0};
+const cl_dw3x3_kernel cl_dw3x3_avx2 = {0, 0};
 #endif

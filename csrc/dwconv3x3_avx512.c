@@ -1,4 +1,4 @@
-/* Depthwise 3x3 channel kernel, AVX512 build of dwconv3x3_impl.h. */
+/* Depthwise 3x3 channel kernel, AVX-512 build of dwconv3x3_impl.h. */
 #include "cl_dwconv.h"
 #include "cl_isa.h"
 
@@ -7,9 +7,8 @@ CL_ISA_BEGIN_AVX512
 #define CL_VEC_AVX512
 #include "cl_vec.h"
 #include "dwconv3x3_impl.h"
-#include "dwconv_kxk_impl.h"
 CL_ISA_END
-const cl_dw_kernels cl_dw_avx512 = {dw_channel, CLV_W, dw_kxk_row};
+const cl_dw3x3_kernel cl_dw3x3_avx512 = {dw_channel, CLV_W};
 #else
-const cl_dw_kernels cl_dw_avx512 = {0, 0, 0};
+const cl_dw3x3_kernel cl_dw3x3_avx512 = {0, 0};
 #endif

@@ -3,6 +3,5 @@
 #define CL_VEC_SCALAR
 #include "cl_vec.h"
 #include "dwconv3x3_impl.h"
-#include "dwconv_kxk_impl.h"
 
-const cl_dw_kernels cl_dw_scalar = {dw_channel, CLV_W, dw_kxk_row};
+const cl_dw3x3_kernel cl_dw3x3_scalar = {dw_channel, CLV_W};

@@ -1,35 +1,15 @@
-/* Depthwise convolution, the entry point: cl_dwconv_run sends 3x3 stride 1/2 to the vectorised
- * kernel (dwconv3x3.c) and every other kernel size, stride, padding and dilation (MobileFaceNet's
- * global 7x7, 5x5 layers) to the general kernel here. Both split (image, channel) planes between
- * threads the same way (cl_dw_split).
+/* The general depthwise kernel: any kernel size, stride, padding and dilation (MobileFaceNet's
+ * global 7x7, 5x5 layers), reached through cl_dwconv_run (dwconv.c).
  *
- * The general kernel copies a channel once into a zero-bordered plane whose columns are split by
+ * It copies a channel once into a zero-bordered plane whose columns are split by
  * stride phase, so no tap needs a bounds test and every tap is a unit-stride vector load; the
- * ISA's row kernel (dwconv_kxk_impl.h, built per ISA in dwconv3x3_<isa>.c) computes a row of
+ * ISA's row kernel (dwconv_kxk_impl.h, built per ISA in dwconv_kxk_<isa>.c) computes a row of
  * outputs. Every output sums its taps in row-major order and then adds the bias, so results do
  * not depend on the thread count or where a column falls in the vectors. */
 #include <stdlib.h>
 #include <string.h>
 #include "cl_conv.h"
 #include "cl_dwconv.h"
-
-int cl_dw_split(const cl_conv_shape *s, const float *x, const float *w, float *y, const cl_epilogue *ep,
-                int nthreads, cl_dw_planes_fn planes, const void *ctx)
-{
-    int tasks = s->n * s->c_in, rc = CL_OK;
-    int parts = nthreads < tasks ? nthreads : tasks;
-    if (parts == 1)   /* no OpenMP region: it costs microseconds, a tenth of a small depthwise conv */
-        return planes(s, x, w, y, ep, 0, tasks, ctx);
-    CL_PARALLEL_FOR(parts)
-    for (int p = 0; p < parts; p++) {
-        int t0 = (int)((long long)tasks * p / parts), t1 = (int)((long long)tasks * (p + 1) / parts);
-        if (planes(s, x, w, y, ep, t0, t1, ctx) != CL_OK) {
-            CL_ATOMIC_WRITE
-            rc = CL_ENOMEM;
-        }
-    }
-    return rc;
-}
 
 /* The zero-bordered plane of one channel, its columns split by phase so that every tap is a
  * unit-stride load: padded column c of padded row r is at r * row + (c % sw) * phase + c / sw.
@@ -42,7 +22,7 @@ typedef struct {
     ptrdiff_t *off;         /* tap t of output row 0 column 0, relative to buf */
 } kxk_plane;
 
-static void channel(const cl_conv_shape *s, const cl_dw_kernels *kern, const kxk_plane *p, const float *x,
+static void channel(const cl_conv_shape *s, const cl_dw_kxk_kernel *kern, const kxk_plane *p, const float *x,
                     const float *k, float *y, float bias, float slope, int act)
 {
     for (int r = 0; r < s->h; r++) {
@@ -62,7 +42,7 @@ static void channel(const cl_conv_shape *s, const cl_dw_kernels *kern, const kxk
     for (int oy = 0; oy < s->oh; oy++) {
         for (int t = 0; t < ntaps; t++)
             p->tap[t] = p->buf + (ptrdiff_t)oy * s->sh * p->row + p->off[t];
-        kern->kxk_row(ntaps, p->tap, k, y + (ptrdiff_t)oy * s->ow, s->ow, bias, slope,
+        kern->row(ntaps, p->tap, k, y + (ptrdiff_t)oy * s->ow, s->ow, bias, slope,
                       act == CL_ACT_SIGMOID ? CL_ACT_NONE : act);
     }
     if (act == CL_ACT_SIGMOID)
@@ -97,13 +77,8 @@ static int kxk_planes(const cl_conv_shape *s, const float *x, const float *w, fl
     return CL_OK;
 }
 
-int cl_dwconv_run(const cl_conv_shape *s, const float *x, const float *w, float *y,
-                  const cl_epilogue *ep, int nthreads)
+int cl_dwconv_kxk_run(const cl_conv_shape *s, const float *x, const float *w, float *y,
+                      const cl_epilogue *ep, int nthreads)
 {
-    if (!x || !w || !y || nthreads < 1 || cl_conv_shape_check(s) != CL_OK ||
-        s->groups != s->c_in || s->c_out != s->c_in)
-        return CL_EINVAL;
-    if (s->kh == 3 && s->kw == 3 && s->sh == s->sw && (s->sh == 1 || s->sh == 2) && s->dh == 1 && s->dw == 1)
-        return cl_dwconv3x3_run(s, x, w, y, ep, nthreads);
-    return cl_dw_split(s, x, w, y, ep, nthreads, kxk_planes, cl_dw_kernels_for_isa());
+    return cl_dw_split(s, x, w, y, ep, nthreads, kxk_planes, cl_dw_kxk_for_isa());
 }

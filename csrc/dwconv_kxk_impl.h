@@ -1,5 +1,5 @@
 /* The row kernel of the general depthwise conv (dwconv_kxk.c), written once over the vector layer
- * (cl_vec.h) and compiled per ISA by dwconv3x3_<isa>.c beside the 3x3 kernel. tap[t] points at
+ * (cl_vec.h) and compiled per ISA by dwconv_kxk_<isa>.c. tap[t] points at
  * the input that output column 0 reads through tap t; output column ox reads tap[t][ox] (the
  * driver lays the plane out so that every tap is a unit-stride load, whatever the stride). Each
  * output sums its taps in order t = 0..ntaps-1, then adds the bias: the same for every column,

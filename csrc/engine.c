@@ -194,6 +194,15 @@ static int check_step(cl_checker *c, const cl_step *s)
                 return refuse(c, "bad pool parameter %d = %d", k, i[k]);
         if (s->sub < CL_POOL_MAX || s->sub > CL_POOL_AVG_INCLUDE_PAD)
             return refuse(c, "unknown pool %d", s->sub);
+        /* ONNX's rules, which also bound the work: a window fits in the padded input, a pad is
+         * shorter than the window, and outputs stop where windows would start in the end pad. */
+        for (int d = 0; d < 2; d++) {
+            int64_t size = i[1 + d], out = i[3 + d], k = i[5 + d], st = i[7 + d], dil = i[9 + d];
+            int64_t pb = i[11 + d], pe = i[13 + d], span = (k - 1) * dil + 1;
+            if (span > size + pb + pe || pb >= span || pe >= span || (out - 1) * st >= size + pb + pe)
+                return refuse(c, "pool window %d (pads %d, %d) does not fit its %d-wide input", (int)span, (int)pb,
+                              (int)pe, (int)size);
+        }
         int64_t nin = (int64_t)i[0] * i[1] * i[2], nout = (int64_t)i[0] * i[3] * i[4];
         return arena_span(c, s->in[0], nin, "pool input") && arena_span(c, s->out, nout, "pool output");
     }

@@ -1,5 +1,5 @@
 /* The portable half of the GEMM: packing and the blocking loops around the micro-kernel.
- * Only the MR x NR micro-kernel (gemm_ukernel_<isa>.c) knows the instruction set. */
+ * Only the MR x NR micro-kernel (gemm_<MR>x<NR>_<isa>.c) knows the instruction set. */
 #include <stdlib.h>
 #include <string.h>
 #include "cl_gemm.h"

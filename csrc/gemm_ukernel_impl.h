@@ -1,5 +1,6 @@
 /* The GEMM micro-kernel written once over the vector layer (cl_vec.h); each
- * gemm_ukernel_<isa>.c includes it with its own UK_MR (rows) and UK_NV (vectors per row, so
+ * gemm_<MR>x<NR>_<isa>.c (gemm_8x32_avx512.c, gemm_6x16_avx2.c, gemm_4x8_scalar.c)
+ * includes it with its own UK_MR (rows) and UK_NV (vectors per row, so
  * NR = UK_NV * CLV_W). The MR*NV accumulators live in registers for the whole k loop; each
  * k step loads NV vectors of B and broadcasts MR values of A (AVX-512 folds the broadcast into
  * the FMA's memory operand). Contract: cl_ukernel_fn in cl_gemm.h. */

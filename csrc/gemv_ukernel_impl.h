@@ -1,5 +1,5 @@
 /* The GEMV micro-kernel (one column of B, N = 1) written once over the vector layer (cl_vec.h);
- * each gemm_ukernel_<isa>.c includes it with its UK_MR. A GEMV does one multiply per weight, so it
+ * each gemm_<MR>x<NR>_<isa>.c includes it with its UK_MR. A GEMV does one multiply per weight, so it
  * is bound by streaming A: it reads A's MR-row panels (kc x MR, k-major) as one flat array, whole
  * vectors at a time, against bx, the column expanded to the same layout (bx[k * MR + i] = b[k],
  * built once per KC block by the driver and shared by every panel, so it stays in L1). Flat

@@ -1,10 +1,8 @@
-"""What the generic kernel tests cannot see about the C Winograd kernels: every ISA build of the
-tile transforms against the plain matrices, the stated error factors against measured error (and
+"""What the generic kernel tests cannot see about the C Winograd kernels (every ISA build of the tile
+transforms against the plain matrices is checked by csrc/tests/test_kernels.c, natively, under ASan
+and under qemu: tests/test_c_qemu.py): the stated error factors against measured error (and
 that they are tight enough to catch a wrong transform), the direct border outputs, bad arguments."""
 from __future__ import annotations
-
-import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -30,27 +28,6 @@ def _entry(m):
     return registry.get(f"winograd_f{m}3", "c")
 
 
-@pytest.mark.parametrize("m", TILES)
-def test_the_registered_factor_is_the_one_definition(m):
-    """The registry, the tests here and the C harness read one definition (the C library's
-    cl_winograd_error_factor when the build has it)."""
-    assert _entry(m).error_factor == winograd.error_factor(m) > 1
-    read = getattr(_ffi.lib, "cl_winograd_error_factor", None)
-    if read is not None:
-        assert _entry(m).error_factor == read(m)
-    assert _entry(m).error_factor == c_harness_factor(m), "csrc/tests/test_kernels.c tests F(m,3) with another factor"
-
-
-def c_harness_factor(m: int) -> float:
-    """The factor csrc/tests/test_kernels.c checks F(m,3) with: a literal, or a macro of cl_winograd.h."""
-    csrc = Path(__file__).resolve().parents[1] / "csrc"
-    row = re.search(rf'\{{\s*"winograd_f{m}3"\s*,[^}}]*,\s*([\w.]+)\s*\}}', (csrc / "tests" / "test_kernels.c").read_text())
-    value = row.group(1)
-    if not re.fullmatch(r"[\d.]+", value):
-        value = re.search(rf"#define\s+{value}\s+([\d.]+)", (csrc / "include" / "cl_winograd.h").read_text()).group(1)
-    return float(value)
-
-
 def _case(rng, c_in, c_out, h, w, n=1):
     x = rng.standard_normal((n, c_in, h, w), dtype=np.float32)
     wt = (rng.standard_normal((c_out, c_in, 3, 3), dtype=np.float32) / np.sqrt(9 * c_in)).astype(np.float32)
@@ -58,12 +35,10 @@ def _case(rng, c_in, c_out, h, w, n=1):
     return x, wt, b
 
 
-@pytest.mark.parametrize("isa", ISAS)
-@pytest.mark.parametrize("m", TILES)
-def test_tile_transforms_match_the_plain_matrices(m, isa):
-    code = ["scalar", "avx2", "avx512", "neon"].index(isa)
-    err = _ffi.lib.cl_winograd_check_transforms(m, code, 7)
-    assert 0 <= err < 1e-6, f"F({m},3) {isa}: transforms differ from the matrices by {err:.3g} (relative)"
+def test_error_factors_come_from_the_c_header():
+    assert sorted(winograd.ERROR_FACTORS) == list(TILES)
+    assert all(_entry(m).error_factor == winograd.ERROR_FACTORS[m] >= 1 for m in TILES)
+    assert _ffi.lib.cl_winograd_error_factor(3) == -1.0
 
 
 def test_matrices_compute_a_correlation():

@@ -1,5 +1,5 @@
 /* Convolution entry points of the C backend (NCHW float32 in and out, OIHW weights, ONNX Conv
- * semantics), one algorithm per source file: conv_im2col.c, conv_direct.c, dwconv_kxk.c, dwconv3x3.c.
+ * semantics), one algorithm per source file: conv_im2col.c, conv_direct.c, dwconv.c (+ dwconv_kxk.c, dwconv3x3.c).
  *
  * Every entry point checks the shape it is given (cl_conv_shape_check) and returns CL_EINVAL
  * rather than touching memory for an inconsistent one; the Python side validates first and
@@ -34,8 +34,8 @@ int cl_im2col_run(const cl_im2col *p, const cl_conv_shape *s, const float *x, fl
 int cl_direct_run(const cl_conv_shape *s, const float *x, const float *w, float *y,
                   const cl_epilogue *ep, int nthreads);
 
-/* Depthwise (groups == c_in == c_out): any kernel size, stride, padding, dilation (dwconv_kxk.c);
- * 3x3 stride 1/2 goes to cl_dwconv3x3_run. */
+/* Depthwise (groups == c_in == c_out): any kernel size, stride, padding, dilation (dwconv.c:
+ * 3x3 stride 1/2 goes to cl_dwconv3x3_run, the rest to the general kernel of dwconv_kxk.c). */
 int cl_dwconv_run(const cl_conv_shape *s, const float *x, const float *w, float *y,
                   const cl_epilogue *ep, int nthreads);
 /* Depthwise 3x3 (groups == c_in == c_out), stride 1 or 2 (sh == sw), any padding, dilation 1. */

@@ -66,6 +66,45 @@ void cl_engine_free(cl_engine *e);
  * *failed_step (if not NULL) is its index. */
 int cl_engine_run(const cl_engine *e, float *arena, int first, int last, int nthreads,
                   double *seconds, int clock, int *failed_step);
+
+/* ---- compiled plan files (.clp): one model, its steps, constants and input/output tensors ----
+ * Layout, little-endian: header | inputs | outputs | labels (64 bytes per step) | steps | zero
+ * padding to a 64-byte boundary | constants. The checksum (FNV-1a 64) covers everything after
+ * the header. Weights are stored as the model has them and packed at load for the CPU that runs
+ * the plan, so one file serves every ISA of its target architecture. */
+enum { CL_PLAN_VERSION = 1, CL_PLAN_TARGET_X86_64 = 1, CL_PLAN_TARGET_AARCH64 = 2,
+       CL_PLAN_NAME = 64, CL_PLAN_MAX_DIMS = 8 };
+
+typedef struct {
+    char magic[8];                  /* "CLPLAN\0\0" */
+    uint32_t version, target, step_bytes, nsteps, ninputs, noutputs;
+    int64_t arena_floats, const_bytes;
+    uint64_t checksum;
+} cl_plan_header;
+
+typedef struct {
+    char name[64];
+    int64_t offset;                 /* floats into the arena */
+    int32_t ndim, pad_;
+    int32_t dims[8];
+} cl_plan_tensor;
+
+typedef struct cl_plan cl_plan;
+
+/* The target this build runs (CL_PLAN_TARGET_*), 0 if neither. */
+int cl_plan_host_target(void);
+/* Parses and checks a plan file's bytes (copied: data may be freed after), creates its engine.
+ * CL_EINVAL with why[] saying what is wrong (magic, version, target, sizes, checksum, a tensor or a
+ * step out of range), CL_ENOMEM. */
+int cl_plan_open(const unsigned char *data, int64_t size, cl_plan **out, char *why, int why_len);
+void cl_plan_free(cl_plan *p);
+const cl_plan_header *cl_plan_header_of(const cl_plan *p);
+const cl_plan_tensor *cl_plan_inputs(const cl_plan *p);
+const cl_plan_tensor *cl_plan_outputs(const cl_plan *p);
+const char *cl_plan_label(const cl_plan *p, int step);
+const cl_engine *cl_plan_engine(const cl_plan *p);
+/* FNV-1a 64 of n bytes: the plan checksum. */
+uint64_t cl_plan_checksum(const unsigned char *data, int64_t n);
 /* cffi:end */
 
 #endif

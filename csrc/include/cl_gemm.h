@@ -58,6 +58,9 @@ typedef struct {
 
 /* Every micro-kernel this build has (x86: scalar, avx2, avx512; aarch64: scalar, neon). */
 extern const cl_ukernel cl_ukernel_scalar, cl_ukernel_avx2, cl_ukernel_avx512, cl_ukernel_neon;
+/* The NEON micro-kernel in intrinsics: what the assembly of cl_ukernel_neon must match bit for bit
+ * (csrc/tests/test_kernels.c); never chosen by cl_ukernel_for. */
+extern const cl_ukernel cl_ukernel_neon_c;
 const cl_ukernel *cl_ukernel_for(int isa);
 
 /* A source of B: writes rows k0..k0+kc-1, columns n0..n0+nc-1 as NR-wide panels (panel p holds

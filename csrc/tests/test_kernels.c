@@ -1,7 +1,8 @@
 /* Checks every C kernel, under every instruction set this CPU runs (aarch64: scalar and NEON;
  * x86: scalar, AVX2, AVX-512), against a plain double-precision convolution over a shape set
  * with odd sizes, asymmetric padding, strides, dilation, groups and every activation; and checks
- * that 1 and 3 threads give bit-identical results. Built natively, under ASan+UBSan, and cross
+ * that 1 and 3 threads give bit-identical results; and every ISA build of the Winograd tile
+ * transforms against the plain matrices (winograd_transforms.c). Built natively, under ASan+UBSan, and cross
  * for aarch64 under qemu by csrc/Makefile. Exit status 1 on any failure.
  *
  * To cover a new kernel: add a row to KERNELS (a run function and which shapes it takes);
@@ -120,9 +121,9 @@ static const struct {
     {"direct", cl_direct_run, any_shape, 1},
     {"depthwise3x3", cl_dwconv3x3_run, is_dw3x3, 1},
     {"depthwise", cl_dwconv_run, is_dw, 1},
-    {"winograd_f23", run_wino2, is_3x3_s1, 4},
-    {"winograd_f43", run_wino4, is_3x3_s1, 150},
-    {"winograd_f63", run_wino6, is_3x3_s1, 250},
+    {"winograd_f23", run_wino2, is_3x3_s1, CL_WINOGRAD_F23_ERROR_FACTOR},
+    {"winograd_f43", run_wino4, is_3x3_s1, CL_WINOGRAD_F43_ERROR_FACTOR},
+    {"winograd_f63", run_wino6, is_3x3_s1, CL_WINOGRAD_F63_ERROR_FACTOR},
 };
 
 /* ---- the reference ---- */
@@ -292,6 +293,57 @@ static void check_gemm(int M, int N, int K)
     free(A), free(B), free(C);
 }
 
+/* The NEON micro-kernel's assembly against its intrinsic version (gemm_8x12_neon_a55.c): the same
+ * FMAs in the same order, so bit-identical, for every k depth (1 = the peeled last step alone),
+ * loaded or zero accumulators, every epilogue; the C tile between the rows must be untouched. */
+static void check_ukernel_asm(void)
+{
+    const cl_ukernel *u = &cl_ukernel_neon, *ref = &cl_ukernel_neon_c;
+    if (!u->fn || !ref->fn)
+        return;   /* not an aarch64 build */
+    enum { LDC = 15, KMAX = 67 };
+    static const int depths[] = {1, 2, 3, 4, 7, 16, 67};
+    float a[KMAX * 8], b[KMAX * 12], c0[8 * LDC], c1[8 * LDC], bias[8], slope[8];
+    fill(a, sizeof a / sizeof *a), fill(b, sizeof b / sizeof *b), fill(bias, 8), fill(slope, 8);
+    for (size_t d = 0; d < sizeof depths / sizeof *depths; d++)
+        for (int flags = 0; flags < 4; flags++) {
+            int act = flags & CL_UK_EPILOGUE ? (int)(d % 2 ? CL_ACT_PRELU : CL_ACT_HARDSWISH) : CL_ACT_NONE;
+            fill(c0, 8 * LDC);
+            memcpy(c1, c0, sizeof c0);
+            u->fn(depths[d], a, b, c0, LDC, flags, bias, slope, act);
+            ref->fn(depths[d], a, b, c1, LDC, flags, bias, slope, act);
+            checks++;
+            if (memcmp(c0, c1, sizeof c0)) {
+                int i = 0;
+                while (c0[i] == c1[i])
+                    i++;
+                printf("FAIL ukernel neon asm != intrinsics: kc %d flags %d, first difference at row %d col %d: "
+                       "%.9g vs %.9g\n", depths[d], flags, i / LDC, i % LDC, c0[i], c1[i]);
+                failures++;
+            }
+        }
+}
+
+/* tests/winograd_transforms.c */
+double check_winograd_transforms(int m, int isa, unsigned seed);
+
+/* Every ISA build of the Winograd tile transforms against the plain matrices. */
+static void check_transforms(void)
+{
+    for (int isa = 0; isa < 4; isa++)
+        for (int m = 2; m <= 6; m += 2) {
+            double err = check_winograd_transforms(m, isa, 7);
+            if (err < 0)
+                continue;   /* this ISA cannot run here */
+            checks++;
+            if (!(err < 1e-6)) {
+                printf("FAIL winograd F(%d,3) transforms/%s differ from the matrices by %.3g (relative)\n", m,
+                       cl_isa_name(isa), err);
+                failures++;
+            }
+        }
+}
+
 static void check_errors(void)
 {
     cl_conv_shape s = make_shape(&SHAPES[4]);
@@ -320,6 +372,8 @@ int main(void)
     static const int gemms[][3] = {{1, 1, 1}, {8, 12, 1}, {1000, 1, 1280}, {37, 2, 517}, {5, 1, 3}, {17, 33, 257}, {9, 1030, 20}, {70, 45, 600}};
     for (size_t i = 0; i < sizeof gemms / sizeof *gemms; i++)
         check_gemm(gemms[i][0], gemms[i][1], gemms[i][2]);
+    check_transforms();
+    check_ukernel_asm();
     check_errors();
     printf("%d checks, %d failures\n", checks, failures);
     return failures ? 1 : 0;

@@ -8,7 +8,8 @@ import sys
 from ..errors import ConvlabError
 
 # Command modules, in the order `convlab --help` lists them.
-COMMANDS = ["bench", "sweep", "zoo", "decide", "face", "results", "profile", "compare", "optimize", "regress", "npu", "study"]
+COMMANDS = ["bench", "sweep", "zoo", "models", "decide", "face", "results", "profile", "compare", "optimize", "compile",
+            "regress", "npu", "study", "a55"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -47,6 +47,31 @@ def register(subparsers) -> None:
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--json", action="store_true", help="machine-readable output")
     c.set_defaults(func=run_conv)
+    m = sub.add_parser("models", help="whole models end to end: convlab vs onnxruntime vs ncnn, one interleaved run",
+                       description="Each model's outputs from convlab (Model.load with its defaults), onnxruntime "
+                                   "and ncnn (the same ONNX converted by pnnx, fp32, cached under "
+                                   "$CONVLAB_CACHE/pnnx) are checked against onnxruntime, then the runners are timed "
+                                   "in turns. MODEL: a zoo name, a real model (centerface, mtcnn_rnet, ... or "
+                                   "builtin:NAME; `convlab models list`) or a path to an .onnx file.")
+    m.add_argument("models", nargs="*", metavar="MODEL",
+                   help="models to run (default: the five zoo models: mobilenet_v1 mobilenet_v2 detector fitter extractor)")
+    m.add_argument("--real", action="store_true", help="add the real models centerface, mtcnn_rnet, mtcnn_onet")
+    m.add_argument("--threads", type=int, default=1, help="threads for every runtime (default 1)")
+    m.add_argument("--repeat", type=int, default=20, help="timed rounds, every runner once per round (default 20)")
+    m.add_argument("--warmup", type=int, default=3, help="untimed calls per runner first (default 3)")
+    m.add_argument("--clock", choices=["cpu", "wall"], default=None,
+                   help="cpu: thread CPU time (default at 1 thread); wall: perf_counter (default, and required, with threads > 1)")
+    m.add_argument("--convlab-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra Model.load keyword for convlab, e.g. backend=c or conv=tune (repeatable; VALUE read as YAML)")
+    m.add_argument("--peers", default="onnxruntime,ncnn",
+                   help="peers to time: comma list of onnxruntime,ncnn (the default), or none; onnxruntime is always the reference")
+    m.add_argument("--shape", action="append", default=[], metavar="NAME=1,3,H,W",
+                   help="fix a file model's input shape (repeatable)")
+    m.add_argument("--profile", action="store_true", help="also convlab's per-layer profile: where the time goes")
+    m.add_argument("--json", action="store_true", help="print the result as JSON instead of the table")
+    m.add_argument("--out", metavar="FILE", help="also write the JSON result here (atomically)")
+    m.add_argument("--no-progress", action="store_true", help="no progress bar")
+    m.set_defaults(func=run_models)
 
 
 def build_spec(args) -> tuple[ConvSpec, tuple[int, int, int, int]]:
@@ -75,4 +100,38 @@ def run_conv(args) -> int:
                         timing=dict(repeats=args.repeats, min_time=args.min_time, max_time=args.max_time,
                                     rel_precision=args.precision))
     print(json.dumps(result, indent=2) if args.json else format_conv_table(result))
+    return 0
+
+
+def _options(pairs: list[str]) -> dict:
+    import yaml
+    out = {}
+    for p in pairs:
+        key, sep, value = p.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise ConvInputError(f"--convlab-option must be KEY=VALUE with KEY a Model.load keyword, got {p!r}")
+        try:
+            out[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+        except yaml.YAMLError:
+            out[key.strip()] = value
+    if "threads" in out:
+        raise ConvInputError("--convlab-option threads=...: use --threads, which applies to every runtime")
+    return out
+
+
+def run_models(args) -> int:
+    from ..bench import models as bm
+    from ..fileio import atomic_write
+    options = _options(args.convlab_option)
+    peers = tuple(p for p in (_csv(args.peers) or []) if p != "none")
+    unknown = [p for p in peers if p not in bm.PEERS]
+    if unknown:
+        raise ConvInputError(f"--peers: unknown {', '.join(unknown)}; choose from {', '.join(bm.PEERS)}")
+    targets = bm.resolve(args.models, real=args.real, shapes=args.shape)
+    result = bm.run(targets, threads=args.threads, repeat=args.repeat, warmup=args.warmup, clock=args.clock,
+                    convlab_options=options, peers=peers, profile=args.profile, progress=not args.no_progress)
+    text = json.dumps(result, indent=1)
+    if args.out:
+        atomic_write(args.out, text + "\n")
+    print(text if args.json else bm.format_table(result))
     return 0

@@ -37,6 +37,21 @@ OP_CONV, OP_COPY, OP_BINARY, OP_UNARY, OP_SOFTMAX, OP_POOL, OP_FC, OP_RESIZE, OP
 POOL_MAX, POOL_AVG, POOL_AVG_INCLUDE_PAD = range(3)
 
 
+TARGETS = {"x86-64": 1, "aarch64": 2}
+
+
+def plan_target(name: str) -> int:
+    """CL_PLAN_TARGET_* for a target name; "host" is this machine's."""
+    if name == "host":
+        code = cbackend.lib.cl_plan_host_target()
+        if not code:
+            raise ConvlabError("this machine is neither x86-64 nor aarch64: name a --target")
+        return code
+    if name not in TARGETS:
+        raise ConvlabError(f"unknown target {name!r}; known: host, {', '.join(TARGETS)}")
+    return TARGETS[name]
+
+
 class NotLowered(Exception):
     """This node stays a Python step; the message says why (shown in the profile)."""
 
@@ -508,6 +523,45 @@ class NativeExecutor(Executor):
                      i=[shape[0] * shape[1], shape[2], shape[3], sizes[2], sizes[3]])]
 
     _lower_Upsample = _lower_Resize
+
+    # ---- plan files
+    def plan_bytes(self, target: str = "host") -> bytes:
+        """This model as a .clp plan file for `target` ("x86-64", "aarch64" or "host"): what
+        convlab-run loads (cl_engine.h documents the layout). Every step must run in C."""
+        left = [(s.node.name, s.node.op, s.host_note) for s in self.steps if s.host != "c"]
+        if left:
+            raise ConvlabError("cannot compile a plan: these nodes have no C lowering: "
+                               + "; ".join(f"{n} ({op}): {why}" for n, op, why in left))
+        ffi, lib = cbackend.ffi, cbackend.lib
+        code = plan_target(target)
+        header = ffi.new("cl_plan_header *")
+        ffi.memmove(header.magic, b"CLPLAN\0\0", 8)
+        labels = bytearray()
+        for step, low in zip(self.steps, self.lowered):
+            for _ in range(low[1]):
+                labels += f"{step.node.name}:{step.node.op}:{step.kernel}".encode()[:63].ljust(64, b"\0")
+        g = self.graph
+        tensors = []
+        for names in (list(g.inputs), list(g.outputs)):
+            for name in names:
+                t = ffi.new("cl_plan_tensor *")
+                shape = self._shape(name)
+                if name not in self.root or len(shape) > 8:
+                    raise ConvlabError(f"cannot compile a plan: {name!r} is not a float32 tensor of rank <= 8")
+                ffi.memmove(t.name, name.encode()[:63], min(len(name.encode()), 63))
+                t.offset, t.ndim = self._off(name), len(shape)
+                for k, d in enumerate(shape):
+                    t.dims[k] = d
+                tensors.append(bytes(ffi.buffer(t)))
+        steps = bytes(ffi.buffer(self.c_steps, ffi.sizeof("cl_step") * self.n_records))
+        body = b"".join(tensors) + bytes(labels) + steps
+        start = ffi.sizeof("cl_plan_header")
+        body += b"\0" * (-(start + len(body)) % 64) + self.blob.tobytes()
+        header.version, header.target, header.step_bytes = lib.CL_PLAN_VERSION, code, ffi.sizeof("cl_step")
+        header.nsteps, header.ninputs, header.noutputs = self.n_records, len(g.inputs), len(g.outputs)
+        header.arena_floats, header.const_bytes = self.arena.buffer.size, self.blob.nbytes
+        header.checksum = lib.cl_plan_checksum(body, len(body))
+        return bytes(ffi.buffer(header)) + body
 
     # ---- run
     def run(self, feeds, clock: list | None = None, timer=time.perf_counter) -> dict[str, np.ndarray]:

@@ -13,7 +13,7 @@ rho / 9 for many channels (`rigorous_factor`). Rounding errors of random sign ad
 walk, so the measured error is smaller: over 1500 random normal convs with c_in = 1..2 and
 padding 0..3 (the worst case: few taps per output) the largest ratio to the factor-1 oracle
 bound was 40 (F(4,3)) and 66 (F(6,3)); 1.7 for F(2,3) over 300. The registered factors are those
-maxima with a margin of about 4x (the tail falls off roughly as ratio^-4, so a 4x margin makes a
+maxima with a margin of about 4x (defined in csrc/include/cl_winograd.h) (the tail falls off roughly as ratio^-4, so a 4x margin makes a
 spurious failure of the generic tests' 60 examples very unlikely), still below the first-order
 worst case; tests check the margin and that a transform constant off by 1% is caught. Outputs whose window sees one input row or
 column (padding >= 2) are computed directly by the C code: by cancellation in a tile their error
@@ -27,18 +27,9 @@ import numpy as np
 from ...registry import Constraints, KernelEntry, pairs, register
 from . import _ffi
 
-# Until the C side defines the factors once (CL_WINOGRAD_F<m>3_ERROR_FACTOR in
-# csrc/include/cl_winograd.h, exported as cl_winograd_error_factor, another branch): the values a
-# library without that function is tested with. Once every build has it, delete this dict.
-_FACTORS_BEFORE_C = {2: 4.0, 4: 150.0, 6: 250.0}
-
-
-def error_factor(m: int) -> float:
-    """F(m,3)'s registered error factor, read from its one definition: the C library's
-    cl_winograd_error_factor(m) when the built library has it (csrc/tests reads the same macro)."""
-    read = getattr(_ffi.lib, "cl_winograd_error_factor", None) if _ffi.lib is not None else None
-    return float(read(m)) if read is not None else _FACTORS_BEFORE_C[m]
-
+# Defined once, in csrc/include/cl_winograd.h (CL_WINOGRAD_F*3_ERROR_FACTOR), which the C test reads too.
+# Without the compiled library the kernels are unavailable and never run, so no factor is needed.
+ERROR_FACTORS = {} if _ffi.unavailable() else {m: float(_ffi.lib.cl_winograd_error_factor(m)) for m in (2, 4, 6)}
 
 
 def matrices(m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -84,4 +75,4 @@ for _m in (2, 4, 6):
         Constraints(kernel_sizes=pairs(3), strides=pairs(1), dilations=pairs(1), groups="one"),
         f"C: Winograd F({_m}x{_m},3x3), tile transforms over the vector layer (AVX-512/AVX2/NEON), "
         f"{(_m + 2) ** 2} packed GEMMs over channels, fused epilogue",
-        error_factor=error_factor(_m), unavailable=_ffi.unavailable))
+        error_factor=ERROR_FACTORS.get(_m, 1.0), unavailable=_ffi.unavailable))

