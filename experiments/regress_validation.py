@@ -13,9 +13,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from convlab.selection import RESULTS_DIR
-from convlab.sweep import regress, store
-from convlab.sweep.device import device_id
+from convlab.device import results_dir
+from convlab import fileio
+from convlab.sweep import regress
 
 
 def main() -> int:
@@ -24,14 +24,14 @@ def main() -> int:
     ap.add_argument("--samples", type=int, default=15)
     ap.add_argument("--reruns", type=int, default=5)
     args = ap.parse_args()
-    out = RESULTS_DIR / device_id()
+    out = results_dir()
 
     def run(label, inject=None):
         print(f"{label} ...", file=sys.stderr, flush=True)
         return regress.run_fixed_set(samples=args.samples, inject=inject)
 
     baseline = run("baseline")
-    store.write_json(out / "regress_baseline.json", baseline)
+    fileio.write_json(out / "regress_baseline.json", baseline)
     runs = [(f"unchanged rerun {i + 1}", run(f"rerun {i + 1}")) for i in range(args.reruns)]
     runs.append((f"{args.case} slowed 25%", run("injected", {args.case: 1.25})))
     summary, lines = [], ["# Regression detector on real timings (this host, shared and loaded)", "",
@@ -55,8 +55,8 @@ def main() -> int:
                      + f" | {quiet:.3f} | "
                      + ", ".join(f"{x.case}: {x.slowdown:.3f} ({x.ci[0]:.3f}-{x.ci[1]:.3f}; "
                                  f"{', '.join(f'{r:.3f}' for r in x.reruns)})" for x in flagged) + " |")
-    store.write_json(out / "regress_validation.json", dict(case=args.case, runs=summary))
-    store.atomic_write(out / "regress_validation.md", "\n".join(lines) + "\n")
+    fileio.write_json(out / "regress_validation.json", dict(case=args.case, runs=summary))
+    fileio.atomic_write(out / "regress_validation.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 

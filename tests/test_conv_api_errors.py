@@ -37,3 +37,49 @@ def test_bad_argument_is_a_named_input_error(case, backend):
     call, message = CASES[case]
     with pytest.raises(ConvInputError, match=message):
         call(backend=backend)
+
+
+# ConvPlan.from_spec: the one way into a prepared kernel for code holding a ConvSpec (engine,
+# sweeps, regress, bench) makes the same checks as prepare_conv.
+
+
+def _spec(**kw):
+    from convlab.spec import ConvSpec
+    return ConvSpec.build(3, 4, 3, 3, padding=1, **kw)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda P: P.from_spec(_spec(), np.zeros((4, 5, 3, 3), np.float32), algo="direct"), "do not fit"),
+    (lambda P: P.from_spec(_spec(), W, np.zeros(4, np.float32), algo="direct"), "has no bias"),
+    (lambda P: P.from_spec(_spec(has_bias=True), W, algo="direct"), "expects bias"),
+    (lambda P: P.from_spec(_spec(), W, algo="direct", threads=0), "threads must be a positive int"),
+    (lambda P: P.from_spec(_spec(), W, algo="auto", backend="cuda"), "unknown backend"),
+    (lambda P: P.from_spec(_spec(), W, algo="no_such_kernel"), "unknown kernel"),
+    (lambda P: P.from_spec(_spec(), W, algo="direct").bind(X, out=np.zeros((1, 4, 5, 5), np.float32)),
+     "out must be"),
+])
+def test_from_spec_checks_what_prepare_conv_checks(call, match):
+    from convlab.api import ConvPlan
+    with pytest.raises(ConvInputError, match=match):
+        call(ConvPlan)
+
+
+def test_from_spec_refuses_a_kernel_outside_its_constraints():
+    from convlab.api import ConvPlan
+    from convlab.errors import UnsupportedConvError
+    with pytest.raises(UnsupportedConvError):
+        ConvPlan.from_spec(_spec(), W, algo="depthwise")
+
+
+def test_from_spec_and_bind_match_prepare_conv():
+    from convlab.api import AutoPlan, ConvPlan
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((1, 3, 8, 8), dtype=np.float32), rng.standard_normal((4, 3, 3, 3), dtype=np.float32)
+    want = convlab.prepare_conv(w, padding=1, algo="direct")(x)
+    plan = ConvPlan.from_spec(_spec(), w, algo="direct")
+    assert plan.algo == "direct" and isinstance(ConvPlan.from_spec(_spec(), w), AutoPlan)
+    run = plan.bind(x)
+    np.testing.assert_array_equal(run(), want)
+    out = run()
+    x[:] = 0                                        # bound to x: refilling it in place is seen
+    assert run() is out and not out.any()

@@ -42,7 +42,7 @@ def test_kernel_matches_reference_and_onnxruntime(entry, data):
 
 
 @pytest.mark.parametrize("entry", KERNELS, ids=lambda e: e.name)
-@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("threads", [2, 3])     # against threads=1: 3 splits the work unevenly
 def test_results_identical_across_thread_counts(entry, threads):
     _skip_unavailable(entry)
     rng = np.random.default_rng(0)
@@ -108,5 +108,5 @@ def test_nan_and_inf_propagate(entry):
         hit = ~np.isfinite(expected)
         assert hit.any()
         assert (~np.isfinite(y[hit])).all(), f"{entry.name} lost a {bad}"
-        if bad == np.nan:
-            assert np.isnan(y[hit]).all()
+        if np.isnan(bad):                  # NaN must stay NaN, not turn into an Inf (or the reverse)
+            assert np.isnan(y[hit]).all(), f"{entry.name} turned a NaN into something else"

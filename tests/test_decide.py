@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import convlab
-from convlab import selection
+from convlab import fileio, selection
 from convlab.spec import ConvSpec
 from convlab.sweep import decide, store
 from convlab.cli import decide as decide_cli
@@ -67,6 +67,13 @@ def test_least_regret_relabels_leaves():
     assert decide.least_regret(es) == "b", "two near-ties must not outvote one 3x loss"
 
 
+def test_the_tests_run_on_the_pinned_table():
+    """conftest.py pins the table algo="auto" reads in tests, whatever results/<device-id>/ holds."""
+    from pathlib import Path
+    assert selection.table_path() == Path(__file__).parent / "fixtures" / "decision.json"
+    assert selection.current_table() is not None
+
+
 @pytest.fixture
 def table_file(tmp_path, monkeypatch):
     path = tmp_path / "decision.json"
@@ -87,7 +94,7 @@ def test_auto_uses_the_exact_hit_then_the_rules(table_file):
     for r in rows:
         if (r["k"], r["c_in"], r["w"], r["algo"]) == (3, 32, 32, "im2col"):
             r["median_ms"] *= 0.25
-    store.write_json(table_file, decide.build(rows, "test-dev", ["synthetic"]))
+    fileio.write_json(table_file, decide.build(rows, "test-dev", ["synthetic"]))
     assert selection.choose_algo(_spec(32, 3), 32, 32, "numba") == "im2col"            # exact hit
     assert selection.choose_algo(_spec(48, 3), 40, 40, "numba") == "winograd_f23"      # rules
     assert selection.choose_algo(_spec(48, 3), 200, 200, "numba") == "direct"          # rules
@@ -104,7 +111,7 @@ def test_auto_uses_the_exact_hit_then_the_rules(table_file):
 def test_a_pick_the_kernel_cannot_run_falls_back(table_file):
     table = decide.build(synthetic_rows(), "test-dev", ["synthetic"])
     table["rules"][1]["tree"] = dict(algo="depthwise")   # 3x3 s1 dense: depthwise cannot run it
-    store.write_json(table_file, table)
+    fileio.write_json(table_file, table)
     assert selection.choose_algo(_spec(48, 3), 40, 40, "numba") == \
         next(a for a in selection.builtin_rule(_spec(48, 3), 40, 40, "numba") if a in ("winograd_f23", "im2col"))
 
@@ -126,9 +133,9 @@ def test_bad_table_is_a_named_error(table_file):
 
 def test_decide_cli_writes_table_and_regret(tmp_path, capsys):
     res = tmp_path / "r.csv"
-    store.atomic_write(res, store.rows_to_csv(synthetic_rows()))
+    fileio.atomic_write(res, store.rows_to_csv(synthetic_rows()))
     held = tmp_path / "h.csv"
-    store.atomic_write(held, store.rows_to_csv(synthetic_rows(sizes=[12, 48], chans=(24, 96))))
+    fileio.atomic_write(held, store.rows_to_csv(synthetic_rows(sizes=[12, 48], chans=(24, 96))))
     out = tmp_path / "dev" / "decision.json"
     p = __import__("argparse").ArgumentParser()
     decide_cli.register(p.add_subparsers())

@@ -11,6 +11,7 @@ import pytest
 from onnx import helper, numpy_helper
 
 from convlab.cli import main
+from convlab.device import REFERENCE_DIR
 from convlab.studies import fusion, nms, subnormal, subnormal_microbench
 
 
@@ -19,12 +20,21 @@ def _csv(path):
         return list(csv.DictReader(f))
 
 
+def _seed_nms_settings() -> set[tuple[int, int, float]]:
+    """(NMS_TOP_K, TOP_K, confidence) the seed measured: its timing and accuracy tables."""
+    ref = REFERENCE_DIR
+    rows = _csv(ref / "line2019_nms_topk.csv") + _csv(ref / "line2019_nms_accuracy.csv")
+    return {(int(r["nms_top_k"]), int(r["top_k"]), float(r["confidence"])) for r in rows}
+
+
 def test_nms_study_quick_via_cli(tmp_path):
     assert main(["study", "nms", "--quick", "--out", str(tmp_path)]) == 0
     for f in ("nms_topk.csv", "nms_stages.csv", "nms_topk.md", "nms_topk.json", "nms_topk.png"):
         assert (tmp_path / f).stat().st_size > 0
     rows = _csv(tmp_path / "nms_topk.csv")
-    assert [(int(r["nms_top_k"]), int(r["top_k"]), float(r["confidence"])) for r in rows] == nms.SEED_SETTINGS
+    # The settings the seed measured, from its own CSVs (not from the study's constant), baseline first.
+    got = [(int(r["nms_top_k"]), int(r["top_k"]), float(r["confidence"])) for r in rows]
+    assert got[0] == (5000, 1000, 0.1) and set(got) == _seed_nms_settings() and len(got) == len(set(got)) == 4
     assert {"t1_wall_ms", "t2_wall_ms", "t1_cpu_ms", "ap_drop_pct", "recall", "ap_drop_confident_pct"} <= set(rows[0])
     base = rows[0]
     assert float(base["ap_drop_pct"]) == 0 and float(base["recall"]) == 1 and float(base["ap_drop_confident_pct"]) == 0

@@ -1,7 +1,6 @@
 """Sweep specs, atomic result files, resume after SIGKILL, shards and merge (tiny grids, fast)."""
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from convlab import fileio
 from convlab.sweep import grid, store
 from convlab.sweep.grid import SweepSpecError, load, parse
 from convlab.sweep.runner import my_groups, parse_shard, planned_keys, run_sweep
@@ -95,20 +95,6 @@ def test_bad_files(tmp_path):
     with pytest.raises(SweepSpecError, match="not valid YAML: line 2, column 1: ") as info:
         load(bad)
     assert "\n" not in str(info.value)   # the CLI prints it as one line
-
-
-def test_atomic_write_keeps_the_old_file_on_failure(tmp_path, monkeypatch):
-    p = tmp_path / "r.csv"
-    store.atomic_write(p, "old\n")
-    assert os.stat(p).st_mode & 0o044, "left private (0600) like mkstemp's temporary file"
-
-    def boom(*a):
-        raise OSError("disk full")
-    monkeypatch.setattr(os, "replace", boom)
-    with pytest.raises(OSError):
-        store.atomic_write(p, "new\n")
-    assert p.read_text() == "old\n"
-    assert os.listdir(tmp_path) == ["r.csv"], "temporary file left behind"
 
 
 def test_sweep_rows_statuses_and_metadata(tmp_path):
@@ -212,7 +198,7 @@ def test_merge_refuses_conflicts_and_foreign_shards(tmp_path):
     rows = store.read_rows(a)
     rows[0]["median_ms"] *= 2
     b = tmp_path / "b" / a.name
-    store.atomic_write(b, store.rows_to_csv(rows))
+    fileio.atomic_write(b, store.rows_to_csv(rows))
     b.with_suffix(".json").write_text(a.with_suffix(".json").read_text())
     with pytest.raises(store.ResultsError, match="1 conflicting row"):
         store.merge([a, b], tmp_path / "m.csv")
@@ -237,7 +223,7 @@ def test_bad_results_file(tmp_path):
 
 
 def test_device_ids():
-    from convlab.sweep.device import device_id_from
+    from convlab.device import device_id_from
     assert device_id_from("x86_64", {"model name": "AMD EPYC 9R14 96-Core Processor", "flags": "sse4_2 avx2 avx512f"}) \
         == "x86_64-amd-epyc-9r14-avx512"
     assert device_id_from("x86_64", {"model name": "Intel(R) Core(TM) i7-4770HQ CPU @ 2.20GHz", "flags": "avx avx2"}) \

@@ -6,6 +6,7 @@ import argparse
 from PIL import Image
 
 from convlab.cli import results as results_cli
+from convlab import fileio
 from convlab.sweep import plots, store, tables
 
 from test_decide import synthetic_rows
@@ -55,8 +56,8 @@ def test_plots_are_written_with_the_seed_beside(tmp_path):
 
 def test_table_and_plot_commands(tmp_path, capsys):
     res = tmp_path / "r.csv"
-    store.atomic_write(res, store.rows_to_csv(_rows()))
-    store.write_json(res.with_suffix(".json"), dict(sweep="r", device_id="dev", noise="shared host",
+    fileio.atomic_write(res, store.rows_to_csv(_rows()))
+    fileio.write_json(res.with_suffix(".json"), dict(sweep="r", device_id="dev", noise="shared host",
                                                     reference="line2019_conv3x3_direct_vs_winograd"))
     p = argparse.ArgumentParser()
     results_cli.register(p.add_subparsers())

@@ -15,7 +15,6 @@ from convlab.errors import ConvlabError
 from convlab.postprocess import priors_for_spec
 from convlab.zoo import DEFAULT_MODELS, MODELS, build_model, export_model, normalise_images
 from convlab.zoo.calibrate import generated_images, intermediate_values
-from convlab.sweep.store import atomic_write
 from convlab.zoo.spec import ModelSpec, ModelSpecError
 from convlab.zoo.subnormal import count_subnormal, inject_subnormals, subnormal_report
 
@@ -229,14 +228,6 @@ def test_export_cli_writes_onnx_and_spec(tmp_path, capsys):
         _cli(["zoo", "export", str(out), "--models", "nope"])
     with pytest.raises(ConvlabError, match="is not a directory"):
         _cli(["zoo", "export", str(out / "detector.onnx"), "--models", "detector"])
-
-
-def test_atomic_write_keeps_the_old_file_on_failure(tmp_path):
-    path = tmp_path / "m.onnx"
-    path.write_bytes(b"old")
-    with pytest.raises(TypeError):
-        atomic_write(path, 123)     # neither text nor bytes: fails after the temporary file exists
-    assert path.read_bytes() == b"old" and os.listdir(tmp_path) == ["m.onnx"]
 
 
 def test_export_model_sets_onnx_name(zoo, tmp_path):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 import numpy as np
 
@@ -15,8 +16,34 @@ class ConvPlan:
     """A convolution bound to its weights and one kernel. Call it with NCHW float32 inputs.
 
     ``prepare_seconds`` is the one-off cost (weight transforms, packing) that benchmarks report
-    separately from the per-input ``run`` time.
+    separately from the per-input ``run`` time. ``ConvPlan.from_spec`` is the one way in for code
+    that already holds a ConvSpec (engine, sweeps, regress, bench); ``prepare_conv`` for keywords.
     """
+
+    @classmethod
+    def from_spec(cls, spec: ConvSpec, w: np.ndarray, b: np.ndarray | None = None, *, algo: str = "auto",
+                  backend: str = "numba", threads: int = 1,
+                  input_hw: tuple[int, int] | None = None) -> "ConvPlan | AutoPlan":
+        """Bind weights to a kernel for `spec`: checks the weights against the spec, the thread count,
+        the kernel's constraints and that it can run here. ``input_hw`` lets algo="auto" decide now
+        instead of per input (an AutoPlan)."""
+        if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+            raise ConvInputError(f"threads must be a positive int, got {threads!r}")
+        w, b = check_weights(w, b, spec.groups)
+        if w.shape != spec.weight_shape:
+            raise ConvInputError(f"weights of shape {w.shape} do not fit {spec.describe()} "
+                                 f"(expects {spec.weight_shape})")
+        if (b is not None) != spec.has_bias:
+            raise ConvInputError(f"{spec.describe()} {'expects' if spec.has_bias else 'has no'} bias, "
+                                 f"got {'none' if b is None else 'one'}")
+        spec.activation.slopes_for(spec.c_out)  # validates prelu slope count now, not mid-run
+        if algo == "auto":
+            if backend not in registry.backends():
+                raise ConvInputError(f"unknown backend {backend!r}; known: {', '.join(registry.backends())}")
+            if input_hw is None:
+                return AutoPlan(spec, backend, w, b, int(threads))
+            algo = choose_algo(spec, *input_hw, backend, int(threads))
+        return cls(spec, registry.get(algo, backend), w, b, int(threads))
 
     def __init__(self, spec: ConvSpec, entry: registry.KernelEntry, w: np.ndarray, b, threads: int):
         entry.check(spec)
@@ -40,16 +67,33 @@ class ConvPlan:
         oh, ow = self.spec.output_hw(x_shape[2], x_shape[3])
         return x_shape[0], self.spec.c_out, oh, ow
 
-    def __call__(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        x = check_input(self.spec, x)
+    def _output_for(self, x: np.ndarray, out: np.ndarray | None) -> np.ndarray:
         shape = self.output_shape(x.shape)
         if out is None:
-            out = np.empty(shape, np.float32)
-        elif out.shape != shape or out.dtype != np.float32 or not out.flags.c_contiguous:
+            return np.empty(shape, np.float32)
+        if out.shape != shape or out.dtype != np.float32 or not out.flags.c_contiguous:
             raise ConvInputError(f"out must be a C-contiguous float32 array of shape {shape}, "
                                  f"got {out.dtype} {out.shape}")
+        return out
+
+    def __call__(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        x = check_input(self.spec, x)
+        out = self._output_for(x, out)
         self._run(x, out)
         return out
+
+    def bind(self, x: np.ndarray, out: np.ndarray | None = None) -> Callable[[], np.ndarray]:
+        """Check x and out once; returns a no-argument call running the kernel on them (what timing
+        loops call, so they time the kernel alone). Refill x in place between calls; a non-contiguous
+        x is copied here once, so pass a C-contiguous one if you refill it."""
+        x = check_input(self.spec, x)
+        out = self._output_for(x, out)
+        run = self._run
+
+        def call() -> np.ndarray:
+            run(x, out)
+            return out
+        return call
 
     def __repr__(self) -> str:
         return f"ConvPlan({self.spec.describe()}, {self.entry.name}, threads={self.threads})"
@@ -83,20 +127,11 @@ def prepare_conv(w: np.ndarray, b: np.ndarray | None = None, *, stride=1, paddin
     """Bind weights to a kernel. ``input_hw`` lets algo="auto" decide now instead of per input."""
     if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)):
         raise ConvInputError(f"groups must be an int, got {groups!r}")
-    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
-        raise ConvInputError(f"threads must be a positive int, got {threads!r}")
     w, b = check_weights(w, b, int(groups))
     spec = ConvSpec.build(w.shape[1] * groups, w.shape[0], w.shape[2], w.shape[3], stride=stride,
                           padding=padding, dilation=dilation, groups=groups, activation=activation,
                           has_bias=b is not None)
-    spec.activation.slopes_for(spec.c_out)  # validates prelu slope count now, not mid-run
-    if algo == "auto":
-        if backend not in registry.backends():
-            raise ConvInputError(f"unknown backend {backend!r}; known: {', '.join(registry.backends())}")
-        if input_hw is None:
-            return AutoPlan(spec, backend, w, b, int(threads))
-        algo = choose_algo(spec, *input_hw, backend, int(threads))
-    return ConvPlan(spec, registry.get(algo, backend), w, b, int(threads))
+    return ConvPlan.from_spec(spec, w, b, algo=algo, backend=backend, threads=threads, input_hw=input_hw)
 
 
 def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, *, stride=1, padding=0,

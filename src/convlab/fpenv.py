@@ -23,11 +23,11 @@ class FPEnv:
 
 
 def _lib():
-    from .kernels.c import _ffi
-    reason = _ffi.unavailable()
+    from .kernels import c
+    reason = c.unavailable()
     if reason:
         raise ConvlabError(f"the floating-point environment is controlled through the C extension: {reason}")
-    return _ffi.lib
+    return c.lib
 
 
 def get() -> FPEnv:

@@ -16,10 +16,10 @@ import warnings
 from pathlib import Path
 
 from . import registry
+from .device import RESULTS_DIR, device_id
 from .errors import ConvlabError, UnsupportedConvError
 from .spec import ConvSpec
 
-RESULTS_DIR = Path(__file__).resolve().parents[2] / "results"
 FEATURES = ("c_in", "c_out", "w", "h")
 
 
@@ -100,7 +100,6 @@ def table_path() -> Path:
     """CONVLAB_DECISION_TABLE names a table file; else this device's under results/."""
     if os.environ.get("CONVLAB_DECISION_TABLE"):
         return Path(os.environ["CONVLAB_DECISION_TABLE"])
-    from .sweep.device import device_id
     return RESULTS_DIR / device_id() / "decision.json"
 
 

@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from .. import registry
-from ..api import prepare_conv
+from ..api import ConvPlan
 from ..errors import ConvInputError, UnsupportedConvError
 from ..kernels.reference import conv2d_reference
 from ..spec import ConvSpec
@@ -137,13 +137,11 @@ def bench_conv(spec: ConvSpec, input_shape: tuple[int, int, int, int], *, algos=
         except UnsupportedConvError as e:
             row.status, row.reason = "unsupported", f"{e.constraint}: {e.detail}"
             continue
-        kw = dict(stride=spec.stride, padding=spec.padding, dilation=spec.dilation, groups=spec.groups,
-                  activation=spec.activation, algo=algo, backend=backend, threads=threads)
-        prepare_conv(w, b, **kw)(x)          # first run: JIT compilation or cache load, not timed
-        plan = prepare_conv(w, b, **kw)
+        kw = dict(algo=algo, backend=backend, threads=threads)
+        ConvPlan.from_spec(spec, w, b, **kw)(x)          # first run: JIT compilation or cache load, not timed
+        plan = ConvPlan.from_spec(spec, w, b, **kw)
         row.prepare_ms = plan.prepare_seconds * 1e3
-        out = np.empty(plan.output_shape(x.shape), np.float32)
-        admit(row, lambda plan=plan, out=out: plan(x, out))
+        admit(row, plan.bind(x))
 
     for name in peers:
         row = Row(name, "peer", "ok")

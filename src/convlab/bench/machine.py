@@ -1,4 +1,7 @@
-"""What a benchmark result was measured on: recorded with every result so it can be compared later."""
+"""What a benchmark result was measured on: recorded with every result so it can be compared later.
+
+The CPU model and ISA flags come from convlab.device; this adds library versions, the git revision
+and the load at measurement time."""
 from __future__ import annotations
 
 import os
@@ -7,39 +10,9 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
+from ..device import cpu_model, isa_flags
+
 LIBRARIES = ("numpy", "numba", "llvmlite", "onnxruntime", "ncnn", "torch")
-ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16",
-             "neon", "asimd", "asimdhp", "asimddp", "sve")
-
-
-def _cpuinfo() -> dict[str, str]:
-    info: dict[str, str] = {}
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return info
-    for line in text.splitlines():
-        key, sep, value = line.partition(":")
-        key = key.strip().lower()
-        if sep and key not in info:
-            info[key] = value.strip()
-    return info
-
-
-def cpu_model() -> str:
-    info = _cpuinfo()
-    for key in ("model name", "hardware", "cpu model", "processor"):
-        if info.get(key) and not info[key].isdigit():
-            return info[key]
-    return platform.processor() or platform.machine()
-
-
-def isa_flags() -> list[str]:
-    info = _cpuinfo()
-    flags = set((info.get("flags") or info.get("features") or "").split())
-    if platform.machine() in ("aarch64", "arm64"):
-        flags.add("neon")            # Advanced SIMD is mandatory on AArch64 ("asimd" in cpuinfo)
-    return [f for f in ISA_FLAGS if f in flags]
 
 
 def library_versions() -> dict[str, str | None]:

@@ -121,7 +121,7 @@ def _options(pairs: list[str]) -> dict:
 
 def run_models(args) -> int:
     from ..bench import models as bm
-    from ..sweep.store import atomic_write
+    from ..fileio import atomic_write
     options = _options(args.convlab_option)
     peers = tuple(p for p in (_csv(args.peers) or []) if p != "none")
     unknown = [p for p in peers if p not in bm.PEERS]

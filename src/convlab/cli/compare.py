@@ -7,7 +7,7 @@ import time
 import numpy as np
 import onnx
 
-from ..engine import cliargs
+from . import cliargs
 from ..engine.loader import read_model
 from ..engine.errors import ModelInputError
 from ..peers.onnxruntime_conv import ort_session as peer_session

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import os
 
-from ..engine import cliargs
+from . import cliargs
 from ..engine.native import TARGETS
 
 
@@ -26,7 +26,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from ..errors import ConvlabError
-    from ..sweep.store import atomic_write
+    from ..fileio import atomic_write
     if os.path.exists(args.output) and not args.force:
         raise ConvlabError(f"{args.output} exists; pass --force to overwrite it")
     if os.path.abspath(args.output) == os.path.abspath(args.model):

@@ -33,7 +33,7 @@ def _decide(args) -> int:
             rows += [r for r in store.read_rows(p) if not args.threads or r["threads"] in args.threads]
             device = device or store.read_meta(Path(p)).get("device_id")
         if not device:
-            from ..sweep.device import device_id
+            from ..device import device_id
             device = device_id()
         table = decide.build(rows, device, [str(p) for p in args.results])
         if not table["entries"]:

@@ -60,12 +60,12 @@ def _results_dir(out: str | None = None) -> Path:
     if out:
         return Path(out)
     from ..selection import RESULTS_DIR
-    from ..sweep.device import device_id
+    from ..device import device_id
     return RESULTS_DIR / device_id()
 
 
 def _write_json(report: dict, name: str) -> None:
-    from ..sweep.store import atomic_write
+    from ..fileio import atomic_write
     out = _results_dir() / name
     atomic_write(out, json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))

@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 
-from ..engine import cliargs
+from . import cliargs
 from ..engine.loader import read_model
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from ..engine import cliargs
+from . import cliargs
 
 
 def register(subparsers) -> None:

@@ -44,18 +44,19 @@ def _run(args) -> dict:
 
 def _regress(args) -> int:
     from ..errors import ConvlabError
-    from ..selection import RESULTS_DIR
-    from ..sweep import regress, store
-    from ..sweep.device import device_id
+    from ..device import RESULTS_DIR
+    from .. import fileio
+    from ..sweep import regress
+    from ..device import device_id
     if args.run:
-        store.write_json(Path(args.run), _run(args))
+        fileio.write_json(Path(args.run), _run(args))
         print(args.run)
         if not args.reports:
             return 0
     if args.ci:
         out = Path(args.out_dir)
         current = _run(args)
-        store.write_json(out / "current.json", current)
+        fileio.write_json(out / "current.json", current)
         base_path = Path(args.baseline) if args.baseline else RESULTS_DIR / device_id() / "regress_baseline.json"
         if not base_path.is_file():
             print(f"no baseline at {base_path}: wrote {out / 'current.json'}; commit it as the baseline to start")
@@ -74,7 +75,7 @@ def _regress(args) -> int:
                                    samples=args.samples)
     text = regress.markdown(verdicts, baseline, current, args.threshold, confirmed=args.ci)
     if out is not None:
-        store.atomic_write(out / "regress.md", text)
+        fileio.atomic_write(out / "regress.md", text)
     print(text)
     flagged = any(v.status == "slower" for v in verdicts)
     return 1 if flagged and args.strict else 0

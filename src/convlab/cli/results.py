@@ -23,6 +23,7 @@ def register(sub) -> None:
 def _table(args) -> int:
     from tabulate import tabulate
 
+    from .. import fileio
     from ..sweep import store, tables
     parts = []
     for path in args.results:
@@ -34,7 +35,7 @@ def _table(args) -> int:
             parts.append(f"### {title}\n\n{tabulate(body, headers, tablefmt=args.format)}\n")
     text = "\n".join(parts)
     if args.out:
-        store.atomic_write(Path(args.out), text)
+        fileio.atomic_write(Path(args.out), text)
         print(args.out)
     else:
         print(text)

@@ -29,8 +29,8 @@ NumPy reference; ``m.layers()`` and the profile say so.
 
 Modules: loader (ONNX -> Graph), shapes (shape inference for the fixed shape), ops/ (NumPy ops),
 passes/ (one graph pass per file), kernel_choice, arena (liveness-based buffer reuse), executor,
-profile, export (Graph -> ONNX), model (this API), cliargs (shared by the CLI commands). Whole models
-against onnxruntime and ncnn: `convlab bench models` (convlab.bench.models).
+profile, export (Graph -> ONNX), model (this API). The CLI's model options live in convlab.cli.cliargs.
+Whole models against onnxruntime and ncnn: `convlab bench models` (convlab.bench.models).
 """
 from .errors import ModelInputError, ModelLoadError, UnsupportedOpError
 from .model import Model

@@ -17,13 +17,13 @@ import time
 import numpy as np
 
 from ..errors import ConvlabError
-from ..kernels.c import _ffi
+from ..kernels import c as cbackend
 from .arena import ALIGN
 from .executor import Executor, Step
 from .ops.conv_transpose import conv_transpose_geometry
 from .ops.elementwise import clip_bounds
 from .ops.pool import pool_geometry
-from .ops.resize import _ROUNDING, _TRANSFORMS, _scales_and_sizes, _settings
+from .ops.resize import ROUNDING, TRANSFORMS, resize_settings, scales_and_sizes
 from .ops.tensor import VIEW_OPS
 
 MAX_DIMS = 6
@@ -43,7 +43,7 @@ TARGETS = {"x86-64": 1, "aarch64": 2}
 def plan_target(name: str) -> int:
     """CL_PLAN_TARGET_* for a target name; "host" is this machine's."""
     if name == "host":
-        code = _ffi.lib.cl_plan_host_target()
+        code = cbackend.lib.cl_plan_host_target()
         if not code:
             raise ConvlabError("this machine is neither x86-64 nor aarch64: name a --target")
         return code
@@ -57,7 +57,7 @@ class NotLowered(Exception):
 
 
 def unavailable() -> str | None:
-    return _ffi.unavailable()
+    return cbackend.unavailable()
 
 
 class _Consts:
@@ -176,7 +176,7 @@ class NativeExecutor(Executor):
         return self.graph.consts.get(name)
 
     def _compile(self) -> None:
-        ffi, lib = _ffi.ffi, _ffi.lib
+        ffi, lib = cbackend.ffi, cbackend.lib
         self._consts = _Consts()
         records, self.lowered = [], []     # lowered[k]: (first record, record count) or a reason string
         for step in self.steps:
@@ -497,19 +497,19 @@ class NativeExecutor(Executor):
         if any(i and self._const(i) is None for i in n.inputs[1:]):
             raise NotLowered("Resize scales or sizes that are not constants")
         ins = [None] + [self._const(i) if i else None for i in n.inputs[1:]]
-        mode, transform, rounding = _settings(n, self.graph.opset)
-        scales, sizes = _scales_and_sizes(n, ins, self.graph.opset, shape)
+        mode, transform, rounding = resize_settings(n, self.graph.opset)
+        scales, sizes = scales_and_sizes(n, ins, self.graph.opset, shape)
         if len(shape) != 4 or sizes[:2] != list(shape[:2]):
             raise NotLowered("only resizing the last two axes of NCHW runs in C")
         tables = []
         for axis in (2, 3):
             n_in, n_out, s = shape[axis], sizes[axis], scales[axis]
-            coord = _TRANSFORMS[transform](np.arange(n_out, dtype=np.float64), s, n_in, n_out)
+            coord = TRANSFORMS[transform](np.arange(n_out, dtype=np.float64), s, n_in, n_out)
             if n_in == n_out and s == 1.0:
                 lo = hi = np.arange(n_out)
                 frac = np.zeros(n_out)
             elif mode == "nearest":
-                lo = hi = np.clip(_ROUNDING[rounding](coord), 0, n_in - 1).astype(np.int64)
+                lo = hi = np.clip(ROUNDING[rounding](coord), 0, n_in - 1).astype(np.int64)
                 frac = np.zeros(n_out)
             else:
                 coord = np.clip(coord, 0, n_in - 1)
@@ -532,7 +532,7 @@ class NativeExecutor(Executor):
         if left:
             raise ConvlabError("cannot compile a plan: these nodes have no C lowering: "
                                + "; ".join(f"{n} ({op}): {why}" for n, op, why in left))
-        ffi, lib = _ffi.ffi, _ffi.lib
+        ffi, lib = cbackend.ffi, cbackend.lib
         code = plan_target(target)
         header = ffi.new("cl_plan_header *")
         ffi.memmove(header.magic, b"CLPLAN\0\0", 8)
@@ -565,7 +565,7 @@ class NativeExecutor(Executor):
 
     # ---- run
     def run(self, feeds, clock: list | None = None, timer=time.perf_counter) -> dict[str, np.ndarray]:
-        ffi, lib = _ffi.ffi, _ffi.lib
+        ffi, lib = cbackend.ffi, cbackend.lib
         g, views = self.graph, self.tensor_views
         values = dict(g.consts)
         for name, x in self.check_feeds(feeds).items():
@@ -609,6 +609,6 @@ class NativeExecutor(Executor):
         record_step = next(i for i, low in enumerate(self.lowered)
                            if isinstance(low, tuple) and low[0] <= k < low[0] + low[1])
         name = self.steps[record_step].node.name
-        if rc == _ffi.lib.CL_ENOMEM:
+        if rc == cbackend.lib.CL_ENOMEM:
             raise MemoryError(f"native engine: out of memory in node {name!r}")
         raise ConvlabError(f"native engine: node {name!r} failed (code {rc}); this is a convlab bug")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..bench.machine import cpu_model
+from ..device import cpu_model
 
 
 def _shape(s) -> str:

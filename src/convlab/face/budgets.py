@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import platform
 
-from ..bench.machine import cpu_model
+from ..device import cpu_model
 
 BUDGETS_MS = {"detector+fitter": 40.0, "extraction+comparison": 500.0}
 

@@ -14,11 +14,11 @@ import fcntl
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..fileio import atomic_write
 from .compare import l2_normalise
 from .errors import GalleryCorruptError, GalleryError
 
@@ -106,22 +106,7 @@ class Gallery:
             if name.startswith(prefix) and name.endswith(".tmp"):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(os.path.join(parent, name))
-        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        dfd = os.open(parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)  # makes the rename itself durable
-        finally:
-            os.close(dfd)
+        atomic_write(self.path, data, mode=0o600, sync_dir=True)   # private (biometric templates), durable
 
     def enroll(self, name: str, template) -> int:
         """Add a template under name; returns how many templates the name now has."""

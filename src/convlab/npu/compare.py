@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..sweep.store import atomic_write
+from ..fileio import atomic_write
 from . import accuracy, calibration
 from .convert import DTYPES, ModelSession, Options, toolkit_or
 from .toolkit import Toolkit

@@ -15,12 +15,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..fileio import publish, temp_beside
 from . import accuracy, calibration, model_prep
 from .errors import NpuError
 from .toolkit import Toolkit
@@ -155,8 +155,8 @@ def convert(model_path: str | Path, out: str | Path | None = None, options: Opti
     with toolkit_or(toolkit) as tk:
         session = ModelSession(tk, model_path, options)
         layers, selection = session.hybrid_plan() if options.dtype == "hybrid" else ((), None)
-        tmp_rknn = _temp_beside(out)
-        tmp_report = _temp_beside(report_path(out))
+        tmp_rknn = temp_beside(out)
+        tmp_report = temp_beside(report_path(out))
         try:
             result = session.build(options.dtype, fp16_layers=layers, strict_layers=bool(options.fp16_layers),
                                    export=tmp_rknn)
@@ -179,13 +179,9 @@ def convert(model_path: str | Path, out: str | Path | None = None, options: Opti
                 "seconds": round(time.perf_counter() - t0, 2),
             }
             tmp_report.write_text(json.dumps(report, indent=2) + "\n")
-            umask = os.umask(0)
-            os.umask(umask)
-            for tmp in (tmp_rknn, tmp_report):
-                os.chmod(tmp, 0o666 & ~umask)     # mkstemp files are private; outputs get normal permissions
-            os.replace(tmp_rknn, out)
+            publish(tmp_rknn, out)
             try:
-                os.replace(tmp_report, report_path(out))
+                publish(tmp_report, report_path(out))
             except BaseException:
                 out.unlink(missing_ok=True)         # never a .rknn without its report
                 raise
@@ -193,12 +189,6 @@ def convert(model_path: str | Path, out: str | Path | None = None, options: Opti
             for tmp in (tmp_rknn, tmp_report):
                 tmp.unlink(missing_ok=True)
     return report
-
-
-def _temp_beside(path: Path) -> Path:
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    return Path(name)
 
 
 def _sha256(path: Path) -> str:

@@ -13,9 +13,9 @@ import sys
 import time
 from pathlib import Path
 
+from ..device import REPO_ROOT as REPO
 from .toolkit import TOOLKIT_REQUIREMENT, venv_dir
 
-REPO = Path(__file__).resolve().parents[3]
 STAMP_FILE = ".convlab-complete"
 STAMP = f"{TOOLKIT_REQUIREMENT} python{sys.version_info.major}.{sys.version_info.minor}\n"
 # What the NPU path needs from the venv (the worker) and what `pip install -e convlab` must resolve.

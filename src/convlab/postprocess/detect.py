@@ -15,7 +15,7 @@ from .decode import decode_boxes_reference, decode_selected, decode_selected_par
 from .nms import nms, nms_reference
 from .nms_parallel import nms_parallel
 from .soft_nms import METHODS, soft_nms, soft_nms_reference
-from .topk import _select_top_k, select_top_k_reference
+from .topk import select_top_k_unchecked, select_top_k_reference
 
 
 def _validate(loc, conf, priors, face_class, conf_threshold, nms_top_k, top_k, iou_threshold, variances, soft, sigma):
@@ -57,7 +57,7 @@ def detect_postprocess(loc, conf, priors, *, conf_threshold: float = 0.1, nms_to
     loc, scores, priors, thr, ntk, tk, iou_thr, (v0, v1) = _validate(
         loc, conf, priors, face_class, conf_threshold, nms_top_k, top_k, iou_threshold, variances, soft, soft_sigma)
     threads = positive_int("threads", threads)
-    idx = _select_top_k(scores, np.float32(thr), ntk)
+    idx = select_top_k_unchecked(scores, np.float32(thr), ntk)
     if threads > 1:
         with numba_threads(threads):
             boxes = decode_selected_parallel(loc, priors, idx, v0, v1)

@@ -23,7 +23,8 @@ def select_top_k_reference(scores: np.ndarray, threshold: float, k: int) -> np.n
 
 
 @numba.njit(cache=True)
-def _select_top_k(scores, threshold, k):
+def select_top_k_unchecked(scores, threshold, k):
+    """select_top_k without the argument checks (float32 scores, threshold, k >= 1): for hot loops and jitted callers."""
     cand = np.flatnonzero(scores > threshold)      # ascending index order
     if cand.shape[0] > k:
         neg = -scores[cand]
@@ -45,4 +46,4 @@ def _select_top_k(scores, threshold, k):
 def select_top_k(scores, threshold: float, k: int) -> np.ndarray:
     """Indices of the (at most) k best scores above `threshold`, best first (int64)."""
     scores = scores_1d("scores", scores)
-    return _select_top_k(scores, np.float32(fraction("conf_threshold", threshold)), positive_int("nms_top_k", k))
+    return select_top_k_unchecked(scores, np.float32(fraction("conf_threshold", threshold)), positive_int("nms_top_k", k))

@@ -31,7 +31,7 @@ from ..postprocess.decode import decode_selected, decode_selected_parallel
 from ..postprocess.iou import iou_reference
 from ..postprocess.nms import nms
 from ..postprocess.nms_parallel import nms_parallel
-from ..postprocess.topk import _select_top_k
+from ..postprocess.topk import select_top_k_unchecked
 from . import output
 from .images import PEOPLE, study_images
 from .models import zoo_model
@@ -102,13 +102,13 @@ def _stage_timings(priors, outs, repeats, max_time) -> list[dict]:
     loc, conf = outs[0]
     scores = np.ascontiguousarray(conf[:, 1])
     ntk, tk, thr = BASELINE
-    idx = _select_top_k(scores, np.float32(thr), ntk)
+    idx = select_top_k_unchecked(scores, np.float32(thr), ntk)
     boxes = decode_selected(loc, priors, idx, 0.1, 0.2)
 
     def decode2():
         with numba_threads(2):
             decode_selected_parallel(loc, priors, idx, 0.1, 0.2)
-    fns = {("threshold + top-k", 1): lambda: _select_top_k(scores, np.float32(thr), ntk),
+    fns = {("threshold + top-k", 1): lambda: select_top_k_unchecked(scores, np.float32(thr), ntk),
            ("decode", 1): lambda: decode_selected(loc, priors, idx, 0.1, 0.2),
            ("decode", 2): decode2,
            ("nms", 1): lambda: nms(boxes, IOU_NMS, tk),

@@ -6,9 +6,9 @@ import io
 from pathlib import Path
 
 from ..bench.machine import machine_info
+from ..device import REFERENCE_DIR
 from ..sweep.runner import default_out_dir
-from ..sweep.store import atomic_write, write_json
-from ..sweep.tables import REFERENCE_DIR
+from ..fileio import atomic_write, write_json
 
 
 def out_dir(out: str | Path | None) -> Path:

@@ -11,6 +11,7 @@ from typing import Callable
 import numpy as np
 
 from .. import registry
+from ..api import ConvPlan
 from ..bench.conv import peer_factory
 from ..errors import ConvlabError
 from ..selection import first_runnable
@@ -65,23 +66,23 @@ def _chain(stages: list[Callable[[np.ndarray], np.ndarray]], x: np.ndarray) -> C
     return run
 
 
-def kernel_stages(entry: registry.KernelEntry, specs, params, x_shape, threads, backend):
-    """Prepared run functions writing into preallocated outputs; dwsep's depthwise half uses the
-    backend's `depthwise` kernel when it has one, so the pair's algo names the pointwise kernel."""
-    stages, prep, shape = [], 0.0, x_shape
+def kernel_run(entry: registry.KernelEntry, specs, params, x: np.ndarray, threads, backend):
+    """(run, prepare ms): ConvPlans (ConvPlan.from_spec: constraints, availability, weights checked)
+    bound to x and preallocated outputs, chained; dwsep's depthwise half uses the backend's
+    `depthwise` kernel when it has one, so the pair's algo names the pointwise kernel."""
+    calls, prep, y = [], 0.0, x
     for i, (sp, (w, b)) in enumerate(zip(specs, params)):
         e = entry
         if len(specs) > 1 and i == 0:
             e = _depthwise_entry(sp, backend)
-        e.check(sp)
-        t0 = time.perf_counter()
-        run = e.prepare(sp, w, b, threads)
-        prep += time.perf_counter() - t0
-        oh, ow = sp.output_hw(shape[2], shape[3])
-        shape = (shape[0], sp.c_out, oh, ow)
-        out = np.empty(shape, np.float32)
-        stages.append(lambda xx, run=run, out=out: (run(xx, out), out)[1])
-    return stages, prep * 1e3
+        plan = ConvPlan.from_spec(sp, w, b, algo=e.algo, backend=e.backend, threads=threads)
+        prep += plan.prepare_seconds
+        out = np.empty(plan.output_shape(y.shape), np.float32)
+        calls.append(plan.bind(y, out))
+        y = out
+    if len(calls) == 1:
+        return calls[0], prep * 1e3
+    return (lambda: [c() for c in calls][-1]), prep * 1e3
 
 
 def _depthwise_entry(sp: ConvSpec, backend: str) -> registry.KernelEntry:
@@ -125,22 +126,26 @@ def candidates(spec: SweepSpec, shape: Shape, threads: int) -> list[Candidate]:
             elif over:
                 c.status, c.reason = "skipped", f"over budget: {shape.gflop():.1f} > {spec.max_gflop} GFLOP"
             else:
-                _prepare(c, lambda: kernel_stages(e, specs, params, x.shape, threads, backend), x)
+                _prepare(c, lambda: kernel_run(e, specs, params, x, threads, backend))
     for peer in spec.peers:
         c = Candidate(shape, PEER_ALGO, peer)
         out.append(c)
         if over:
             c.status, c.reason = "skipped", f"over budget: {shape.gflop():.1f} > {spec.max_gflop} GFLOP"
         else:
-            _prepare(c, lambda: peer_stages(peer, specs, params, x.shape, threads), x)
+            _prepare(c, lambda: _chained(peer_stages(peer, specs, params, x.shape, threads), x))
     _check_agreement(out)
     return out
 
 
-def _prepare(c: Candidate, make, x) -> None:
+def _chained(stages_ms, x):
+    stages, ms = stages_ms
+    return _chain(stages, x), ms
+
+
+def _prepare(c: Candidate, make) -> None:
     try:
-        stages, c.prepare_ms = make()
-        c.run = _chain(stages, x)
+        c.run, c.prepare_ms = make()
     except ConvlabError as e:
         c.status, c.reason = "unsupported", str(e)
     except Exception as e:  # a crashing kernel is a result of the sweep, not the end of it

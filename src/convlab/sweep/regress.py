@@ -26,6 +26,7 @@ import numba
 import numpy as np
 
 from .. import registry
+from ..api import ConvPlan
 from ..bench.timing import time_interleaved
 from ..errors import ConvlabError
 from ..spec import ConvSpec
@@ -90,15 +91,14 @@ def case_runner(entry, spec: ConvSpec, hw: int, threads: int, slowdown: float = 
     x = rng.standard_normal((1, spec.c_in, hw, hw), dtype=np.float32)
     w = rng.standard_normal(spec.weight_shape, dtype=np.float32)
     b = rng.standard_normal(spec.c_out, dtype=np.float32)
-    run = entry.prepare(spec, w, b, threads)
-    out = np.empty((1, spec.c_out, *spec.output_hw(hw, hw)), np.float32)
+    run = ConvPlan.from_spec(spec, w, b, algo=entry.algo, backend=entry.backend, threads=threads).bind(x)
     if slowdown == 1.0:
-        return lambda: run(x, out)
+        return run
 
     def slowed():
         # validation only: the kernel's own work, then a spin for the injected extra fraction of it
         t0 = time.process_time()
-        run(x, out)
+        run()
         t1 = time.process_time()
         end = t1 + (t1 - t0) * (slowdown - 1.0)
         while time.process_time() < end:

@@ -17,13 +17,13 @@ from tqdm import tqdm
 from .. import registry
 from ..bench.machine import machine_info
 from ..bench.timing import time_interleaved
+from ..device import device_id, results_dir
 from ..errors import ConvlabError
+from ..fileio import write_json
 from .candidates import candidates
-from .device import device_id
 from .grid import PEER_ALGO, Group, SweepSpec
-from .store import ResultFile, read_meta, sidecar, write_json
+from .store import ResultFile, read_meta, sidecar
 
-REPO = Path(__file__).resolve().parents[3]
 NOISE_NOTE = ("timed on a shared host (other jobs running): 1-thread rows are process CPU time (preemption "
               "not counted), multi-thread rows wall time (waiting for a core counted); candidates of one group are "
               "interleaved, so compare within a group first")
@@ -42,7 +42,7 @@ def parse_shard(text: str | None) -> tuple[int, int]:
 
 
 def default_out_dir() -> Path:
-    return REPO / "results" / device_id()
+    return results_dir()
 
 
 def results_path(spec: SweepSpec, out_dir: Path, shard: tuple[int, int]) -> Path:

@@ -1,18 +1,17 @@
 """Tidy result files: one CSV row per shape x algo x backend x threads, plus a JSON sidecar.
 
-Every write replaces the whole file through a temporary file and os.replace, so a reader (or a
-sweep killed mid-write) only ever sees the old or the new complete file, never a torn row.
+Every write replaces the whole file through convlab.fileio.atomic_write, so a reader (or a sweep
+killed mid-write) only ever sees the old or the new complete file, never a torn row.
 """
 from __future__ import annotations
 
 import csv
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from ..errors import ConvlabError
+from ..fileio import atomic_write, write_json
 from .grid import ROW_KEY
 
 MEASURED = ("status", "reason", "median_ms", "q1_ms", "q3_ms", "samples", "rel_iqr", "converged", "gflop_s",
@@ -24,30 +23,6 @@ _FLOAT_COLS = {"median_ms", "q1_ms", "q3_ms", "rel_iqr", "gflop_s", "prepare_ms"
 
 class ResultsError(ConvlabError):
     """A results file is missing, malformed, or conflicts with another."""
-
-
-def atomic_write(path: Path, data: str | bytes) -> None:
-    """Write to a temporary file in the same directory, then rename: readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)    # mkstemp makes the file private; give it normal permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def write_json(path: Path, obj) -> None:
-    atomic_write(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def row_key(row: dict) -> tuple:

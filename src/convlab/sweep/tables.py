@@ -8,9 +8,9 @@ import csv
 from collections import defaultdict
 from pathlib import Path
 
+from ..device import REFERENCE_DIR
 from .grid import PEER_ALGO, PEERS
 
-REFERENCE_DIR = Path(__file__).resolve().parents[3] / "results" / "reference"
 # The seed's "X" column -> (the op of our table it compares with, our columns it corresponds to)
 SEED_ALGO = {"winograd": ("conv", ("winograd",)), "gemm": ("conv", ("im2col",)),
              "depthwise": (("depthwise", "dwsep"), ())}

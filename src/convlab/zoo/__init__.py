@@ -20,7 +20,7 @@ import onnx
 from ..errors import ConvlabError
 from . import face_detector, face_extractor, face_faceboxes, face_fitter, mobilenet_v1, mobilenet_v2
 from .calibrate import calibrate_batchnorm, generated_images
-from ..sweep.store import atomic_write
+from ..fileio import atomic_write
 from .spec import ModelSpec
 from .stats import ModelStats, model_stats
 from .subnormal import LayerSubnormals, check_fraction, inject_subnormals

@@ -35,7 +35,7 @@ def _separable_head(b: GraphBuilder, x: str, c_out: int, bias_init=None) -> str:
     return b.conv(y, c_out, 1, gain=1.0, bias=True, bias_init=bias_init)
 
 
-def _flatten_head(b: GraphBuilder, x: str, per_anchor: int) -> str:
+def flatten_head(b: GraphBuilder, x: str, per_anchor: int) -> str:
     """(1, nA * k, H, W) -> (1, H * W * nA, k): prior order is row, column, then anchor."""
     return b.reshape(b.transpose(x, [0, 2, 3, 1], per_anchor), [1, -1, per_anchor], per_anchor)
 
@@ -66,8 +66,8 @@ def build(seed: int | list[int]):
         else:
             loc = b.conv(src, n * 4, 3, gain=1.0, bias=True)
             conf = b.conv(src, n * 2, 3, gain=1.0, bias_init=cbias)
-        locs.append(_flatten_head(b, loc, 4))
-        confs.append(_flatten_head(b, conf, 2))
+        locs.append(flatten_head(b, loc, 4))
+        confs.append(flatten_head(b, conf, 2))
     b.rename(b.concat(locs, axis=1), "loc")
     b.rename(b.softmax(b.concat(confs, axis=1), axis=-1), "conf")
     a = len(ssd_priors(WIDTH, HEIGHT, MIN_SIZES, STEPS))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..postprocess.priors import ssd_priors
-from .face_detector import CONF_BIAS, VARIANCES, _flatten_head
+from .face_detector import CONF_BIAS, VARIANCES, flatten_head
 from .graph import GraphBuilder
 from .spec import InputSpec, ModelSpec, OutputSpec
 
@@ -50,8 +50,8 @@ def build(seed: int | list[int]):
     locs, confs = [], []
     for src, mins, dens in zip([s1, s2, s3], MIN_SIZES, DENSITIES):
         n = sum(d * d for d in dens)
-        locs.append(_flatten_head(b, b.conv(src, n * 4, 3, gain=1.0, bias=True), 4))
-        confs.append(_flatten_head(b, b.conv(src, n * 2, 3, gain=1.0, bias_init=np.tile(np.float32(CONF_BIAS), n)), 2))
+        locs.append(flatten_head(b, b.conv(src, n * 4, 3, gain=1.0, bias=True), 4))
+        confs.append(flatten_head(b, b.conv(src, n * 2, 3, gain=1.0, bias_init=np.tile(np.float32(CONF_BIAS), n)), 2))
     b.rename(b.concat(locs, axis=1), "loc")
     b.rename(b.softmax(b.concat(confs, axis=1), axis=-1), "conf")
     a = len(ssd_priors(WIDTH, HEIGHT, MIN_SIZES, STEPS, densities=DENSITIES))

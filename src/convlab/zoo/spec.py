@@ -32,7 +32,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import ConvlabError, parse_error_text
-from ..sweep.store import atomic_write
+from ..fileio import atomic_write
 
 
 class ModelSpecError(ConvlabError):

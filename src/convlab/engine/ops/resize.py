@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import numpy as np
 
-_TRANSFORMS = {
+TRANSFORMS = {
     "half_pixel": lambda x, s, n_in, n_out: (x + 0.5) / s - 0.5,
     "pytorch_half_pixel": lambda x, s, n_in, n_out: (x + 0.5) / s - 0.5 if n_out > 1 else np.zeros_like(x),
     "align_corners": lambda x, s, n_in, n_out: x * ((n_in - 1) / (n_out - 1)) if n_out > 1 else np.zeros_like(x),
     "asymmetric": lambda x, s, n_in, n_out: x / s,
     "tf_half_pixel_for_nn": lambda x, s, n_in, n_out: (x + 0.5) / s,
 }
-_ROUNDING = {
+ROUNDING = {
     "round_prefer_floor": lambda x: np.ceil(x - 0.5),
     "round_prefer_ceil": lambda x: np.floor(x + 0.5),
     "floor": np.floor,
@@ -22,7 +22,7 @@ _ROUNDING = {
 }
 
 
-def _settings(node, opset):
+def resize_settings(node, opset):
     """(mode, coordinate transform, nearest rounding) as this opset defines the defaults."""
     mode = node.attr("mode", "nearest")
     if node.op == "Upsample" or opset < 11:
@@ -31,7 +31,7 @@ def _settings(node, opset):
     return mode, node.attr("coordinate_transformation_mode", "half_pixel"), node.attr("nearest_mode", "round_prefer_floor")
 
 
-def _scales_and_sizes(node, ins, opset, shape):
+def scales_and_sizes(node, ins, opset, shape):
     """Per-axis (scale, out size). Scales are the given ones, or out/in when sizes are given."""
     if node.op == "Upsample" or opset < 11:
         scales = [float(v) for v in ins[1]]
@@ -52,14 +52,14 @@ def _scales_and_sizes(node, ins, opset, shape):
 
 def _resize(node, ins, opset):
     x = ins[0]
-    mode, transform, rounding = _settings(node, opset)
-    scales, sizes = _scales_and_sizes(node, ins, opset, x.shape)
+    mode, transform, rounding = resize_settings(node, opset)
+    scales, sizes = scales_and_sizes(node, ins, opset, x.shape)
     for axis, (n_in, n_out, s) in enumerate(zip(x.shape, sizes, scales)):
         if n_in == n_out and s == 1.0:
             continue
-        coord = _TRANSFORMS[transform](np.arange(n_out, dtype=np.float64), s, n_in, n_out)
+        coord = TRANSFORMS[transform](np.arange(n_out, dtype=np.float64), s, n_in, n_out)
         if mode == "nearest":
-            idx = np.clip(_ROUNDING[rounding](coord), 0, n_in - 1).astype(np.int64)
+            idx = np.clip(ROUNDING[rounding](coord), 0, n_in - 1).astype(np.int64)
             x = np.take(x, idx, axis=axis)
         else:
             coord = np.clip(coord, 0, n_in - 1)
@@ -74,12 +74,12 @@ def _resize(node, ins, opset):
 
 
 def _check(node, opset):
-    mode, transform, rounding = _settings(node, opset)
+    mode, transform, rounding = resize_settings(node, opset)
     if mode not in ("nearest", "linear", "bilinear"):
         return f"mode {mode!r} (supported: nearest, linear)"
-    if transform not in _TRANSFORMS:
-        return f"coordinate_transformation_mode {transform!r} (supported: {', '.join(_TRANSFORMS)})"
-    if rounding not in _ROUNDING:
+    if transform not in TRANSFORMS:
+        return f"coordinate_transformation_mode {transform!r} (supported: {', '.join(TRANSFORMS)})"
+    if rounding not in ROUNDING:
         return f"nearest_mode {rounding!r}"
     if node.attr("antialias", 0):
         return "antialias=1"

@@ -5,10 +5,10 @@ import json
 
 import numpy as np
 
-from .errors import ModelInputError
-from .loader import read_model
-from .model import Model
-from .passes import PASS_ORDER
+from ..engine.errors import ModelInputError
+from ..engine.loader import read_model
+from ..engine.model import Model
+from ..engine.passes import PASS_ORDER
 
 
 def add_model_args(p, kernels: bool = True) -> None:
