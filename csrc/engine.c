@@ -658,6 +658,55 @@ static int run_softmax(const cl_step *s, float *arena)
 /* Max / average pooling of (planes, h, w): i = planes, h, w, oh, ow, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr.
  * A window's taps outside the input are skipped; the average divides by the taps inside the input
  * (or, counting pads, inside the explicitly padded input, as ONNX's count_include_pad does). */
+/* Undilated windows (nearly every pool): each output's window clipped to the input once, so the
+ * tap loops carry no bounds tests. */
+static void run_pool_dense(const cl_step *s, float *arena, int nthreads)
+{
+    const int *i = s->i;
+    int planes = i[0], h = i[1], w = i[2], oh = i[3], ow = i[4], kh = i[5], kw = i[6];
+    int sh = i[7], sw = i[8], pt = i[11], pl = i[12], pb = i[13], pr = i[14];
+    const float *x = arena + s->in[0];
+    float *y = arena + s->out;
+    CL_PARALLEL_FOR(nthreads)
+    for (int p = 0; p < planes; p++) {
+        const float *xp = x + (int64_t)p * h * w;
+        float *yp = y + (int64_t)p * oh * ow;
+        for (int oy = 0; oy < oh; oy++) {
+            int y0 = oy * sh - pt, ky0 = y0 < 0 ? -y0 : 0, ky1 = h - y0 < kh ? h - y0 : kh;
+            /* rows inside the explicitly padded input, for count_include_pad */
+            int py1 = h + pb - y0 < kh ? h + pb - y0 : kh;
+            for (int ox = 0; ox < ow; ox++) {
+                int x0 = ox * sw - pl, kx0 = x0 < 0 ? -x0 : 0, kx1 = w - x0 < kw ? w - x0 : kw;
+                float acc;
+                if (s->sub == CL_POOL_MAX) {
+                    acc = -INFINITY;
+                    int nan = 0;
+                    for (int ky = ky0; ky < ky1; ky++) {
+                        const float *r = xp + (int64_t)(y0 + ky) * w + x0;
+                        for (int kx = kx0; kx < kx1; kx++) {
+                            acc = r[kx] > acc ? r[kx] : acc;
+                            nan |= r[kx] != r[kx];
+                        }
+                    }
+                    acc = nan ? NAN : acc;
+                } else {
+                    acc = 0.0f;
+                    for (int ky = ky0; ky < ky1; ky++) {
+                        const float *r = xp + (int64_t)(y0 + ky) * w + x0;
+                        for (int kx = kx0; kx < kx1; kx++)
+                            acc += r[kx];
+                    }
+                    int px1 = w + pr - x0 < kw ? w + pr - x0 : kw;
+                    int count = s->sub == CL_POOL_AVG ? (ky1 - ky0) * (kx1 - kx0)
+                                                      : (py1 - (y0 < -pt ? -pt - y0 : 0)) * (px1 - (x0 < -pl ? -pl - x0 : 0));
+                    acc = count > 0 ? acc / (float)count : 0.0f;
+                }
+                yp[oy * ow + ox] = acc;
+            }
+        }
+    }
+}
+
 static void run_pool(const cl_step *s, float *arena, int nthreads)
 {
     const int *i = s->i;
@@ -665,6 +714,10 @@ static void run_pool(const cl_step *s, float *arena, int nthreads)
     int sh = i[7], sw = i[8], dh = i[9], dw = i[10], pt = i[11], pl = i[12], pb = i[13], pr = i[14];
     const float *x = arena + s->in[0];
     float *y = arena + s->out;
+    if (dh == 1 && dw == 1) {
+        run_pool_dense(s, arena, nthreads);
+        return;
+    }
     CL_PARALLEL_FOR(nthreads)
     for (int p = 0; p < planes; p++) {
         const float *xp = x + (int64_t)p * h * w;
