@@ -68,7 +68,7 @@ def test_optimize_writes_runnable_onnx(model_file, tmp_path, capsys):
     assert data["nodes_after"] <= data["nodes_before"] and data["check_max_rel_err"] < 1e-5
     x = {"x": rand(1, 3, 16, 16, seed=8)}
     np.testing.assert_allclose(ort_run(onnx.load(out_path), x)[0], ort_run(small_cnn(), x)[0], rtol=1e-5, atol=1e-5)
-    code, out, _ = run_cli(capsys, "optimize", model_file, out_path, "--passes", "dead_nodes")
+    code, out, _ = run_cli(capsys, "optimize", model_file, out_path, "--passes", "dead_nodes", "--force")
     assert code == 0 and "dead_nodes" in out
 
 

@@ -36,10 +36,13 @@ def add_pipeline_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--extractor-spec", metavar="SPEC")
     g.add_argument("--seed", type=int, default=0, help="seed of the zoo models (default 0)")
     e = p.add_argument_group("execution")
-    e.add_argument("--backend", default="c",
-                   help="a convlab kernel backend (c, numba, ...) to run on convlab's engine (default c: "
-                        "convlab's fastest kernels), or onnxruntime as the reference")
+    e.add_argument("--backend", default=None,
+                   help="a convlab kernel backend (c, numba, ...) to run on convlab's engine, or onnxruntime as "
+                        "the reference; default: convlab's default backend, c (numba when the C extension is not built)")
     e.add_argument("--conv", default="auto", help="convlab conv algorithm (default auto); convlab backends only")
+    e.add_argument("--decision-table", metavar="FILE",
+                   help="decision table algo=auto reads (default: $CONVLAB_DECISION_TABLE if set, else the one shipped "
+                        "for this device, results/<device-id>/decision.json of convlab's data)")
     e.add_argument("--passes", default=None, help="convlab graph passes, comma-separated; convlab backends only")
     e.add_argument("--threads", type=int, default=1)
     d = p.add_argument_group("detection")
@@ -86,7 +89,8 @@ def placed_pipeline(args):
 
 
 def _where(args) -> str:
-    return ", ".join([args.backend] + args.stage)
+    from ..registry import resolve_backend
+    return ", ".join([resolve_backend(args.backend)] + args.stage)
 
 
 def _uses_zoo(args, pipe) -> bool:

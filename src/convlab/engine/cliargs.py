@@ -21,9 +21,13 @@ def add_model_args(p, kernels: bool = True) -> None:
         p.add_argument("--conv", default="auto", help="conv algorithm for every layer: auto, tune (time every "
                                                       "kernel on each layer, keep the fastest), direct, im2col, "
                                                       "winograd_f23, depthwise, ... (see `convlab bench`)")
-        p.add_argument("--backend", default="numba", help="kernel backend: numba or c (or all, with --conv tune)")
+        p.add_argument("--backend", default=None, help="kernel backend: numba or c (or all, with --conv tune); "
+                                                       "default: convlab's default backend, c (numba when the C extension is not built)")
         p.add_argument("--threads", type=int, default=1)
         p.add_argument("--overrides", metavar="FILE", help="JSON/YAML {conv layer name: 'algo[/backend]'}")
+        p.add_argument("--decision-table", metavar="FILE",
+                       help="decision table algo=auto reads (default: $CONVLAB_DECISION_TABLE if set, else the one shipped "
+                        "for this device, results/<device-id>/decision.json of convlab's data)")
 
 
 def parse_shapes(model_path: str, specs: list[str]) -> dict[str, tuple[int, ...]]:
@@ -50,7 +54,9 @@ def load(args, **options) -> Model:
     if hasattr(args, "conv"):
         if args.threads < 1:
             raise ModelInputError(f"--threads must be >= 1, got {args.threads}")
-        kw.update(conv=args.conv, backend=args.backend, threads=args.threads, overrides=args.overrides)
+        from ..registry import resolve_backend
+        kw.update(conv=args.conv, backend=resolve_backend(args.backend), threads=args.threads,
+                  overrides=args.overrides)
     kw.update(options)
     return Model.load(args.model, parse_shapes(args.model, args.shape), **kw)
 

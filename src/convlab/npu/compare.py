@@ -80,13 +80,15 @@ def compare_model(session: ModelSession, dtypes, n_inputs: int, backend: str, la
             "calibration": session.calibration()[1] if set(dtypes) - {"fp16"} else None}
 
 
-def compare(models, dtypes=DTYPES, options: Options = Options(), n_inputs: int = 2, backend: str = "numba",
+def compare(models, dtypes=DTYPES, options: Options = Options(), n_inputs: int = 2, backend: str | None = None,
             toolkit: Toolkit | None = None, layers_for=DTYPES) -> dict:
     for d in dtypes:
         if d not in DTYPES:
             raise ValueError(f"unknown dtype {d!r}; choose from {', '.join(DTYPES)}")
     if n_inputs < 1:
         raise ValueError(f"need at least one input image, got {n_inputs}")
+    from ..registry import resolve_backend
+    backend = resolve_backend(backend)
     report = {"rows": [], "models": {}, "inputs": n_inputs, "dtypes": list(dtypes),
               "cpu": {"engine": f"convlab engine ({backend} backend, 1 thread)", "reference": "onnxruntime"},
               "options": {k: v for k, v in vars(options).items() if k != "dtype"}}
