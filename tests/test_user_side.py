@@ -298,3 +298,73 @@ def test_json_piped_into_head_is_clean(tmp_path):
     r = subprocess.run(["bash", "-c", cmd], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert "Traceback" not in r.stderr and "Exception ignored" not in r.stderr, r.stderr
     assert re.search(r"rc=(0|141)\b", r.stdout), r.stdout
+
+
+# -- 4. honest reports ----------------------------------------------------------------------------
+
+def test_simulator_time_is_never_in_a_budget_verdict(capsys):
+    from types import SimpleNamespace
+
+    from convlab.cli.face import print_result
+    from convlab.face.budgets import verdicts
+    from convlab.face.pipeline import Face, FacePipeline, Result
+    stages = {"load": 1.0, "detector": 30.0, "fitter": 1.0, "align": 0.5, "extractor": 20.0, "compare": 0.01}
+    v = verdicts(stages, 1, simulated=("detector",))
+    assert v["detector+fitter"]["pass"] is None and v["detector+fitter"]["simulated"]
+    assert v["extraction+comparison"]["pass"] is True and "simulated" not in v["extraction+comparison"]
+    assert verdicts(stages, 1)["detector+fitter"]["pass"] is True
+    # the pipeline knows which of its stages ran on a simulator
+    npu = SimpleNamespace(runner=SimpleNamespace(simulated=True))
+    cpu = SimpleNamespace(runner=SimpleNamespace())
+    fake = SimpleNamespace(detector=npu, fitter=None, extractor=cpu)
+    assert FacePipeline.simulated_stages(fake) == ("detector",)
+    from convlab.npu.runner import NpuRunner
+    assert NpuRunner.simulated
+    face = Face(np.array([0, 0, 10, 10], np.float32), 0.9, np.zeros((5, 2), np.float32))
+    res = Result([face], stages, np.zeros((20, 20, 3), np.uint8), cpu_stages=dict(stages), simulated=("detector",))
+    print_result(res, backend="c, detector=npu:int8", threads=1)
+    out = capsys.readouterr().out
+    line = next(ln for ln in out.splitlines() if ln.strip().startswith("detector+fitter"))
+    assert "PASS" not in line and "FAIL" not in line and "sim." in line, out
+    assert "RKNN simulator time" in out
+    assert res.to_json()["budgets"]["detector+fitter"]["pass"] is None
+
+
+def test_one_thread_cpu_time_is_the_calling_threads():
+    """Process CPU time counts every thread (e.g. OpenMP workers spin-waiting after a parallel call), so
+    a 1-thread CPU column can exceed its wall time; the calling thread's CPU time cannot."""
+    import hashlib
+    import threading
+
+    from convlab.bench.timing import time_interleaved
+    from convlab.studies import nms as nms_study
+    stop = threading.Event()
+    buf = b"x" * (1 << 20)
+
+    def burn():                      # another thread of this process using a core (hashlib drops the GIL)
+        while not stop.is_set():
+            hashlib.sha256(buf).digest()
+    th = threading.Thread(target=burn, daemon=True)
+    th.start()
+    try:
+        t = time_interleaved({"one": lambda: sum(range(20000))}, repeats=5, max_time=2.0)["one"]
+    finally:
+        stop.set()
+        th.join()
+    assert t.thread_cpu_median <= t.median * 1.05
+    assert nms_study._cpu(t, 1) == t.thread_cpu_median and nms_study._cpu(t, 2) == t.cpu_median
+
+
+# -- 5. progress ----------------------------------------------------------------------------------
+
+def test_long_commands_show_a_progress_bar_with_eta(monkeypatch, capsys):
+    from convlab import progress
+    monkeypatch.setattr(progress, "enabled", lambda: True)
+    assert main(["bench", "conv", "--shape", "4,4,8,8,3,1", "--peers", "none", "--algo", "im2col",
+                 "--min-time", "0", "--max-time", "0.2", "--repeats", "3"]) == 0
+    err = capsys.readouterr().err
+    assert "timing" in err and "round" in err and "<" in err        # tqdm's [elapsed<remaining]
+    monkeypatch.setattr(progress, "enabled", lambda: False)
+    assert main(["bench", "conv", "--shape", "4,4,8,8,3,1", "--peers", "none", "--algo", "im2col",
+                 "--min-time", "0", "--max-time", "0.2", "--repeats", "3"]) == 0
+    assert "round" not in capsys.readouterr().err

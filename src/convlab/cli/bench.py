@@ -76,6 +76,6 @@ def run_conv(args) -> int:
     result = bench_conv(spec, input_shape, algos=_csv(args.algo), backends=backends, peers=peers,
                         threads=args.threads, seed=args.seed,
                         timing=dict(repeats=args.repeats, min_time=args.min_time, max_time=args.max_time,
-                                    rel_precision=args.precision))
+                                    rel_precision=args.precision), progress=True)
     print(json.dumps(result, indent=2) if args.json else format_conv_table(result))
     return 0

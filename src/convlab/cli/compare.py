@@ -75,7 +75,8 @@ def compare(model, session, feeds: dict, repeat: int) -> dict:
     # Interleaved, timed in wall and in thread CPU time (both runtimes run on this thread with
     # threads=1; CPU time leaves out what other processes take on a shared machine).
     times = {k: [] for k in ("convlab_ms", "onnxruntime_ms", "convlab_cpu_ms", "onnxruntime_cpu_ms")}
-    for _ in range(repeat):
+    from ..progress import bar
+    for _ in bar(range(repeat), desc="timing", unit="round"):
         for key, fn in (("convlab", model.run), ("onnxruntime", lambda f: session.run(None, f))):
             t0, c0 = time.perf_counter(), time.thread_time()
             fn(feeds)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 
@@ -39,9 +38,20 @@ def _load(path: str) -> dict:
 def _run(args) -> dict:
     from ..sweep import regress
 
+    from ..progress import bar
+    b = None
+
     def progress(i, n, name):
-        print(f"[{i}/{n}] {name}", file=sys.stderr)
-    return regress.run_fixed_set(threads=args.threads, samples=args.samples, only=args.only, progress=progress)
+        nonlocal b
+        if b is None:
+            b = bar(total=n, desc="regress", unit="case")
+        b.set_postfix_str(name)
+        b.update()
+    try:
+        return regress.run_fixed_set(threads=args.threads, samples=args.samples, only=args.only, progress=progress)
+    finally:
+        if b is not None:
+            b.close()
 
 
 def _regress(args) -> int:

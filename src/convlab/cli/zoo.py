@@ -39,8 +39,11 @@ def _export(args) -> int:
     unknown = [n for n in names if n not in MODELS]
     if unknown:
         raise ConvlabError(f"unknown zoo model(s) {', '.join(unknown)}; available: {', '.join(MODELS)}")
+    from ..paths import check_writable_dir
+    from ..progress import bar
+    check_writable_dir(args.dir, what="zoo export")
     rows = []
-    for name in names:
+    for name in bar(names, desc="zoo export", unit="model"):
         zm = build_model(name, seed=args.seed, subnormal_fraction=args.subnormal_fraction)
         onnx_path, spec_path = export_model(zm, args.dir)
         rows.append({"model": name, "onnx": str(onnx_path), "spec": str(spec_path),

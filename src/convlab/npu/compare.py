@@ -68,7 +68,9 @@ def compare_model(session: ModelSession, dtypes, n_inputs: int, backend: str, la
     model = session.source.stem
     rows = _rows(model, "fp32 CPU", names, ort_out, cpu)
     details: dict = {}
-    for dtype in sorted(dtypes, key=DTYPES.index):     # int8 before hybrid: hybrid reuses its analysis
+    from ..progress import bar
+    for dtype in bar(sorted(dtypes, key=DTYPES.index), desc=f"{session.source.stem} on the simulator",
+                     unit="dtype"):     # int8 before hybrid: hybrid reuses its analysis
         layers, selection = session.hybrid_plan(files[0]) if dtype == "hybrid" else ((), None)
         result = session.build(dtype, fp16_layers=layers, strict_layers=bool(session.options.fp16_layers),
                                inputs=files, analyse=files[0] if dtype in layers_for else None)
