@@ -368,3 +368,52 @@ def test_long_commands_show_a_progress_bar_with_eta(monkeypatch, capsys):
     assert main(["bench", "conv", "--shape", "4,4,8,8,3,1", "--peers", "none", "--algo", "im2col",
                  "--min-time", "0", "--max-time", "0.2", "--repeats", "3"]) == 0
     assert "round" not in capsys.readouterr().err
+
+
+def test_gallery_option_order_and_no_lock_file_from_list(tmp_path, capsys):
+    parser = build_parser()
+    g = tmp_path / "g.json"
+    a = parser.parse_args(["gallery", "identify", "img.png", "--gallery", str(g)])
+    assert a.gallery == str(g) and a.image == "img.png"
+    a = parser.parse_args(["gallery", "--gallery", str(g), "identify", "img.png"])
+    assert a.gallery == str(g)
+    assert parser.parse_args(["gallery", "list"]).gallery == "convlab_gallery.json"
+    assert main(["gallery", "list", "--gallery", str(g)]) == 0
+    assert "0 name(s)" in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_save_vis_folder_is_checked_before_the_run(tmp_path, monkeypatch, capsys):
+    import convlab.cli.face as face_cli
+
+    def never(*a, **k):
+        raise AssertionError("the pipeline ran before the argument check")
+    monkeypatch.setattr(face_cli, "placed_pipeline", never)
+    assert main(["run", "--demo", "--save-vis", str(tmp_path / "nodir" / "x.png")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+# -- 6. dynamic dims from --input, declared dependencies ------------------------------------------
+
+@pytest.mark.parametrize("cmd", ["compare", "profile"])
+def test_input_array_fixes_the_dynamic_dims_batch_included(tmp_path, capsys, cmd):
+    m = tmp_path / "m.onnx"
+    _tiny_model(m)                      # input x: [N, 3, H, W]
+    x = np.random.default_rng(0).standard_normal((2, 3, 10, 12)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    argv = [cmd, str(m), "--input", str(tmp_path / "x.npy"), "--json", "--repeat", "1"]
+    if cmd == "profile":
+        argv += ["--warmup", "0"]
+    assert main(argv) == 0, capsys.readouterr().err
+    out = json.loads(capsys.readouterr().out)
+    if cmd == "compare":
+        assert out["outputs"][0]["shape"] == [2, 4, 10, 12] and out["outputs"][0]["max_rel"] < 1e-5
+    else:
+        assert list(out["inputs"]["x"][0]) == [2, 3, 10, 12]
+
+
+def test_default_commands_dependencies_are_declared():
+    import tomllib
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    names = {re.split(r"[<>=!~ \[]", d, 1)[0].lower() for d in deps}
+    assert {"scikit-image", "threadpoolctl"} <= names

@@ -134,6 +134,11 @@ def cmd_run(args) -> int:
         raise ConvlabError("convlab run: give an IMAGE or --demo")
     if args.repeat < 1:
         raise ConvlabError(f"--repeat must be >= 1, got {args.repeat}")
+    if args.save_vis:              # before the run, not after it
+        from pathlib import Path
+
+        from ..paths import check_existing_dir
+        check_existing_dir(Path(args.save_vis).parent, what=f"--save-vis {args.save_vis}")
     with placed_pipeline(args) as pipe:
         res = pipe.run_repeated(image, args.repeat, warmup=not args.cold)
         crosscheck = crosscheck_lines(args, pipe, image) if args.crosscheck else []
@@ -308,4 +313,7 @@ def register(sub) -> None:
     r.add_argument("name")
     ls = gs.add_parser("list", help="names and template counts")
     ls.add_argument("--json", action="store_true")
+    for action in (e, i, r, ls):   # --gallery also after the action: `gallery identify IMG --gallery G`
+        action.add_argument("--gallery", default=argparse.SUPPRESS, metavar="PATH",
+                            help="gallery file (default ./convlab_gallery.json)")
     g.set_defaults(func=cmd_gallery)

@@ -9,6 +9,7 @@ from ..engine import cliargs
 def register(subparsers) -> None:
     p = subparsers.add_parser("profile", help="per-layer profile of an ONNX model run by convlab")
     cliargs.add_model_args(p)
+    cliargs.add_input_arg(p)
     p.add_argument("--repeat", type=int, default=10, help="timed runs (the profile shows medians)")
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--clock", choices=["wall", "cpu"], default="wall",
@@ -20,10 +21,12 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    model = cliargs.load(args)
+    arrays = cliargs.input_arrays(args.model, args.input)
+    model = cliargs.load(args, arrays)
     if args.save_overrides:
         cliargs.write_overrides(args.save_overrides, model.kernel_overrides())
-    prof = model.profile(repeat=max(1, args.repeat), warmup=max(0, args.warmup), clock=args.clock)
+    feeds = {**model.random_inputs(), **arrays} if arrays else None
+    prof = model.profile(feeds, repeat=max(1, args.repeat), warmup=max(0, args.warmup), clock=args.clock)
     if args.json:
         print(json.dumps(cliargs.to_jsonable({"model": args.model, "inputs": model.inputs, **model.options,
                                               **prof.to_json()}), indent=1))
