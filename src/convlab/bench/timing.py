@@ -81,11 +81,16 @@ def time_interleaved(fns: dict[str, Callable[[], object]], *, warmup: int = 2, r
         order = names[rnd % len(names):] + names[:rnd % len(names)]
         for name in order:
             fn, k = fns[name], number[name]
-            c0, h0, t0 = time.process_time(), time.thread_time(), clock()
+            # the thread's CPU interval nested inside the wall interval, so it cannot come out longer
+            c0, t0 = time.process_time(), clock()
+            h0 = time.thread_time()
             for _ in range(k):
                 fn()
-            samples[name].append((clock() - t0) / k)
-            tcpu[name].append((time.thread_time() - h0) / k)
+            h1 = time.thread_time()
+            t1 = clock()
+            samples[name].append((t1 - t0) / k)
+            thread = (h1 - h0) / k
+            tcpu[name].append(min(thread, (t1 - t0) / k) if clock is time.perf_counter else thread)
             cpu[name].append((time.process_time() - c0) / k)
         rnd += 1
         if rnd > rounds.total:
