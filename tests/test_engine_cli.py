@@ -123,4 +123,4 @@ def test_profile_saves_the_kernel_choices_as_an_overrides_file(model_file, tmp_p
     code, _, _ = run_cli(capsys, "profile", model_file, "--conv", "direct", "--repeat", 1, "--save-overrides", saved)
     assert code == 0
     m = Model.load(model_file, overrides=saved)
-    assert m.kernel_overrides() == {"conv1": "direct/numba", "conv2": "direct/numba"}
+    assert m.kernel_overrides() == {"conv1": "direct/c", "conv2": "direct/c"}   # the CLI default backend

@@ -328,6 +328,7 @@ def test_simulator_time_is_never_in_a_budget_verdict(capsys):
     assert "PASS" not in line and "FAIL" not in line and "sim." in line, out
     assert "RKNN simulator time" in out
     assert res.to_json()["budgets"]["detector+fitter"]["pass"] is None
+    assert res.to_json()["simulated_stages"] == ["detector"]
 
 
 def test_one_thread_cpu_time_is_the_calling_threads():
