@@ -129,7 +129,7 @@ def check_writable_dir(d: str | os.PathLike, what: str = "output") -> Path:
             break
         probe = probe.parent
     if probe.exists() and not probe.is_dir():
-        raise ConvlabError(f"{what} folder {d}: {probe} is a file, not a folder")
+        raise ConvlabError(f"{what} folder {d}: {probe} exists and is not a directory")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise ConvlabError(f"{what} folder {d}: {probe} is not writable")
     return d
