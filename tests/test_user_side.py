@@ -418,3 +418,17 @@ def test_default_commands_dependencies_are_declared():
     deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
     names = {re.split(r"[<>=!~ \[]", d, 1)[0].lower() for d in deps}
     assert {"scikit-image", "threadpoolctl"} <= names
+
+
+def test_ctrl_c_in_a_real_run_exits_130_without_a_traceback(tmp_path):
+    import signal
+    import time
+    env = dict(os.environ, PYTHONPATH=SRC, CONVLAB_NO_PROGRESS="1")
+    p = subprocess.Popen([sys.executable, "-m", "convlab", "bench", "conv", "--shape", "32,32,32,32,3,1",
+                          "--peers", "none", "--algo", "im2col", "--min-time", "120", "--max-time", "120"],
+                         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(8)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "convlab: interrupted" and "Traceback" not in err, err
