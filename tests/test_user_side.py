@@ -432,3 +432,16 @@ def test_ctrl_c_in_a_real_run_exits_130_without_a_traceback(tmp_path):
     out, err = p.communicate(timeout=120)
     assert p.returncode == 130, err
     assert err.strip().splitlines()[-1] == "convlab: interrupted" and "Traceback" not in err, err
+
+
+def test_profile_says_where_each_auto_choice_came_from(tmp_path, capsys):
+    m = tmp_path / "m.onnx"
+    _tiny_model(m)
+    assert main(["profile", str(m), "--shape", "x=1,3,8,8", "--repeat", "1", "--warmup", "0", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["auto_choice"] and set(doc["auto_choice"].values()) <= {"exact", "rules", "neighbour", "builtin"}
+    w = np.ones((8, 8, 3, 3), np.float32)
+    assert convlab.prepare_conv(w, padding=1, input_hw=(16, 16)).choice in {"exact", "rules", "neighbour", "builtin"}
+    assert convlab.prepare_conv(w, padding=1, algo="im2col").choice is None
+    assert main(["profile", str(m), "--shape", "x=1,3,8,8", "--repeat", "1", "--warmup", "0"]) == 0
+    assert "algo=auto chose 1 conv layer(s)" in capsys.readouterr().out

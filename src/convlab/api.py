@@ -7,7 +7,7 @@ import numpy as np
 
 from . import registry
 from .errors import ConvInputError
-from .selection import choose_algo
+from .selection import choose_algo, choose_algo_explained
 from .spec import ConvSpec, check_input, check_weights
 
 
@@ -24,6 +24,9 @@ class ConvPlan:
         if reason is not None:
             raise ConvInputError(f"kernel {entry.name} cannot run here: {reason}")
         self.spec, self.entry, self.threads = spec, entry, threads
+        # algo="auto" with a known input size: where the choice came from ("exact", "rules" or
+        # "neighbour" of the decision table, or "builtin"); None when the algorithm was named.
+        self.choice: str | None = None
         t0 = time.perf_counter()
         self._run = entry.prepare(spec, w, b, threads)
         self.prepare_seconds = time.perf_counter() - t0
@@ -110,7 +113,10 @@ def prepare_conv(w: np.ndarray, b: np.ndarray | None = None, *, stride=1, paddin
             raise ConvInputError(f"unknown backend {backend!r}; known: {', '.join(registry.backends())}")
         if input_hw is None:
             return AutoPlan(spec, backend, w, b, int(threads))
-        algo = choose_algo(spec, *input_hw, backend, int(threads))
+        algo, how = choose_algo_explained(spec, *input_hw, backend, int(threads))
+        plan = ConvPlan(spec, registry.get(algo, backend), w, b, int(threads))
+        plan.choice = how
+        return plan
     return ConvPlan(spec, registry.get(algo, backend), w, b, int(threads))
 
 

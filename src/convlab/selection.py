@@ -201,10 +201,17 @@ def first_runnable(algos, spec: ConvSpec, backend: str) -> registry.KernelEntry 
 
 
 def choose_algo(spec: ConvSpec, h: int, w: int, backend: str, threads: int = 1) -> str:
-    e = first_runnable(preferences(spec, h, w, backend, threads), spec, backend)
+    return choose_algo_explained(spec, h, w, backend, threads)[0]
+
+
+def choose_algo_explained(spec: ConvSpec, h: int, w: int, backend: str, threads: int = 1) -> tuple[str, str]:
+    """(algo, where the choice came from: "exact", "rules", "neighbour" or "builtin"). A table's pick
+    that cannot run here falls to the built-in preferences, and says so."""
+    prefs, how = explain(spec, h, w, backend, threads)
+    e = first_runnable(prefs, spec, backend)
     if e is not None:
-        return e.algo
+        return e.algo, how if e.algo == prefs[0] else "builtin"
     for e in registry.entries(backend, available_only=True):
         if e.supports(spec) and e.algo != "reference":
-            return e.algo
+            return e.algo, "builtin"
     raise UnsupportedConvError(f"auto/{backend}", "no kernel", f"no {backend} kernel supports {spec.describe()}")
