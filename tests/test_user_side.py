@@ -445,3 +445,15 @@ def test_profile_says_where_each_auto_choice_came_from(tmp_path, capsys):
     assert convlab.prepare_conv(w, padding=1, algo="im2col").choice is None
     assert main(["profile", str(m), "--shape", "x=1,3,8,8", "--repeat", "1", "--warmup", "0"]) == 0
     assert "algo=auto chose 1 conv layer(s)" in capsys.readouterr().out
+
+
+def test_plot_of_shipped_results_goes_to_the_working_directory(tmp_path, monkeypatch, capsys):
+    shipped = SHIPPED / "line2019_1x1_direct_vs_gemm.csv"
+    before = {p.name: p.stat().st_mtime_ns for p in SHIPPED.glob("*.png")}
+    monkeypatch.chdir(tmp_path)
+    assert main(["plot", str(shipped)]) == 0
+    pngs = capsys.readouterr().out.split()
+    assert pngs and all(Path(p).parent == tmp_path / "results" / selection_device() for p in pngs)
+    assert main(["plot", str(shipped)]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert {p.name: p.stat().st_mtime_ns for p in SHIPPED.glob("*.png")} == before
