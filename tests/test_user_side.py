@@ -457,3 +457,15 @@ def test_plot_of_shipped_results_goes_to_the_working_directory(tmp_path, monkeyp
     assert main(["plot", str(shipped)]) == 2
     assert "--force" in capsys.readouterr().err
     assert {p.name: p.stat().st_mtime_ns for p in SHIPPED.glob("*.png")} == before
+
+
+def test_ctrl_c_in_a_sweep_says_how_to_resume(tmp_path, monkeypatch, capsys):
+    import convlab.sweep.runner as runner
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(runner, "run_sweep", interrupted)
+    spec = next((REPO / "experiments" / "sweeps").glob("*.yaml"))
+    assert main(["sweep", str(spec), "--out", str(tmp_path)]) == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("convlab: interrupted: ") and "--resume" in err

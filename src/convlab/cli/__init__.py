@@ -87,8 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     except MemoryError as e:      # e.g. a --shape whose weights alone do not fit: numpy says how much
         print(f"convlab: error: out of memory: {e}" if str(e) else "convlab: error: out of memory", file=sys.stderr)
         return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("convlab: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:     # a command may say what was kept (e.g. sweep: --resume continues)
+        print(f"convlab: interrupted: {e}" if str(e) else "convlab: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return _stdout_gone()

@@ -34,8 +34,11 @@ def _sweep(args) -> int:
     check_writable_dir(Path(args.out) if args.out else default_out_dir(), what="sweep")
     if args.threads:
         spec.threads = args.threads
-    path = run_sweep(spec, Path(args.out) if args.out else None, resume=args.resume, shard=parse_shard(args.shard),
-                     progress=not args.no_progress)
+    try:
+        path = run_sweep(spec, Path(args.out) if args.out else None, resume=args.resume,
+                         shard=parse_shard(args.shard), progress=not args.no_progress)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt("the shapes finished so far are saved; run again with --resume to continue") from None
     print(path)
     return 0
 

@@ -125,9 +125,10 @@ class FacePipeline:
     def run_repeated(self, image, repeat: int, warmup: bool = True) -> Result:
         """An untimed warm-up run (JIT compilation, caches), then `repeat` timed runs: the last
         result with each stage's median time."""
+        from ..progress import bar
         if warmup:
             self.run(image)
-        runs = [self.run(image) for _ in range(repeat)]
+        runs = [self.run(image) for _ in bar(range(repeat), desc="runs", unit="run", enable=repeat > 1)]
         res = runs[-1]
         res.stages = {k: float(np.median([r.stages[k] for r in runs])) for k in res.stages}
         res.cpu_stages = {k: float(np.median([r.cpu_stages[k] for r in runs])) for k in res.cpu_stages}
