@@ -177,7 +177,7 @@ def test_default_backend_falls_back_with_a_note(monkeypatch, capsys):
 
 def test_every_help_shows_defaults_and_no_measured_figures():
     parser = build_parser()
-    missing, figures = [], []
+    missing, figures, undocumented = [], [], []
 
     def walk(p, name):
         for a in p._actions:
@@ -185,18 +185,21 @@ def test_every_help_shows_defaults_and_no_measured_figures():
                 for k, sub in a.choices.items():
                     walk(sub, f"{name} {k}")
                 continue
-            if not a.option_strings or isinstance(a, (argparse._HelpAction, argparse._VersionAction)):
+            if isinstance(a, (argparse._HelpAction, argparse._VersionAction)):
                 continue
             h = a.help or ""
+            if not h or h.startswith("(default"):
+                undocumented.append(f"{name} {a.option_strings or a.dest}")
+            if not a.option_strings:
+                continue
             if a.default not in (None, False, [], argparse.SUPPRESS) and "default" not in h.lower():
                 missing.append(f"{name} {a.option_strings[0]}")
             if re.search(r"\b0\.9\d{2,}|\d+\.\d+ ?ms\b|cosine \d", h):
                 figures.append(f"{name} {a.option_strings[0]}: {h}")
-        for sub in ():
-            pass
     walk(parser, "convlab")
     assert not missing, missing
     assert not figures, figures
+    assert not undocumented, undocumented
     assert "default: 10" in parser._subparsers._group_actions[0].choices["profile"].format_help()
 
 

@@ -20,6 +20,24 @@ COMMANDS = ["bench", "sweep", "zoo", "decide", "face", "results", "profile", "co
 EXIT_ERROR, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 2, 130, 141
 
 
+# Help for the options and arguments registered without one, by destination.
+GENERIC_HELP = {
+    "threads": "CPU threads", "seed": "random seed", "batch": "batch size N of the input", "groups": "conv groups",
+    "json": "print JSON instead of text", "warmup": "untimed runs first", "repeat": "timed runs",
+    "repeats": "timed runs", "top": "how many names to list", "threshold": "cosine similarity for a match",
+    "score_threshold": "detector score below which candidates are dropped",
+    "nms_iou": "IoU above which NMS suppresses the lower-scored box", "max_faces": "faces fitted and extracted at most",
+    "detector_spec": "model spec of --detector (default: X.json beside it)",
+    "fitter_spec": "model spec of --fitter (default: Y.json beside it)",
+    "extractor_spec": "model spec of --extractor (default: Z.json beside it)",
+    "target": "RKNN target platform", "quant_algo": "RKNN quantisation algorithm",
+    "quant_method": "RKNN quantisation granularity (per channel or per layer)",
+    "hybrid_worst": "--hybrid-auto worst: how many layers to keep in fp16", "dtype": "NPU data type",
+    "image": "image file (PNG/JPEG) or builtin:NAME", "image_a": "first image", "image_b": "second image",
+    "name": "the person's name",
+}
+
+
 def _show_defaults(parser: argparse.ArgumentParser) -> None:
     """Every option's help of every (sub)command states its default, unless it already does."""
     for action in parser._actions:
@@ -29,6 +47,8 @@ def _show_defaults(parser: argparse.ArgumentParser) -> None:
             continue
         if isinstance(action, (argparse._HelpAction, argparse._VersionAction)) or action.help == argparse.SUPPRESS:
             continue
+        if not action.help and action.dest in GENERIC_HELP:
+            action.help = GENERIC_HELP[action.dest]
         d = action.default
         if d is None or d is False or d == [] or d == argparse.SUPPRESS or (not action.option_strings and
                                                                            action.nargs not in ("?", "*")):

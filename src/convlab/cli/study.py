@@ -17,7 +17,7 @@ def register(sub) -> None:
     from ..studies import STUDIES, __doc__ as doc
     p = sub.add_parser("study", help="reproduce a seed study (NMS top-k, fusion, subnormals) on this machine",
                        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("name", choices=STUDIES)
+    p.add_argument("name", choices=STUDIES, help="which study")
     p.add_argument("--out", metavar="DIR", help="output directory (default ./results/<device-id>/ of the working "
                                                 "directory)")
     p.add_argument("--force", action="store_true", help="overwrite the study's earlier results in the output directory")
