@@ -31,7 +31,8 @@ def register(subparsers) -> None:
     c.add_argument("--padding", type=int, default=None, help="symmetric padding (default K//2, 'same' at stride 1)")
     c.add_argument("--batch", type=int, default=1)
     c.add_argument("--algo", default="all", help="all or a comma list, e.g. im2col,winograd_f23")
-    c.add_argument("--backend", default=None, help="numba, c, all or a comma list; default: convlab's default backend, c (numba when the C extension is not built)")
+    c.add_argument("--backend", default=None, help="numba, c, all or a comma list; default: convlab's default "
+                                                   "backend, c (numba when the C extension is not built)")
     c.add_argument("--threads", type=int, default=1)
     c.add_argument("--decision-table", metavar="FILE",
                    help="decision table algo=auto reads (default: $CONVLAB_DECISION_TABLE if set, else the one shipped "

@@ -38,7 +38,8 @@ def add_pipeline_options(p: argparse.ArgumentParser) -> None:
     e = p.add_argument_group("execution")
     e.add_argument("--backend", default=None,
                    help="a convlab kernel backend (c, numba, ...) to run on convlab's engine, or onnxruntime as "
-                        "the reference; default: convlab's default backend, c (numba when the C extension is not built)")
+                        "the reference; default: convlab's default backend, c (numba when the C extension is "
+                        "not built)")
     e.add_argument("--conv", default="auto", help="convlab conv algorithm (default auto); convlab backends only")
     e.add_argument("--decision-table", metavar="FILE",
                    help="decision table algo=auto reads (default: $CONVLAB_DECISION_TABLE if set, else the one shipped "

@@ -160,7 +160,8 @@ def parse(raw, where: str = "<spec>") -> SweepSpec:
     spec.threads = [_posint(t, "threads", fail) for t in _as_list(raw.get("threads", [1]), "threads", fail)]
     algos = raw.get("algos", "all")
     spec.algos = "all" if algos == "all" else [str(a) for a in _as_list(algos, "algos", fail)]
-    spec.backends = [str(b) for b in _as_list(raw["backends"] if "backends" in raw else [registry.default_backend()], "backends", fail)]
+    backends = raw["backends"] if "backends" in raw else [registry.default_backend()]
+    spec.backends = [str(b) for b in _as_list(backends, "backends", fail)]
     spec.peers = [str(p) for p in _as_list(raw.get("peers", []), "peers", fail, allow_empty=True)]
     for p in spec.peers:
         if p not in PEERS:
