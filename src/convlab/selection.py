@@ -172,7 +172,8 @@ def current_table() -> DecisionTable | None:
     if table is None and not _warned:
         _warned = True
         warnings.warn(f"algo='auto': no decision table for this device ({path}); using the built-in rule. "
-                      "Make one with `convlab sweep` then `convlab decide`.", RuntimeWarning, stacklevel=4)
+                      "Make one with `convlab sweep` then `convlab decide`, and point --decision-table or "
+                      f"{DECISION_TABLE_ENV} at it.", RuntimeWarning, stacklevel=4)
     return table
 
 
