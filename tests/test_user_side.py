@@ -472,3 +472,10 @@ def test_ctrl_c_in_a_sweep_says_how_to_resume(tmp_path, monkeypatch, capsys):
     assert main(["sweep", str(spec), "--out", str(tmp_path)]) == 130
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("convlab: interrupted: ") and "--resume" in err
+
+
+def test_zoo_export_does_not_overwrite_without_force(tmp_path, capsys):
+    (tmp_path / "fitter.onnx").write_bytes(b"mine")
+    assert main(["zoo", "export", str(tmp_path), "--models", "fitter"]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert (tmp_path / "fitter.onnx").read_bytes() == b"mine"

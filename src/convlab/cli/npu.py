@@ -76,6 +76,9 @@ def _write_json(report: dict, name: str, out_dir: str | None = None) -> None:
 
 def _convert(args) -> int:
     from ..npu.convert import convert, report_path
+    if args.output:
+        from ..paths import check_writable_dir
+        check_writable_dir(Path(args.output).parent, what="--output")
     report = convert(args.model, args.output, conversion_options(args, args.dtype))
     out = Path(report["output"])
     print(f"wrote {out} ({report['rknn_bytes']} bytes) and {report_path(out)}")
