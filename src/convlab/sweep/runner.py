@@ -23,7 +23,6 @@ from .device import device_id
 from .grid import PEER_ALGO, Group, SweepSpec
 from .store import ResultFile, read_meta, sidecar, write_json
 
-REPO = Path(__file__).resolve().parents[3]
 NOISE_NOTE = ("timed on a shared host (other jobs running): 1-thread rows are process CPU time (preemption "
               "not counted), multi-thread rows wall time (waiting for a core counted); candidates of one group are "
               "interleaved, so compare within a group first")
