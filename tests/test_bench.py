@@ -25,7 +25,7 @@ def _json(capsys, *args):
 
 
 def test_json_has_every_field_and_reports_unsupported_kernels(capsys):
-    r = _json(capsys, "--shape", "4,6,9,7,3,2", "--peers", "onnxruntime")
+    r = _json(capsys, "--shape", "4,6,9,7,3,2", "--peers", "onnxruntime", "--backend", "numba")
     assert {"machine", "conv", "threads", "timing", "rows"} <= set(r)
     assert {"cpu", "isa", "cores", "threads", "versions", "git", "load_average"} <= set(r["machine"])
     assert r["conv"]["flops"] == ConvSpec.build(4, 6, 3, 3, stride=2, padding=1).flops(1, 9, 7)
@@ -45,7 +45,7 @@ def test_json_has_every_field_and_reports_unsupported_kernels(capsys):
 
 def test_table_output_and_depthwise_flag(capsys):
     assert main(["bench", "conv", "--shape", "8,8,10,10,3,1", "--depthwise", "--algo", "depthwise,winograd_f23",
-                 "--peers", "onnxruntime", *FAST]) == 0
+                 "--backend", "numba", "--peers", "onnxruntime", *FAST]) == 0
     out = capsys.readouterr().out
     assert "GFLOP/s" in out and "time / ort" in out and "machine:" in out
     assert "depthwise/numba" in out and "unsupported: groups" in out   # winograd: groups must be 1

@@ -104,8 +104,8 @@ def test_auto_uses_the_exact_hit_then_the_rules(table_file):
     assert selection.choose_algo(_spec(48, 5), 40, 40, "numba") == "im2col"
     # and the public API inherits it
     w = np.zeros((32, 32, 3, 3), np.float32)
-    assert convlab.prepare_conv(w, padding=1, input_hw=(32, 32)).algo == "im2col"
-    assert convlab.prepare_conv(w, padding=1).plan_for(200, 200).algo == "direct"
+    assert convlab.prepare_conv(w, padding=1, backend="numba", input_hw=(32, 32)).algo == "im2col"
+    assert convlab.prepare_conv(w, padding=1, backend="numba").plan_for(200, 200).algo == "direct"
 
 
 def test_a_pick_the_kernel_cannot_run_falls_back(table_file):

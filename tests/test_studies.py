@@ -41,6 +41,10 @@ def test_nms_study_quick_via_cli(tmp_path):
     # Fewer kept boxes (TOP_K 750 < 1000 detections) can only lose recall, never gain it.
     assert all(float(r["recall"]) <= 1 and float(r["detections"]) <= int(r["top_k"]) for r in rows)
     assert {r["stage"] for r in _csv(tmp_path / "nms_stages.csv")} == {"threshold + top-k", "decode", "nms"}
+    # 1 thread: the calling thread's CPU time, which cannot exceed the wall time (process CPU time did)
+    assert all(float(r["t1_cpu_ms"]) <= float(r["t1_wall_ms"]) for r in rows)
+    assert all(float(r["cpu_ms"]) <= float(r["wall_ms"]) for r in _csv(tmp_path / "nms_stages.csv")
+               if r["threads"] == "1")
     assert "5000" in (tmp_path / "nms_topk.md").read_text() and "i7-4770hq" in (tmp_path / "nms_topk.md").read_text()
 
 

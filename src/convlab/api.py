@@ -8,7 +8,7 @@ import numpy as np
 
 from . import registry
 from .errors import ConvInputError
-from .selection import choose_algo
+from .selection import choose_algo, choose_algo_explained
 from .spec import ConvSpec, check_input, check_weights
 
 
@@ -22,13 +22,14 @@ class ConvPlan:
 
     @classmethod
     def from_spec(cls, spec: ConvSpec, w: np.ndarray, b: np.ndarray | None = None, *, algo: str = "auto",
-                  backend: str = "numba", threads: int = 1,
+                  backend: str | None = None, threads: int = 1,
                   input_hw: tuple[int, int] | None = None) -> "ConvPlan | AutoPlan":
         """Bind weights to a kernel for `spec`: checks the weights against the spec, the thread count,
         the kernel's constraints and that it can run here. ``input_hw`` lets algo="auto" decide now
         instead of per input (an AutoPlan)."""
         if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
             raise ConvInputError(f"threads must be a positive int, got {threads!r}")
+        backend = registry.resolve_backend(backend)
         w, b = check_weights(w, b, spec.groups)
         if w.shape != spec.weight_shape:
             raise ConvInputError(f"weights of shape {w.shape} do not fit {spec.describe()} "
@@ -42,7 +43,10 @@ class ConvPlan:
                 raise ConvInputError(f"unknown backend {backend!r}; known: {', '.join(registry.backends())}")
             if input_hw is None:
                 return AutoPlan(spec, backend, w, b, int(threads))
-            algo = choose_algo(spec, *input_hw, backend, int(threads))
+            algo, how = choose_algo_explained(spec, *input_hw, backend, int(threads))
+            plan = cls(spec, registry.get(algo, backend), w, b, int(threads))
+            plan.choice = how
+            return plan
         return cls(spec, registry.get(algo, backend), w, b, int(threads))
 
     def __init__(self, spec: ConvSpec, entry: registry.KernelEntry, w: np.ndarray, b, threads: int):
@@ -51,6 +55,9 @@ class ConvPlan:
         if reason is not None:
             raise ConvInputError(f"kernel {entry.name} cannot run here: {reason}")
         self.spec, self.entry, self.threads = spec, entry, threads
+        # algo="auto" with a known input size: where the choice came from ("exact", "rules" or
+        # "neighbour" of the decision table, or "builtin"); None when the algorithm was named.
+        self.choice: str | None = None
         t0 = time.perf_counter()
         self._run = entry.prepare(spec, w, b, threads)
         self.prepare_seconds = time.perf_counter() - t0
@@ -100,31 +107,46 @@ class ConvPlan:
 
 
 class AutoPlan:
-    """algo="auto" without a known input size: picks (and prepares) a kernel per input size seen."""
+    """algo="auto" without a known input size: picks (and prepares) a kernel per input size seen.
+
+    The choice is made once per input size and cached, so a call on a size seen before costs a dict
+    lookup on top of the resolved plan's own call (benchmarks/bench_auto_overhead.py measures it).
+    """
 
     def __init__(self, spec, backend, w, b, threads):
         self.spec, self.backend, self.threads = spec, backend, threads
         self._w, self._b = w, b
-        self._plans: dict[str, ConvPlan] = {}
+        self._plans: dict[str, ConvPlan] = {}        # per algorithm: one prepared plan
+        self._by_hw: dict[tuple, ConvPlan] = {}      # per input (H, W): the plan chosen for it
         self.prepare_seconds = 0.0
 
     def plan_for(self, h: int, w: int) -> ConvPlan:
+        plan = self._by_hw.get((h, w))
+        if plan is not None:
+            return plan
         algo = choose_algo(self.spec, h, w, self.backend, self.threads)
         if algo not in self._plans:
             p = ConvPlan(self.spec, registry.get(algo, self.backend), self._w, self._b, self.threads)
             self.prepare_seconds += p.prepare_seconds
             self._plans[algo] = p
+        self._by_hw[(int(h), int(w))] = self._plans[algo]
         return self._plans[algo]
 
     def __call__(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        x = check_input(self.spec, x)
-        return self.plan_for(x.shape[2], x.shape[3])(x, out)
+        try:             # fast path: a size seen before (the plan checks the input itself)
+            plan = self._by_hw[x.shape[2:]]
+        except (KeyError, AttributeError, TypeError):
+            x = check_input(self.spec, x)
+            plan = self.plan_for(x.shape[2], x.shape[3])
+        return plan(x, out)
 
 
 def prepare_conv(w: np.ndarray, b: np.ndarray | None = None, *, stride=1, padding=0, dilation=1,
-                 groups: int = 1, activation=None, algo: str = "auto", backend: str = "numba",
+                 groups: int = 1, activation=None, algo: str = "auto", backend: str | None = None,
                  threads: int = 1, input_hw: tuple[int, int] | None = None) -> ConvPlan | AutoPlan:
-    """Bind weights to a kernel. ``input_hw`` lets algo="auto" decide now instead of per input."""
+    """Bind weights to a kernel. ``input_hw`` lets algo="auto" decide now instead of per input.
+    backend None: registry.DEFAULT_BACKEND ("c"; "numba" when the C extension is not built)."""
+    backend = registry.resolve_backend(backend)
     if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)):
         raise ConvInputError(f"groups must be an int, got {groups!r}")
     w, b = check_weights(w, b, int(groups))
@@ -135,13 +157,14 @@ def prepare_conv(w: np.ndarray, b: np.ndarray | None = None, *, stride=1, paddin
 
 
 def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, *, stride=1, padding=0,
-           dilation=1, groups: int = 1, activation=None, algo: str = "auto", backend: str = "numba",
+           dilation=1, groups: int = 1, activation=None, algo: str = "auto", backend: str | None = None,
            threads: int = 1) -> np.ndarray:
     """One-shot convolution, NCHW float32 input, OIHW float32 weights (ONNX Conv semantics).
 
     padding: int, (ph, pw) or ONNX (top, left, bottom, right). activation: None, "relu", "relu6",
     ("leaky_relu", alpha), ("prelu", slopes), "sigmoid" or "hardswish", applied in the epilogue.
     Non-contiguous float32 inputs are copied; other dtypes raise ConvInputError.
+    backend None: registry.DEFAULT_BACKEND ("c"; "numba" when the C extension is not built).
     """
     if isinstance(x, np.ndarray) and x.ndim == 4:
         input_hw = (x.shape[2], x.shape[3])

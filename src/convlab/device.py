@@ -19,7 +19,11 @@ from pathlib import Path
 
 # src/convlab/device.py -> the checkout (an installed wheel has no results/; paths then point nowhere)
 REPO_ROOT = Path(__file__).resolve().parents[2]
-RESULTS_DIR = REPO_ROOT / "results"
+# The shipped results (decision tables, baselines, the seed's figures; read-only inputs): package
+# data in a wheel (copied by setup.py), the repository's results/ in a checkout. Users' own results
+# go elsewhere (convlab.paths.user_results_dir).
+_PACKAGED_RESULTS = Path(__file__).resolve().parent / "_data" / "results"
+RESULTS_DIR = _PACKAGED_RESULTS if _PACKAGED_RESULTS.is_dir() else REPO_ROOT / "results"
 REFERENCE_DIR = RESULTS_DIR / "reference"
 
 ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16",

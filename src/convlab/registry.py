@@ -86,6 +86,32 @@ class KernelEntry:
 
 _REGISTRY: dict[tuple[str, str], KernelEntry] = {}
 
+# The one default backend of the API (conv2d, prepare_conv) and of every command: the fastest.
+# Read through default_backend(), which falls back to FALLBACK_BACKEND when the C extension is not built.
+DEFAULT_BACKEND = "c"
+FALLBACK_BACKEND = "numba"
+_noted = False
+
+
+def default_backend() -> str:
+    """DEFAULT_BACKEND when its kernels can run here, else FALLBACK_BACKEND with a one-line note on stderr."""
+    global _noted
+    _load_kernels()
+    ok = any(e.unavailable() is None for e in _REGISTRY.values() if e.backend == DEFAULT_BACKEND)
+    if ok:
+        return DEFAULT_BACKEND
+    if not _noted:
+        _noted = True
+        import sys
+        print(f"convlab: note: the {DEFAULT_BACKEND} kernels are not built here; using the {FALLBACK_BACKEND} "
+              "backend (build them: pip install -e . with a C compiler)", file=sys.stderr)
+    return FALLBACK_BACKEND
+
+
+def resolve_backend(backend: str | None) -> str:
+    """None -> default_backend(); anything else unchanged."""
+    return default_backend() if backend is None else backend
+
 
 def register(entry: KernelEntry) -> KernelEntry:
     key = (entry.algo, entry.backend)

@@ -1,8 +1,14 @@
 """algo="auto": which kernel to use for a given conv shape.
 
-First choice is this device's measured decision table (`results/<device-id>/decision.json`, made
-by `convlab decide`): the measured winner when the exact shape was swept, else the rules learned
-from the sweep. Without a table, the built-in rule -- a hand-written first guess from the LINE
+First choice is a measured decision table (made by `convlab decide`): the measured winner when the
+exact shape was swept, else the rules learned from the sweep -- but only inside the ranges of
+C_in, C_out, H and W the rules were learned on; outside them, the winner of the nearest measured
+shape of the same family (no extrapolation). Winograd is never picked for a map smaller than
+8x8 by anything but an exact measurement (its tiles would be mostly padding).
+
+Which table: `--decision-table FILE` on the command line (set_table_path), else the file
+`CONVLAB_DECISION_TABLE` names, else the one shipped for this device
+(`results/<device-id>/decision.json` of the package data; convlab.paths). Without a table, the built-in rule -- a hand-written first guess from the LINE
 DevDay 2019 sweeps (Winograd for 3x3 when channels and maps are mid-sized, GEMM otherwise) -- with
 a one-time warning. Whatever is chosen must support the shape and be available, else the next
 preference is tried, so a stale table can cost speed but never correctness.
@@ -16,11 +22,14 @@ import warnings
 from pathlib import Path
 
 from . import registry
-from .device import RESULTS_DIR, device_id
 from .errors import ConvlabError, UnsupportedConvError
 from .spec import ConvSpec
 
+from .paths import DECISION_TABLE_ENV, shipped_decision_table
 FEATURES = ("c_in", "c_out", "w", "h")
+# Below this map side Winograd's tiles are mostly padding (the zoo detector's 4x5 head: F(2,3)
+# 0.107 ms vs im2col 0.015 ms); only an exact measurement may pick it there.
+MIN_WINOGRAD_SIDE = 8
 
 
 def builtin_rule(spec: ConvSpec, h: int, w: int, backend: str) -> list[str]:
@@ -29,7 +38,7 @@ def builtin_rule(spec: ConvSpec, h: int, w: int, backend: str) -> list[str]:
     if spec.is_depthwise and spec.groups > 1:
         prefs.append("depthwise")
     if spec.kernel_size == (3, 3) and spec.stride == (1, 1) and spec.dilation == (1, 1) and spec.groups == 1:
-        if min(spec.c_in, spec.c_out) >= 16 and min(h, w) >= 8:
+        if min(spec.c_in, spec.c_out) >= 16 and min(h, w) >= MIN_WINOGRAD_SIDE:
             # Larger tiles save more multiplies but waste more of the last tile row/column on
             # small maps: measured on Zen 4 (experiments/winograd_c), F(2,3) wins up to ~24,
             # F(4,3) up to ~48, F(6,3) beyond.
@@ -55,6 +64,15 @@ class DecisionTable:
         self.exact = {(e["k"], e["stride"], e["padding"], e["c_in"], e["c_out"], e["h"], e["w"], e["groups"],
                                 e["backend"], e["threads"]): e["winner"] for e in data.get("entries", [])}
         self.rules = {(r["family"], r["backend"], r["threads"]): r["tree"] for r in data.get("rules", [])}
+        # The shape ranges each rule set was learned on (tables made before ranges were recorded: unbounded).
+        self.ranges = {(r["family"], r["backend"], r["threads"]): r.get("ranges") for r in data.get("rules", [])}
+        self.measured: dict[tuple, list[tuple]] = {}
+        for e in data.get("entries", []):
+            if e.get("k") is None:
+                continue
+            fam = family(e["k"], e["stride"], e["groups"], e["c_in"], e["c_out"])
+            self.measured.setdefault((fam, e["backend"], e["threads"]), []).append(
+                (e["c_in"], e["c_out"], e["h"], e["w"], e["winner"], e.get("times_ms") or {}))
 
     @classmethod
     def load(cls, path: str | Path) -> "DecisionTable":
@@ -68,7 +86,8 @@ class DecisionTable:
 
     def choose(self, spec: ConvSpec, h: int, w: int, backend: str, threads: int = 1,
                exact: bool = True) -> tuple[str, str] | None:
-        """(algo, how) with how "exact" or "rules", or None when the table does not cover the shape."""
+        """(algo, how) with how "exact", "rules" or "neighbour" (outside the rules' learned ranges: the
+        nearest measured shape's winner), or None when the table does not cover the shape."""
         if spec.kh != spec.kw or spec.stride[0] != spec.stride[1] or spec.dilation != (1, 1):
             return None
         t, l, b, r = spec.padding
@@ -81,11 +100,35 @@ class DecisionTable:
         have = sorted((th for (f, be, th) in self.rules if f == fam and be == backend), key=lambda th: abs(th - threads))
         if not have:
             return None
-        node = self.rules[(fam, backend, have[0])]
+        key = (fam, backend, have[0])
         x = dict(c_in=spec.c_in, c_out=spec.c_out, h=h, w=w)
-        while "algo" not in node:
-            node = node["left"] if x[node["feature"]] <= node["threshold"] else node["right"]
-        return node["algo"], "rules"
+        ranges = self.ranges.get(key)
+        if not ranges or all(lo <= x[f] <= hi for f, (lo, hi) in ranges.items() if f in x):
+            node = self.rules[key]
+            while "algo" not in node:
+                node = node["left"] if x[node["feature"]] <= node["threshold"] else node["right"]
+            if not (node["algo"].startswith("winograd") and min(h, w) < MIN_WINOGRAD_SIDE):
+                return node["algo"], "rules"
+        return self.nearest(key, x, min(h, w))
+
+    def nearest(self, key: tuple, x: dict, side: int) -> tuple[str, str] | None:
+        """The winner of the measured shape nearest to x (log scale over C_in, C_out, H, W); on a map
+        too small for Winograd, the fastest non-Winograd kernel measured there."""
+        import math
+        shapes = self.measured.get(key)
+        if not shapes:
+            return None
+        def dist(s):
+            return sum(math.log2(max(a, 1) / max(b, 1)) ** 2
+                       for a, b in zip(s[:4], (x["c_in"], x["c_out"], x["h"], x["w"])))
+        best = min(shapes, key=dist)
+        algo = best[4]
+        if algo.startswith("winograd") and side < MIN_WINOGRAD_SIDE:
+            others = {a: t for a, t in best[5].items() if not a.startswith("winograd")}
+            if not others:
+                return None
+            algo = min(others, key=others.get)
+        return algo, "neighbour"
 
 
 _warned = False
@@ -96,11 +139,28 @@ def _table_at(path: str) -> DecisionTable | None:
     return DecisionTable.load(path) if os.path.isfile(path) else None
 
 
+_explicit: Path | None = None
+
+
+def set_table_path(path: str | Path | None) -> None:
+    """Use this decision table from now on (the CLI's --decision-table); None: back to the default.
+    The file must exist and be a decision table."""
+    global _explicit
+    if path is not None:
+        if not os.path.isfile(path):
+            raise ConvlabError(f"decision table {path}: no such file")
+        DecisionTable.load(path)
+    _explicit = None if path is None else Path(path)
+
+
 def table_path() -> Path:
-    """CONVLAB_DECISION_TABLE names a table file; else this device's under results/."""
-    if os.environ.get("CONVLAB_DECISION_TABLE"):
-        return Path(os.environ["CONVLAB_DECISION_TABLE"])
-    return RESULTS_DIR / device_id() / "decision.json"
+    """set_table_path()'s (--decision-table), else the file CONVLAB_DECISION_TABLE names, else the
+    shipped table of this device."""
+    if _explicit is not None:
+        return _explicit
+    if os.environ.get(DECISION_TABLE_ENV):
+        return Path(os.environ[DECISION_TABLE_ENV])
+    return shipped_decision_table()
 
 
 def current_table() -> DecisionTable | None:
@@ -110,14 +170,21 @@ def current_table() -> DecisionTable | None:
     if table is None and not _warned:
         _warned = True
         warnings.warn(f"algo='auto': no decision table for this device ({path}); using the built-in rule. "
-                      "Make one with `convlab sweep` then `convlab decide`.", RuntimeWarning, stacklevel=4)
+                      "Make one with `convlab sweep` then `convlab decide`, and point --decision-table or "
+                      f"{DECISION_TABLE_ENV} at it.", RuntimeWarning, stacklevel=4)
     return table
 
 
 def preferences(spec: ConvSpec, h: int, w: int, backend: str, threads: int = 1) -> list[str]:
+    return explain(spec, h, w, backend, threads)[0]
+
+
+def explain(spec: ConvSpec, h: int, w: int, backend: str, threads: int = 1) -> tuple[list[str], str]:
+    """(algorithms in order of preference, where the first came from: "exact", "rules", "neighbour"
+    -- of the decision table -- or "builtin")."""
     table = current_table()
     picked = table.choose(spec, h, w, backend, threads) if table else None
-    return ([picked[0]] if picked else []) + builtin_rule(spec, h, w, backend)
+    return ([picked[0]] if picked else []) + builtin_rule(spec, h, w, backend), picked[1] if picked else "builtin"
 
 
 def first_runnable(algos, spec: ConvSpec, backend: str) -> registry.KernelEntry | None:
@@ -133,10 +200,17 @@ def first_runnable(algos, spec: ConvSpec, backend: str) -> registry.KernelEntry 
 
 
 def choose_algo(spec: ConvSpec, h: int, w: int, backend: str, threads: int = 1) -> str:
-    e = first_runnable(preferences(spec, h, w, backend, threads), spec, backend)
+    return choose_algo_explained(spec, h, w, backend, threads)[0]
+
+
+def choose_algo_explained(spec: ConvSpec, h: int, w: int, backend: str, threads: int = 1) -> tuple[str, str]:
+    """(algo, where the choice came from: "exact", "rules", "neighbour" or "builtin"). A table's pick
+    that cannot run here falls to the built-in preferences, and says so."""
+    prefs, how = explain(spec, h, w, backend, threads)
+    e = first_runnable(prefs, spec, backend)
     if e is not None:
-        return e.algo
+        return e.algo, how if e.algo == prefs[0] else "builtin"
     for e in registry.entries(backend, available_only=True):
         if e.supports(spec) and e.algo != "reference":
-            return e.algo
+            return e.algo, "builtin"
     raise UnsupportedConvError(f"auto/{backend}", "no kernel", f"no {backend} kernel supports {spec.describe()}")

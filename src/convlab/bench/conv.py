@@ -95,8 +95,10 @@ def _check(y, exact, scale) -> tuple[float | None, str]:
 
 def bench_conv(spec: ConvSpec, input_shape: tuple[int, int, int, int], *, algos=None, backends=None,
                peers=("onnxruntime",), threads: int = 1, seed: int = 0, timing: dict | None = None,
-               peer_factories: dict[str, Callable] | None = None) -> dict:
-    """Benchmark one conv shape. ``peer_factories`` overrides how peers are built (tests use it)."""
+               peer_factories: dict[str, Callable] | None = None, progress: bool = False) -> dict:
+    """Benchmark one conv shape. ``peer_factories`` overrides how peers are built (tests use it).
+    ``progress``: bars (with ETA) over the candidates' preparation and the timing rounds, on a terminal."""
+    from ..progress import bar
     n, _, h, w_ = input_shape
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(input_shape, dtype=np.float32)
@@ -123,7 +125,10 @@ def bench_conv(spec: ConvSpec, input_shape: tuple[int, int, int, int], *, algos=
         timed[row.name] = fn
         by_name[row.name] = row
 
-    for algo, backend, entry in select_kernels(algos, backends):
+    kernels = select_kernels(algos, backends)
+    setup = bar(total=len(kernels) + len(peers), desc="prepare + check", unit="candidate", enable=progress)
+    for algo, backend, entry in kernels:
+        setup.update()
         row = Row(f"{algo}/{backend}", "kernel", "ok")
         rows.append(row)
         if entry is None:
@@ -144,6 +149,7 @@ def bench_conv(spec: ConvSpec, input_shape: tuple[int, int, int, int], *, algos=
         admit(row, plan.bind(x))
 
     for name in peers:
+        setup.update()
         row = Row(name, "peer", "ok")
         rows.append(row)
         factory = (peer_factories or {}).get(name) or peer_factory(name)
@@ -163,9 +169,12 @@ def bench_conv(spec: ConvSpec, input_shape: tuple[int, int, int, int], *, algos=
             continue
         admit(row, lambda peer=peer: peer(x))
 
-    for name, t in time_interleaved(timed, **(timing or {})).items():
+    setup.close()
+    for name, t in time_interleaved(timed, **(timing or {}), progress="timing" if progress else None).items():
         row = by_name[name]
-        row.median_ms, row.iqr_ms, row.cpu_ms = t.median * 1e3, t.iqr * 1e3, t.cpu_median * 1e3
+        # 1 thread: the calling thread's CPU time (never above the wall time); more: the process's
+        cpu = t.thread_cpu_median if threads == 1 else t.cpu_median
+        row.median_ms, row.iqr_ms, row.cpu_ms = t.median * 1e3, t.iqr * 1e3, cpu * 1e3
         row.samples, row.converged = len(t.samples), t.converged
         row.gflops = flops / t.median / 1e9
     base = by_name.get(BASELINE)

@@ -29,16 +29,22 @@ class Timing:
     calls_per_sample: int = 1
     converged: bool = True        # False when max_time ran out before rel_precision was reached
     cpu_median: float | None = None   # process CPU seconds per call
+    # CPU seconds per call of the calling thread alone. For a single-threaded callable this is the CPU
+    # time to report: process CPU time also counts other threads of the process -- e.g. OpenMP workers
+    # of an earlier parallel call still spin-waiting -- and so can exceed the wall time.
+    thread_cpu_median: float | None = None
 
     @property
     def rel_iqr(self) -> float:
         return self.iqr / self.median if self.median > 0 else math.inf
 
     @classmethod
-    def from_samples(cls, samples, calls_per_sample=1, converged=True, cpu_samples=None) -> "Timing":
+    def from_samples(cls, samples, calls_per_sample=1, converged=True, cpu_samples=None,
+                     thread_cpu_samples=None) -> "Timing":
         q1, med, q3 = np.percentile(samples, [25, 50, 75])
         cpu = float(np.median(cpu_samples)) if cpu_samples else None
-        return cls(float(med), float(q3 - q1), list(samples), calls_per_sample, converged, cpu)
+        tcpu = float(np.median(thread_cpu_samples)) if thread_cpu_samples else None
+        return cls(float(med), float(q3 - q1), list(samples), calls_per_sample, converged, cpu, tcpu)
 
 
 def _calls_per_sample(fn: Callable[[], object], min_sample: float) -> int:
@@ -50,11 +56,13 @@ def _calls_per_sample(fn: Callable[[], object], min_sample: float) -> int:
 
 def time_interleaved(fns: dict[str, Callable[[], object]], *, warmup: int = 2, repeats: int = 7,
                      min_time: float = 0.0, max_time: float = 10.0, rel_precision: float = 0.05,
-                     min_sample: float = 2e-3, clock: Callable[[], float] = time.perf_counter) -> dict[str, Timing]:
+                     min_sample: float = 2e-3, clock: Callable[[], float] = time.perf_counter,
+                     progress: str | None = None) -> dict[str, Timing]:
     """Median seconds per call of each callable, sampled round-robin (see module docstring).
 
     ``clock`` times the samples: wall time by default; ``time.process_time`` (CPU time) ignores the
-    time a single-threaded callable spends preempted by other jobs, for regression checks."""
+    time a single-threaded callable spends preempted by other jobs, for regression checks.
+    ``progress``: a label for a progress bar over the rounds (convlab.progress; on a terminal only)."""
     if not fns:
         return {}
     names = list(fns)
@@ -64,18 +72,30 @@ def time_interleaved(fns: dict[str, Callable[[], object]], *, warmup: int = 2, r
     number = {name: _calls_per_sample(fns[name], min_sample) for name in names}
     samples: dict[str, list[float]] = {name: [] for name in names}
     cpu: dict[str, list[float]] = {name: [] for name in names}
+    tcpu: dict[str, list[float]] = {name: [] for name in names}
+    from ..progress import bar
+    rounds = bar(total=repeats, desc=progress, unit="round", enable=progress is not None)
     start = time.perf_counter()
     rnd = 0
     while True:
         order = names[rnd % len(names):] + names[:rnd % len(names)]
         for name in order:
             fn, k = fns[name], number[name]
+            # the thread's CPU interval nested inside the wall interval, so it cannot come out longer
             c0, t0 = time.process_time(), clock()
+            h0 = time.thread_time()
             for _ in range(k):
                 fn()
-            samples[name].append((clock() - t0) / k)
+            h1 = time.thread_time()
+            t1 = clock()
+            samples[name].append((t1 - t0) / k)
+            thread = (h1 - h0) / k
+            tcpu[name].append(min(thread, (t1 - t0) / k) if clock is time.perf_counter else thread)
             cpu[name].append((time.process_time() - c0) / k)
         rnd += 1
+        if rnd > rounds.total:
+            rounds.total = rnd
+        rounds.update()
         elapsed = time.perf_counter() - start
         if rnd < repeats or elapsed < min_time:
             if elapsed < max_time:
@@ -83,4 +103,5 @@ def time_interleaved(fns: dict[str, Callable[[], object]], *, warmup: int = 2, r
         precise = all(Timing.from_samples(s).rel_iqr <= rel_precision for s in samples.values())
         if precise or elapsed >= max_time:
             break
-    return {name: Timing.from_samples(samples[name], number[name], precise, cpu[name]) for name in names}
+    rounds.close()
+    return {name: Timing.from_samples(samples[name], number[name], precise, cpu[name], tcpu[name]) for name in names}

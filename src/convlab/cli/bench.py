@@ -1,7 +1,6 @@
 """`convlab bench conv`: time kernels and peer libraries on one conv shape, same run, as a table or JSON."""
 from __future__ import annotations
 
-import argparse
 import json
 
 from ..errors import ConvInputError
@@ -27,14 +26,17 @@ def _shape(s: str) -> tuple[int, ...]:
 def register(subparsers) -> None:
     p = subparsers.add_parser("bench", help="benchmark kernels against peer libraries")
     sub = p.add_subparsers(dest="bench_command", required=True, metavar="WHAT")
-    c = sub.add_parser("conv", help="one conv shape: every kernel and peer, checked then timed in the same run",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    c = sub.add_parser("conv", help="one conv shape: every kernel and peer, checked then timed in the same run")
     c.add_argument("--shape", default="64,64,56,56,3,1", help="CIN,COUT,H,W,K,STRIDE")
     c.add_argument("--padding", type=int, default=None, help="symmetric padding (default K//2, 'same' at stride 1)")
     c.add_argument("--batch", type=int, default=1)
     c.add_argument("--algo", default="all", help="all or a comma list, e.g. im2col,winograd_f23")
-    c.add_argument("--backend", default="numba", help="numba, c, all or a comma list")
+    c.add_argument("--backend", default=None, help="numba, c, all or a comma list; default: convlab's default "
+                                                   "backend, c (numba when the C extension is not built)")
     c.add_argument("--threads", type=int, default=1)
+    c.add_argument("--decision-table", metavar="FILE",
+                   help="decision table algo=auto reads (default: $CONVLAB_DECISION_TABLE if set, else the one shipped "
+                        "for this device, results/<device-id>/decision.json of convlab's data)")
     g = c.add_mutually_exclusive_group()
     g.add_argument("--groups", type=int, default=1)
     g.add_argument("--depthwise", action="store_true", help="groups = CIN = COUT")
@@ -95,10 +97,12 @@ def run_conv(args) -> int:
     from ..bench.report import format_conv_table
     spec, input_shape = build_spec(args)
     peers = [] if args.peers in ("", "none") else _csv(args.peers) or []
-    result = bench_conv(spec, input_shape, algos=_csv(args.algo), backends=_csv(args.backend), peers=peers,
+    from ..registry import resolve_backend
+    backends = _csv(resolve_backend(args.backend))
+    result = bench_conv(spec, input_shape, algos=_csv(args.algo), backends=backends, peers=peers,
                         threads=args.threads, seed=args.seed,
                         timing=dict(repeats=args.repeats, min_time=args.min_time, max_time=args.max_time,
-                                    rel_precision=args.precision))
+                                    rel_precision=args.precision), progress=True)
     print(json.dumps(result, indent=2) if args.json else format_conv_table(result))
     return 0
 

@@ -21,9 +21,60 @@ def add_model_args(p, kernels: bool = True) -> None:
         p.add_argument("--conv", default="auto", help="conv algorithm for every layer: auto, tune (time every "
                                                       "kernel on each layer, keep the fastest), direct, im2col, "
                                                       "winograd_f23, depthwise, ... (see `convlab bench`)")
-        p.add_argument("--backend", default="numba", help="kernel backend: numba or c (or all, with --conv tune)")
+        p.add_argument("--backend", default=None, help="kernel backend: numba or c (or all, with --conv tune); "
+                                                       "default: convlab's default backend, c (numba when the C extension is not built)")
         p.add_argument("--threads", type=int, default=1)
         p.add_argument("--overrides", metavar="FILE", help="JSON/YAML {conv layer name: 'algo[/backend]'}")
+        p.add_argument("--decision-table", metavar="FILE",
+                       help="decision table algo=auto reads (default: $CONVLAB_DECISION_TABLE if set, else the one shipped "
+                        "for this device, results/<device-id>/decision.json of convlab's data)")
+
+
+def add_input_arg(p) -> None:
+    p.add_argument("--input", action="append", default=[], metavar="[NAME=]X.npy",
+                   help="input array (default: standard normal, seeded); NAME= for multi-input models. Dims the "
+                        "model leaves dynamic (batch included) are taken from the array unless --shape fixes them")
+
+
+def _graph_inputs(model_path: str) -> dict[str, list]:
+    """{input name: [dim value, or None when dynamic]} of the graph's real (non-initializer) inputs."""
+    model = read_model(model_path)
+    inits = {t.name for t in model.graph.initializer}
+    return {i.name: [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None
+                     for d in i.type.tensor_type.shape.dim]
+            for i in model.graph.input if i.name not in inits}
+
+
+def input_arrays(model_path: str, specs: list[str]) -> dict[str, np.ndarray]:
+    """--input [NAME=]X.npy texts -> {input name: array}."""
+    if not specs:
+        return {}
+    names = list(_graph_inputs(model_path))
+    out = {}
+    for spec in specs:
+        name, sep, path = spec.rpartition("=")
+        if not sep:
+            if len(names) != 1:
+                raise ModelInputError(f"--input {spec}: the model has inputs {sorted(names)}; write NAME=X.npy")
+            name = names[0]
+        if name not in names:
+            raise ModelInputError(f"--input {spec}: no input named {name!r}; inputs are {sorted(names)}")
+        try:
+            out[name] = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise ModelInputError(f"--input {spec}: cannot read {path}: {e}") from None
+    return out
+
+
+def shapes_from_arrays(model_path: str, shapes: dict, arrays: dict[str, np.ndarray]) -> dict:
+    """--shape's shapes plus, for inputs with a dynamic dim that --shape leaves open, the array's shape."""
+    declared = _graph_inputs(model_path) if arrays else {}
+    shapes = dict(shapes)
+    for name, arr in arrays.items():
+        dims = declared.get(name)
+        if name not in shapes and dims is not None and None in dims:
+            shapes[name] = tuple(int(d) for d in arr.shape)
+    return shapes
 
 
 def parse_shapes(model_path: str, specs: list[str]) -> dict[str, tuple[int, ...]]:
@@ -44,15 +95,19 @@ def parse_shapes(model_path: str, specs: list[str]) -> dict[str, tuple[int, ...]
     return shapes
 
 
-def load(args, **options) -> Model:
-    """The model the command's arguments describe; `options` replace any of Model.load's."""
+def load(args, arrays: dict | None = None, **options) -> Model:
+    """The model the command's arguments describe; `options` replace any of Model.load's. `arrays`
+    (input_arrays of --input) fix the dims the model leaves dynamic."""
     kw = dict(passes=args.passes)
     if hasattr(args, "conv"):
         if args.threads < 1:
             raise ModelInputError(f"--threads must be >= 1, got {args.threads}")
-        kw.update(conv=args.conv, backend=args.backend, threads=args.threads, overrides=args.overrides)
+        from ..registry import resolve_backend
+        kw.update(conv=args.conv, backend=resolve_backend(args.backend), threads=args.threads,
+                  overrides=args.overrides)
     kw.update(options)
-    return Model.load(args.model, parse_shapes(args.model, args.shape), **kw)
+    shapes = shapes_from_arrays(args.model, parse_shapes(args.model, args.shape), arrays or {})
+    return Model.load(args.model, shapes, **kw)
 
 
 def write_overrides(path: str, overrides: dict[str, str]) -> None:

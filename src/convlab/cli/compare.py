@@ -9,35 +9,21 @@ import onnx
 
 from . import cliargs
 from ..engine.loader import read_model
-from ..engine.errors import ModelInputError
 from ..peers.onnxruntime_conv import ort_session as peer_session
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("compare", help="run an ONNX model in convlab and onnxruntime on the same input")
     cliargs.add_model_args(p)
-    p.add_argument("--input", action="append", default=[], metavar="[NAME=]X.npy",
-                   help="input array (default: standard normal, seeded); NAME= for multi-input models")
+    cliargs.add_input_arg(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--repeat", type=int, default=5, help="timed runs of each (medians, interleaved)")
     p.set_defaults(func=run)
 
 
-def _inputs(model, specs: list[str], seed: int) -> dict[str, np.ndarray]:
-    feeds = model.random_inputs(seed)
-    for spec in specs:
-        name, sep, path = spec.rpartition("=")
-        if not sep:
-            if len(feeds) != 1:
-                raise ModelInputError(f"--input {spec}: the model has inputs {sorted(feeds)}; write NAME=X.npy")
-            name = next(iter(feeds))
-        if name not in feeds:
-            raise ModelInputError(f"--input {spec}: no input named {name!r}; inputs are {sorted(feeds)}")
-        try:
-            feeds[name] = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as e:
-            raise ModelInputError(f"--input {spec}: cannot read {path}: {e}") from None
-    return feeds
+def _inputs(model, arrays: dict[str, np.ndarray], seed: int) -> dict[str, np.ndarray]:
+    """Random inputs of the model's (fixed) shapes, replaced by the --input arrays given."""
+    return {**model.random_inputs(seed), **arrays}
 
 
 def ort_session(path: str, threads: int, input_shapes: dict | None = None):
@@ -75,7 +61,8 @@ def compare(model, session, feeds: dict, repeat: int) -> dict:
     # Interleaved, timed in wall and in thread CPU time (both runtimes run on this thread with
     # threads=1; CPU time leaves out what other processes take on a shared machine).
     times = {k: [] for k in ("convlab_ms", "onnxruntime_ms", "convlab_cpu_ms", "onnxruntime_cpu_ms")}
-    for _ in range(repeat):
+    from ..progress import bar
+    for _ in bar(range(repeat), desc="timing", unit="round"):
         for key, fn in (("convlab", model.run), ("onnxruntime", lambda f: session.run(None, f))):
             t0, c0 = time.perf_counter(), time.thread_time()
             fn(feeds)
@@ -87,8 +74,9 @@ def compare(model, session, feeds: dict, repeat: int) -> dict:
 
 
 def run(args) -> int:
-    model = cliargs.load(args)
-    feeds = model.executor.check_feeds(_inputs(model, args.input, args.seed))
+    arrays = cliargs.input_arrays(args.model, args.input)
+    model = cliargs.load(args, arrays)
+    feeds = model.executor.check_feeds(_inputs(model, arrays, args.seed))
     shapes = {k: shape for k, (shape, dtype) in model.inputs.items()}
     result = compare(model, ort_session(args.model, args.threads, shapes), feeds, max(1, args.repeat))
     fallbacks = [layer for layer in model.layers() if layer["note"]]

@@ -36,10 +36,14 @@ def add_pipeline_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--extractor-spec", metavar="SPEC")
     g.add_argument("--seed", type=int, default=0, help="seed of the zoo models (default 0)")
     e = p.add_argument_group("execution")
-    e.add_argument("--backend", default="c",
-                   help="a convlab kernel backend (c, numba, ...) to run on convlab's engine (default c: "
-                        "convlab's fastest kernels), or onnxruntime as the reference")
+    e.add_argument("--backend", default=None,
+                   help="a convlab kernel backend (c, numba, ...) to run on convlab's engine, or onnxruntime as "
+                        "the reference; default: convlab's default backend, c (numba when the C extension is "
+                        "not built)")
     e.add_argument("--conv", default="auto", help="convlab conv algorithm (default auto); convlab backends only")
+    e.add_argument("--decision-table", metavar="FILE",
+                   help="decision table algo=auto reads (default: $CONVLAB_DECISION_TABLE if set, else the one shipped "
+                        "for this device, results/<device-id>/decision.json of convlab's data)")
     e.add_argument("--passes", default=None, help="convlab graph passes, comma-separated; convlab backends only")
     e.add_argument("--threads", type=int, default=1)
     d = p.add_argument_group("detection")
@@ -86,7 +90,8 @@ def placed_pipeline(args):
 
 
 def _where(args) -> str:
-    return ", ".join([args.backend] + args.stage)
+    from ..registry import resolve_backend
+    return ", ".join([resolve_backend(args.backend)] + args.stage)
 
 
 def _uses_zoo(args, pipe) -> bool:
@@ -96,6 +101,8 @@ def _uses_zoo(args, pipe) -> bool:
 
 
 def _format_budget(b: dict) -> str:
+    if b.get("simulated"):
+        return f"{b['ms']:9.2f} ms  sim." if b["ms"] is not None else f"{'n/a (no face)':>18}"
     if b["pass"] is None:
         return f"{'n/a (no face)':>18}"
     return f"{b['ms']:9.2f} ms {'PASS' if b['pass'] else 'FAIL'}"
@@ -110,12 +117,16 @@ def print_result(res, *, backend: str, threads: int) -> None:
         print(f"  #{i} score {f.score:.4f} box [{box}] landmarks {pts}")
     print(f"stages ({backend}, {threads} thread(s)):   wall ms    CPU ms (calling thread)")
     for k, v in res.stages.items():
-        print(f"  {k:<10} {v:20.2f} {res.cpu_stages.get(k, 0.0):9.2f}")
-    wall, cpu = res.budgets(), verdicts(res.cpu_stages, len(res.faces))
+        sim = "  RKNN simulator time, not NPU latency" if k in res.simulated else ""
+        print(f"  {k:<10} {v:20.2f} {res.cpu_stages.get(k, 0.0):9.2f}{sim}")
+    wall, cpu = res.budgets(), verdicts(res.cpu_stages, len(res.faces), res.simulated)
     print(f"RK3568 budgets per face, measured on {wall['machine']}:")
     print(f"  {'':<34} {'wall clock':>18}   {'CPU time':>18}")
     for name, limit in BUDGETS_MS.items():
         print(f"  {name + f' (<= {limit:.0f} ms)':<34} {_format_budget(wall[name])}   {_format_budget(cpu[name])}")
+    if any(wall[name].get("simulated") for name in BUDGETS_MS):
+        from ..face.budgets import SIMULATED_NOTE
+        print(f"  sim.: {SIMULATED_NOTE}")
 
 
 def cmd_run(args) -> int:
@@ -124,6 +135,11 @@ def cmd_run(args) -> int:
         raise ConvlabError("convlab run: give an IMAGE or --demo")
     if args.repeat < 1:
         raise ConvlabError(f"--repeat must be >= 1, got {args.repeat}")
+    if args.save_vis:              # before the run, not after it
+        from pathlib import Path
+
+        from ..paths import check_existing_dir
+        check_existing_dir(Path(args.save_vis).parent, what=f"--save-vis {args.save_vis}")
     with placed_pipeline(args) as pipe:
         res = pipe.run_repeated(image, args.repeat, warmup=not args.cold)
         crosscheck = crosscheck_lines(args, pipe, image) if args.crosscheck else []
@@ -298,4 +314,7 @@ def register(sub) -> None:
     r.add_argument("name")
     ls = gs.add_parser("list", help="names and template counts")
     ls.add_argument("--json", action="store_true")
+    for action in (e, i, r, ls):   # --gallery also after the action: `gallery identify IMG --gallery G`
+        action.add_argument("--gallery", default=argparse.SUPPRESS, metavar="PATH",
+                            help="gallery file (default ./convlab_gallery.json)")
     g.set_defaults(func=cmd_gallery)

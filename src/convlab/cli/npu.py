@@ -23,10 +23,8 @@ def add_conversion_options(p: argparse.ArgumentParser, spec: bool = True) -> Non
                    help="hybrid: keep this layer in fp16 (repeatable); default: chosen by --hybrid-auto")
     p.add_argument("--hybrid-auto", default="proposal", choices=HYBRID_AUTO,
                    help="hybrid without --fp16-layer: the layers the toolkit proposes (default), or the "
-                        "--hybrid-worst layers with the worst single-layer int8 cosine. Measured (simulator, output "
-                        "cosine vs fp32, int8 / worst 3 / proposal): detector 0.9498 / 0.9498 / 0.9992, extractor "
-                        "0.9703 / 0.9602 / 0.9946: fixing the worst single layers does not help, the error of the "
-                        "int8 layers left accumulates")
+                        "--hybrid-worst layers with the worst single-layer int8 cosine (how they compare on the "
+                        "zoo: results/<device-id>/npu_compare.md)")
     p.add_argument("--hybrid-worst", type=int, default=3, metavar="K")
     if spec:
         p.add_argument("--spec", default=None, help="model spec (default: MODEL.json beside the model, if present)")
@@ -56,17 +54,21 @@ def add_stage_option(p: argparse.ArgumentParser) -> None:
 
 
 def _results_dir(out: str | None = None) -> Path:
-    """--out, else results/<device-id>/."""
-    if out:
-        return Path(out)
-    from ..selection import RESULTS_DIR
-    from ..device import device_id
-    return RESULTS_DIR / device_id()
+    """--out, else ./results/<device-id>/ of the working directory."""
+    from ..paths import user_results_dir
+    return user_results_dir(out)
 
 
-def _write_json(report: dict, name: str) -> None:
+def _check_out(args, *names: str) -> None:
+    """Before the long work: the output folder is writable and no output is overwritten without --force."""
+    from ..paths import check_output
+    for name in names:
+        check_output(_results_dir(args.out) / name, force=args.force)
+
+
+def _write_json(report: dict, name: str, out_dir: str | None = None) -> None:
     from ..fileio import atomic_write
-    out = _results_dir() / name
+    out = _results_dir(out_dir) / name
     atomic_write(out, json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
     print(f"written to {out}")
@@ -74,6 +76,9 @@ def _write_json(report: dict, name: str) -> None:
 
 def _convert(args) -> int:
     from ..npu.convert import convert, report_path
+    if args.output:
+        from ..paths import check_writable_dir
+        check_writable_dir(Path(args.output).parent, what="--output")
     report = convert(args.model, args.output, conversion_options(args, args.dtype))
     out = Path(report["output"])
     print(f"wrote {out} ({report['rknn_bytes']} bytes) and {report_path(out)}")
@@ -96,8 +101,10 @@ def _compare(args) -> int:
             raise ConvlabError(f"unknown --dtype {d!r}; choose from {', '.join(DTYPES)}")
     if args.spec and len(args.model) > 1:
         raise ConvlabError("--spec describes one model; give one model with it (or put MODEL.json beside each)")
+    _check_out(args, "npu_compare.json", "npu_compare.md")
+    from ..registry import resolve_backend
     report = compare.compare(args.model, dtypes, conversion_options(args, "fp16"), n_inputs=args.inputs,
-                             backend=args.backend)
+                             backend=resolve_backend(args.backend))
     js, md = compare.write(report, _results_dir(args.out))
     print(json.dumps(report, indent=2) if args.json else compare.table(report), end="")
     if not args.json:
@@ -111,6 +118,7 @@ def _pipeline(args) -> int:
     stages, options = stage_placements(args)
     if not any(device == "npu" for device, _ in stages.values()):
         raise ConvlabError("no stage placed on the NPU: give --stage STAGE=npu:DTYPE")
+    _check_out(args, "npu_pipeline.json")
     cpu = build_pipeline(runner=args.runner)
     mixed = build_pipeline(runner=args.runner)
     report = {"stages": args.stage, "cpu_runner": args.runner, "images": {}}
@@ -118,17 +126,26 @@ def _pipeline(args) -> int:
         for image in args.image:
             report["images"][image] = face_agreement(cpu.run(image), mixed.run(image), args.iou, args.threshold)
         report["toolkit"] = tk.info
-    _write_json(report, "npu_pipeline.json")
+    _write_json(report, "npu_pipeline.json", args.out)
     return 0
 
 
 def _bench(args) -> int:
     from ..npu import board
+    from ..registry import resolve_backend
+    _check_out(args, "npu_bench.json")
     report = board.bench(args.rknn, repeats=args.repeats, warmup=args.warmup,
-                         image=None if args.no_pipeline else args.image, cpu_backend=args.cpu_backend,
+                         image=None if args.no_pipeline else args.image,
+                         cpu_backend=resolve_backend(args.cpu_backend),
                          threads=args.threads)
-    _write_json(report, "npu_bench.json")
+    _write_json(report, "npu_bench.json", args.out)
     return 0
+
+
+def _out_options(p) -> None:
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="output directory (default ./results/<device-id>/ of the working directory)")
+    p.add_argument("--force", action="store_true", help="overwrite earlier results in the output directory")
 
 
 def register(subparsers) -> None:
@@ -150,9 +167,10 @@ def register(subparsers) -> None:
     m.add_argument("--dtype", action="append", default=None, metavar="D[,D...]",
                    help=f"NPU dtypes to compare (default all: {','.join(DTYPES)})")
     m.add_argument("--inputs", type=int, default=2, help="generated input images per model (default 2)")
-    m.add_argument("--backend", default="numba", help="convlab engine backend for the CPU path (numba or c)")
+    m.add_argument("--backend", default=None, help="convlab engine backend for the CPU path (numba or c); "
+                                                   "default: convlab's default backend, c (numba when the C extension is not built)")
     m.add_argument("--json", action="store_true", help="print the full report as JSON")
-    m.add_argument("--out", default=None, help="output directory (default results/<device-id>/)")
+    _out_options(m)
     add_conversion_options(m)
     m.set_defaults(func=_compare)
 
@@ -164,6 +182,7 @@ def register(subparsers) -> None:
     f.add_argument("--iou", type=float, default=0.5, help="IoU for two detections to be the same face")
     f.add_argument("--threshold", type=float, default=0.5, help="cosine for 'same person'")
     add_stage_option(f)
+    _out_options(f)
     f.set_defaults(func=_pipeline)
 
     b = sub.add_parser("bench", help="median NPU latency per .rknn and per face pipeline stage on an RK3568 "
@@ -174,7 +193,8 @@ def register(subparsers) -> None:
     b.add_argument("--image", default=PIPELINE_IMAGE, help="face pipeline input for the per-stage run, which "
                    "puts detector.*.rknn / fitter.*.rknn / extractor.*.rknn on the NPU (default %(default)s)")
     b.add_argument("--no-pipeline", action="store_true", help="per model only")
-    b.add_argument("--cpu-backend", default="c", help="convlab kernels of the CPU stages and the all-CPU "
-                   "pipeline (default c: the NEON kernels on the board)")
+    b.add_argument("--cpu-backend", default=None, help="convlab kernels of the CPU stages and the all-CPU "
+                   "pipeline; default: convlab's default backend, c (numba when the C extension is not built)")
     b.add_argument("--threads", type=int, default=1, help="CPU threads of the pipeline's CPU stages")
+    _out_options(b)
     b.set_defaults(func=_bench)

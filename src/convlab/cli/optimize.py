@@ -15,14 +15,17 @@ def register(subparsers) -> None:
                                           "specialised to the input shape (--shape, or the declared one): shape "
                                           "arithmetic is folded for it and its inputs are declared with it.")
     cliargs.add_model_args(p, kernels=False)
-    p.add_argument("output", help="where to write the optimised ONNX model")
+    p.add_argument("output", help="where to write the optimised ONNX model (never the input model)")
+    p.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
     p.add_argument("--no-check", action="store_true",
                    help="skip running both models in onnxruntime on a random input to compare them")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    from ..paths import check_output
     from .compare import ort_session
+    check_output(args.output, force=args.force, inputs=[args.model], what="optimised model")
     model = cliargs.load(args, backend="numpy", conv="reference")   # kernels are not needed to rewrite a graph
     model.save(args.output)
     result = {"input": args.model, "output": args.output, "passes": model.pass_report,

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 
@@ -15,8 +14,10 @@ def register(sub) -> None:
                                    "exit 0 whatever was flagged (add --strict to exit 1 on a flag).")
     p.add_argument("reports", nargs="*", metavar="REPORT", help="BASELINE CURRENT report JSONs")
     p.add_argument("--run", metavar="OUT", help="time the fixed set and write the report to OUT")
+    p.add_argument("--force", action="store_true", help="--run: overwrite OUT (e.g. refresh a committed baseline)")
     p.add_argument("--ci", action="store_true", help="run, compare with --baseline, write --out-dir/regress.md")
-    p.add_argument("--baseline", help="baseline report for --ci (default results/<device-id>/regress_baseline.json)")
+    p.add_argument("--baseline", help="baseline report for --ci (default: the one shipped for this device, "
+                                      "results/<device-id>/regress_baseline.json)")
     p.add_argument("--out-dir", default="regress-report", help="where --ci writes current.json and regress.md")
     p.add_argument("--threshold", type=float, default=0.10, help="flag slowdowns beyond 1+THRESHOLD (default 0.10)")
     p.add_argument("--strict", action="store_true", help="exit 1 when a case is flagged")
@@ -37,17 +38,31 @@ def _load(path: str) -> dict:
 def _run(args) -> dict:
     from ..sweep import regress
 
+    from ..progress import bar
+    b = None
+
     def progress(i, n, name):
-        print(f"[{i}/{n}] {name}", file=sys.stderr)
-    return regress.run_fixed_set(threads=args.threads, samples=args.samples, only=args.only, progress=progress)
+        nonlocal b
+        if b is None:
+            b = bar(total=n, desc="regress", unit="case")
+        b.set_postfix_str(name)
+        b.update()
+    try:
+        return regress.run_fixed_set(threads=args.threads, samples=args.samples, only=args.only, progress=progress)
+    finally:
+        if b is not None:
+            b.close()
 
 
 def _regress(args) -> int:
     from ..errors import ConvlabError
-    from ..device import RESULTS_DIR
     from .. import fileio
+    from ..paths import check_output, check_writable_dir, shipped_device_dir
     from ..sweep import regress
-    from ..device import device_id
+    if args.run:
+        check_output(args.run, force=args.force, inputs=args.reports, what="regress report")
+    if args.ci:
+        check_writable_dir(args.out_dir, what="--out-dir")
     if args.run:
         fileio.write_json(Path(args.run), _run(args))
         print(args.run)
@@ -57,7 +72,7 @@ def _regress(args) -> int:
         out = Path(args.out_dir)
         current = _run(args)
         fileio.write_json(out / "current.json", current)
-        base_path = Path(args.baseline) if args.baseline else RESULTS_DIR / device_id() / "regress_baseline.json"
+        base_path = Path(args.baseline) if args.baseline else shipped_device_dir() / "regress_baseline.json"
         if not base_path.is_file():
             print(f"no baseline at {base_path}: wrote {out / 'current.json'}; commit it as the baseline to start")
             return 0

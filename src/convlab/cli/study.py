@@ -5,12 +5,22 @@ import argparse
 import json
 
 
+# What each study writes into its output folder (checked before the study starts: nothing is overwritten
+# without --force).
+FILES = {"nms": ["nms_topk.json", "nms_topk.csv", "nms_stages.csv", "nms_topk.md", "nms_topk.png"],
+         "fusion": ["fusion.json", "fusion.csv", "fusion.md", "fusion.png"],
+         "subnormal": ["subnormal.json", "subnormal_weights.csv", "subnormal_activations.csv", "subnormal_latency.csv",
+                       "subnormal_microbench.csv", "subnormal_probes.csv", "subnormal.md", "subnormal.png"]}
+
+
 def register(sub) -> None:
     from ..studies import STUDIES, __doc__ as doc
     p = sub.add_parser("study", help="reproduce a seed study (NMS top-k, fusion, subnormals) on this machine",
                        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("name", choices=STUDIES)
-    p.add_argument("--out", metavar="DIR", help="output directory (default results/<device-id>/)")
+    p.add_argument("name", choices=STUDIES, help="which study")
+    p.add_argument("--out", metavar="DIR", help="output directory (default ./results/<device-id>/ of the working "
+                                                "directory)")
+    p.add_argument("--force", action="store_true", help="overwrite the study's earlier results in the output directory")
     p.add_argument("--quick", action="store_true",
                    help="tiny repeat counts, one image, one model: checks the study runs; timings mean nothing")
     p.add_argument("--json", action="store_true", help="print the result rows as JSON")
@@ -23,8 +33,12 @@ def register(sub) -> None:
 def _run(args) -> int:
     from ..errors import ConvlabError
     from ..studies import fusion, nms, subnormal
+    from ..paths import check_output
+    from ..studies.output import out_dir
     if args.model and args.name != "subnormal":
         raise ConvlabError("--model applies to the subnormal study only")
+    for name in FILES[args.name]:
+        check_output(out_dir(args.out) / name, force=args.force, inputs=[args.model], what="study output")
     if args.name == "nms":
         try:
             threads = tuple(int(t) for t in args.threads.split(","))

@@ -7,11 +7,12 @@ from pathlib import Path
 def register(sub) -> None:
     p = sub.add_parser("sweep", help="time every kernel and peer over a grid of conv shapes",
                        description="Time every kernel (and requested peer) over the grid a sweep spec names; "
-                                   "rows go to results/<device-id>/<name>.csv as they finish.")
+                                   "rows go to ./results/<device-id>/<name>.csv (or --out) as they finish.")
     p.add_argument("spec", help="sweep spec, YAML or TOML (see experiments/sweeps/)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted sweep, skipping finished rows")
     p.add_argument("--shard", metavar="I/N", help="run only the I-th of N deterministic parts of the grid (1-based)")
-    p.add_argument("--out", metavar="DIR", help="results directory (default results/<device-id>)")
+    p.add_argument("--out", metavar="DIR", help="results directory (default ./results/<device-id>/ of the working "
+                                                "directory)")
     p.add_argument("--threads", type=int, nargs="+", metavar="N", help="thread counts to run instead of the spec's")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_sweep)
@@ -27,11 +28,17 @@ def register(sub) -> None:
 def _sweep(args) -> int:
     from ..sweep.grid import load
     from ..sweep.runner import parse_shard, run_sweep
+    from ..paths import check_writable_dir
+    from ..sweep.runner import default_out_dir
     spec = load(args.spec)
+    check_writable_dir(Path(args.out) if args.out else default_out_dir(), what="sweep")
     if args.threads:
         spec.threads = args.threads
-    path = run_sweep(spec, Path(args.out) if args.out else None, resume=args.resume, shard=parse_shard(args.shard),
-                     progress=not args.no_progress)
+    try:
+        path = run_sweep(spec, Path(args.out) if args.out else None, resume=args.resume,
+                         shard=parse_shard(args.shard), progress=not args.no_progress)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt("the shapes finished so far are saved; run again with --resume to continue") from None
     print(path)
     return 0
 

@@ -20,6 +20,7 @@ def register(sub) -> None:
     ex.add_argument("--subnormal-fraction", type=float, default=0.0, metavar="F",
                     help="replace this fraction of every conv's weights with float32 subnormals")
     ex.add_argument("--json", action="store_true", help="print the export report as JSON")
+    ex.add_argument("--force", action="store_true", help="overwrite models already exported to DIR")
     ex.set_defaults(func=_export)
 
 
@@ -39,8 +40,16 @@ def _export(args) -> int:
     unknown = [n for n in names if n not in MODELS]
     if unknown:
         raise ConvlabError(f"unknown zoo model(s) {', '.join(unknown)}; available: {', '.join(MODELS)}")
-    rows = []
+    from pathlib import Path
+
+    from ..paths import check_output, check_writable_dir
+    from ..progress import bar
+    check_writable_dir(args.dir, what="zoo export")
     for name in names:
+        for ext in (".onnx", ".json"):
+            check_output(Path(args.dir) / f"{name}{ext}", force=args.force, what="zoo export")
+    rows = []
+    for name in bar(names, desc="zoo export", unit="model"):
         zm = build_model(name, seed=args.seed, subnormal_fraction=args.subnormal_fraction)
         onnx_path, spec_path = export_model(zm, args.dir)
         rows.append({"model": name, "onnx": str(onnx_path), "spec": str(spec_path),

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 
+from .. import registry
 from . import passes as passes_mod
 from . import shapes
 from .executor import Executor
@@ -40,7 +41,7 @@ class Model:
             raise ModelInputError(f"unknown engine {engine!r}; known: {', '.join(ENGINES)}")
         if engine == "native" and native_unavailable():
             raise ModelInputError(f"engine='native' needs the C extension: {native_unavailable()}")
-        backend = backend or ("numba" if native_unavailable() else "c")
+        backend = registry.resolve_backend(backend)
         graph = load_graph(source, input_shapes)
         shapes.infer(graph)
         report = passes_mod.run_passes(graph, passes)

@@ -56,6 +56,11 @@ class Gallery:
         parent = os.path.dirname(os.path.abspath(self.path))
         if not os.path.isdir(parent):
             raise GalleryError(f"gallery directory {parent} does not exist")
+        if not exclusive and not os.path.exists(self.lock_path):
+            # No writer ever ran here, and writes are atomic renames anyway: a reader needs no lock
+            # and must not leave a .lock file behind (`gallery list` on a fresh path).
+            yield
+            return
         fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)

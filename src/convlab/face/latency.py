@@ -48,10 +48,11 @@ def measure(image, choices: list[str], *, repeat: int = 5, threads: int = 1, pas
     for c in choices:
         runner, opts = parse_choice(c, passes)
         pipes[c] = build_pipeline(runner=runner, engine_options=opts, threads=threads, **pipeline_options)
-    for p in pipes.values():
+    from ..progress import bar
+    for p in bar(pipes.values(), desc="warm-up", unit="choice"):
         p.run(rgb)                                   # warm-up: JIT compilation, first-touch allocations
     runs: dict[str, list] = {c: [] for c in choices}
-    for _ in range(repeat):
+    for _ in bar(range(repeat), desc="face-latency", unit="round"):
         for c, p in pipes.items():
             runs[c].append(p.run(image))
     out = []

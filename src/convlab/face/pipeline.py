@@ -36,14 +36,19 @@ class Result:
     # CPU milliseconds of the calling thread per stage: with one thread this is the latency without
     # the time other processes took the core away (a shared machine); not meaningful with threads > 1.
     cpu_stages: dict[str, float] = field(default_factory=dict)
+    # Stages run by the RKNN simulator: their times are simulator times, kept out of budget verdicts.
+    simulated: tuple[str, ...] = ()
 
     def budgets(self) -> dict:
-        return budgets.verdicts(self.stages, len(self.faces))
+        return budgets.verdicts(self.stages, len(self.faces), self.simulated)
 
     def to_json(self) -> dict:
-        return {"faces": [f.to_json() for f in self.faces],
-                "stages": {k: round(v, 3) for k, v in self.stages.items()},
-                "budgets": self.budgets()}
+        doc = {"faces": [f.to_json() for f in self.faces],
+               "stages": {k: round(v, 3) for k, v in self.stages.items()},
+               "budgets": self.budgets()}
+        if self.simulated:
+            doc["simulated_stages"] = list(self.simulated)      # their times are RKNN simulator times
+        return doc
 
 
 class BlurryImageError(ImageError):
@@ -110,14 +115,20 @@ class FacePipeline:
         for f in faces:
             with t("compare"):
                 cosine(faces[0].template, f.template)
-        return Result(faces, t.ms, rgb, sharp, t.cpu_ms)
+        return Result(faces, t.ms, rgb, sharp, t.cpu_ms, self.simulated_stages())
+
+    def simulated_stages(self) -> tuple[str, ...]:
+        """The stages whose runner is a simulator (an NPU stage on a host)."""
+        return tuple(s for s in ("detector", "fitter", "extractor")
+                     if getattr(getattr(getattr(self, s, None), "runner", None), "simulated", False))
 
     def run_repeated(self, image, repeat: int, warmup: bool = True) -> Result:
         """An untimed warm-up run (JIT compilation, caches), then `repeat` timed runs: the last
         result with each stage's median time."""
+        from ..progress import bar
         if warmup:
             self.run(image)
-        runs = [self.run(image) for _ in range(repeat)]
+        runs = [self.run(image) for _ in bar(range(repeat), desc="runs", unit="run", enable=repeat > 1)]
         res = runs[-1]
         res.stages = {k: float(np.median([r.stages[k] for r in runs])) for k in res.stages}
         res.cpu_stages = {k: float(np.median([r.cpu_stages[k] for r in runs])) for k in res.cpu_stages}

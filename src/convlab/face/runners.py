@@ -59,11 +59,12 @@ class ConvlabRunner:
 
     name = "convlab"
 
-    def __init__(self, model, threads: int = 1, conv: str = "auto", backend: str = "numba", passes="all",
+    def __init__(self, model, threads: int = 1, conv: str = "auto", backend: str | None = None, passes="all",
                  overrides=None):
         from ..engine import Model
         src = model if isinstance(model, onnx.ModelProto) else model_bytes(model)
-        self.model = Model.load(src, conv=conv, backend=backend, threads=threads, passes=passes,
+        from ..registry import resolve_backend
+        self.model = Model.load(src, conv=conv, backend=resolve_backend(backend), threads=threads, passes=passes,
                                 overrides=overrides)
         self.input_names = list(self.model.inputs)
         self.output_names = list(self.model.outputs)
@@ -75,9 +76,12 @@ class ConvlabRunner:
 RUNNERS = {"onnxruntime": OrtRunner, "convlab": ConvlabRunner}
 
 
-def engine_options(backend: str, conv: str = "auto", passes=None) -> tuple[str, dict]:
+def engine_options(backend: str | None, conv: str = "auto", passes=None) -> tuple[str, dict]:
     """CLI-style choice -> (runner kind, options): a runner of its own (onnxruntime, or any kind
     added to RUNNERS, e.g. an NPU runner), or a convlab kernel backend run by convlab's engine."""
+    if backend is None:
+        from .. import registry as _registry
+        backend = _registry.default_backend()
     if backend in RUNNERS and backend != "convlab":
         if conv != "auto" or passes is not None:
             raise ModelSpecError(f"--conv and --passes choose convlab kernels and passes; "

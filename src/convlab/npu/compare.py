@@ -68,7 +68,9 @@ def compare_model(session: ModelSession, dtypes, n_inputs: int, backend: str, la
     model = session.source.stem
     rows = _rows(model, "fp32 CPU", names, ort_out, cpu)
     details: dict = {}
-    for dtype in sorted(dtypes, key=DTYPES.index):     # int8 before hybrid: hybrid reuses its analysis
+    from ..progress import bar
+    for dtype in bar(sorted(dtypes, key=DTYPES.index), desc=f"{session.source.stem} on the simulator",
+                     unit="dtype"):     # int8 before hybrid: hybrid reuses its analysis
         layers, selection = session.hybrid_plan(files[0]) if dtype == "hybrid" else ((), None)
         result = session.build(dtype, fp16_layers=layers, strict_layers=bool(session.options.fp16_layers),
                                inputs=files, analyse=files[0] if dtype in layers_for else None)
@@ -80,13 +82,15 @@ def compare_model(session: ModelSession, dtypes, n_inputs: int, backend: str, la
             "calibration": session.calibration()[1] if set(dtypes) - {"fp16"} else None}
 
 
-def compare(models, dtypes=DTYPES, options: Options = Options(), n_inputs: int = 2, backend: str = "numba",
+def compare(models, dtypes=DTYPES, options: Options = Options(), n_inputs: int = 2, backend: str | None = None,
             toolkit: Toolkit | None = None, layers_for=DTYPES) -> dict:
     for d in dtypes:
         if d not in DTYPES:
             raise ValueError(f"unknown dtype {d!r}; choose from {', '.join(DTYPES)}")
     if n_inputs < 1:
         raise ValueError(f"need at least one input image, got {n_inputs}")
+    from ..registry import resolve_backend
+    backend = resolve_backend(backend)
     report = {"rows": [], "models": {}, "inputs": n_inputs, "dtypes": list(dtypes),
               "cpu": {"engine": f"convlab engine ({backend} backend, 1 thread)", "reference": "onnxruntime"},
               "options": {k: v for k, v in vars(options).items() if k != "dtype"}}

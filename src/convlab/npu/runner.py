@@ -20,6 +20,9 @@ from .toolkit import Toolkit
 
 class NpuRunner:
     name = "rknn-simulator"
+    # Its times are the RKNN simulator's on this host, not NPU latency: reports label them and keep
+    # them out of budget verdicts (face.budgets).
+    simulated = True
 
     def __init__(self, model_path: str | Path, options: Options = Options(), toolkit: Toolkit | None = None):
         self._own = toolkit is None

@@ -80,7 +80,7 @@ def run(out_dir=None, quick: bool = False, models=None, backends=BACKENDS, repea
         feeds = model_input(zm, images[0])
         runners, loaded = _runners(zm, feeds, backends)
         worst = _check_same(zm, runners)
-        t = time_interleaved(runners, repeats=repeats, max_time=max_time)
+        t = time_interleaved(runners, repeats=repeats, max_time=max_time, progress="fusion")
         for backend in list(backends) + ["onnxruntime"]:
             base = t[(backend, "original")]
             for stage in (list(STAGES) + (["all"] if backend == "onnxruntime" else [])):

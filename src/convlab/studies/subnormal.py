@@ -104,7 +104,7 @@ def latency(name: str, model: onnx.ModelProto, feeds: dict, fraction: float, bac
         fns = {(b, w): _runner(b, model, feeds, w == "flushed", daz)
                for b in backends for w in ("subnormal", "flushed")}
         with fpenv.flush_denormals(daz, daz):
-            t = time_interleaved(fns, repeats=repeats, max_time=max_time)
+            t = time_interleaved(fns, repeats=repeats, max_time=max_time, progress="subnormal")
         for b in backends:
             sub, fl = t[(b, "subnormal")], t[(b, "flushed")]
             rows.append({"model": name, "fraction": fraction, "backend": b, "mode": mode,

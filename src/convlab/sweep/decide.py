@@ -49,7 +49,9 @@ def build(rows: list[dict], device_id: str, sources: list[str]) -> dict:
     rules = []
     for (fam, backend, threads), es in sorted(by_family.items()):
         tree = fit_tree(es)
-        rules.append(dict(family=fam, backend=backend, threads=threads, shapes=len(es), tree=tree,
+        # auto applies the rules only inside the ranges they were learned on (no extrapolation)
+        ranges = {f: [min(e[f] for e in es), max(e[f] for e in es)] for f in FEATURES}
+        rules.append(dict(family=fam, backend=backend, threads=threads, shapes=len(es), tree=tree, ranges=ranges,
                           text=[f"{fam} [{backend}, {threads} thread{'s' if threads > 1 else ''}]: {t}"
                                 for t in rule_text(tree)]))
     return dict(format=FORMAT, device_id=device_id, sources=sources, features=list(FEATURES), entries=entries,
@@ -141,7 +143,7 @@ def evaluate(table: dict, rows: list[dict]) -> dict:
                               backend=backend, threads=threads, fastest=min(times, key=times.get), auto=auto,
                               auto_regret=times[auto] / best if auto else None,
                               builtin=builtin, builtin_regret=times[builtin] / best if builtin else None,
-                              covered_by_rules=picked is not None))
+                              covered_by_rules=picked is not None, how=picked[1] if picked else "builtin"))
     backends = sorted({p["backend"] for p in per_shape})
     return dict(shapes=len(per_shape), per_shape=per_shape, auto=_summary([p["auto_regret"] for p in per_shape]),
                 builtin=_summary([p["builtin_regret"] for p in per_shape]),

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from .. import registry
 from ..errors import ConvlabError, parse_error_text
 
 OPS = ("conv", "depthwise", "dwsep")   # dwsep = kxk depthwise then 1x1 pointwise, timed as a pair
@@ -94,7 +95,7 @@ class SweepSpec:
     zoo: bool = False
     threads: list[int] = field(default_factory=lambda: [1])
     algos: list[str] | str = "all"
-    backends: list[str] = field(default_factory=lambda: ["numba"])
+    backends: list[str] = field(default_factory=lambda: [registry.default_backend()])   # the one default
     peers: list[str] = field(default_factory=list)
     timing: Timing = field(default_factory=Timing)
     max_gflop: float | None = None
@@ -159,7 +160,8 @@ def parse(raw, where: str = "<spec>") -> SweepSpec:
     spec.threads = [_posint(t, "threads", fail) for t in _as_list(raw.get("threads", [1]), "threads", fail)]
     algos = raw.get("algos", "all")
     spec.algos = "all" if algos == "all" else [str(a) for a in _as_list(algos, "algos", fail)]
-    spec.backends = [str(b) for b in _as_list(raw.get("backends", ["numba"]), "backends", fail)]
+    backends = raw["backends"] if "backends" in raw else [registry.default_backend()]
+    spec.backends = [str(b) for b in _as_list(backends, "backends", fail)]
     spec.peers = [str(p) for p in _as_list(raw.get("peers", []), "peers", fail, allow_empty=True)]
     for p in spec.peers:
         if p not in PEERS:

@@ -16,6 +16,15 @@ from .grid import PEERS  # noqa: E402
 from .tables import REFERENCE_DIR, cells, read_reference  # noqa: E402
 
 
+def _tag(threads: int, k: int, stride: int, op: str) -> str:
+    return f"{'' if op == 'conv' else op + '_'}k{k}" + (f"s{stride}" if stride != 1 else "") + f"_t{threads}"
+
+
+def planned_files(rows: list[dict], name: str, out_dir: Path) -> list[Path]:
+    """The PNGs plot_all will write (checked for overwrites before it runs)."""
+    return [out_dir / f"{name}_{kind}_{_tag(*key)}.png" for key in sorted(cells(rows)) for kind in ("latency", "winners")]
+
+
 def plot_all(rows: list[dict], name: str, out_dir: Path, reference: str | None = None,
              ref_dir: Path = REFERENCE_DIR) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -23,7 +32,7 @@ def plot_all(rows: list[dict], name: str, out_dir: Path, reference: str | None =
     paths = []
     all_cells = cells(rows)
     for (threads, k, stride, op), shapes in sorted(all_cells.items()):
-        tag = f"{'' if op == 'conv' else op + '_'}k{k}" + (f"s{stride}" if stride != 1 else "") + f"_t{threads}"
+        tag = _tag(threads, k, stride, op)
         title = f"{name}: {'' if op == 'conv' else op + ' '}{k}x{k}{f' stride {stride}' if stride != 1 else ''}, " \
                 f"{threads} thread(s)"
         # the seed's figures go beside the panels of the op it measured

@@ -42,7 +42,9 @@ def parse_shard(text: str | None) -> tuple[int, int]:
 
 
 def default_out_dir() -> Path:
-    return results_dir()
+    """./results/<device-id>/ of the working directory (never the package's own folder)."""
+    from ..paths import user_results_dir
+    return user_results_dir(device=device_id())
 
 
 def results_path(spec: SweepSpec, out_dir: Path, shard: tuple[int, int]) -> Path:

@@ -11,6 +11,9 @@ from pathlib import Path
 from ..device import REFERENCE_DIR
 from .grid import PEER_ALGO, PEERS
 
+from ..paths import reference_dir
+
+REFERENCE_DIR = reference_dir()      # the seed's figures: shipped data (package data in a wheel)
 # The seed's "X" column -> (the op of our table it compares with, our columns it corresponds to)
 SEED_ALGO = {"winograd": ("conv", ("winograd",)), "gemm": ("conv", ("im2col",)),
              "depthwise": (("depthwise", "dwsep"), ())}
