@@ -19,8 +19,6 @@ pytestmark = pytest.mark.skipif(unavailable() is not None, reason=f"C extension 
 
 # Cases whose node may stay in Python, and why (anything else must run in C).
 PYTHON_CASES = {
-    "batchnorm_opset9": "unfolded BatchNormalization (the passes fold it into the conv; with passes=none it stays)",
-    "batchnorm_opset15": "unfolded BatchNormalization",
     "gemm_transA_opset9": "transA: the C FC op takes x as rows",
     "pad_reflect_opset11": "reflect padding", "pad_edge_opset13": "edge padding", "pad_opset21": "edge padding",
     "cast_to_int64": "integer output", "cast_to_float16": "float16 output",

@@ -327,6 +327,26 @@ class NativeExecutor(Executor):
         return [dict(op=OP_UNARY, sub=UNARY[n.op], **{"in": [self._off(n.inputs[0])]},
                      out=self._off(n.outputs[0]), i=[size], f=f)]
 
+    def _lower_BatchNormalization(self, step: Step) -> list[dict]:
+        """A BN the passes could not fold (after a ConvTranspose, or a graph input): y = x * k + c per
+        channel, as two broadcast steps, the second in place."""
+        from .ops.linalg import batchnorm_affine
+        n = step.node
+        params = [self._const(i) for i in n.inputs[1:5]]
+        if any(p is None for p in params):
+            raise NotLowered("BatchNormalization parameters that are not constants")
+        shape = self._shape(n.inputs[0])
+        k, c = batchnorm_affine(*params, n.attr("epsilon", 1e-5))
+        per_channel = (1, -1) + (1,) * (len(shape) - 2)
+        k, c = np.ascontiguousarray(k.reshape(per_channel)), np.ascontiguousarray(c.reshape(per_channel))
+        out = self._off(n.outputs[0])
+        dims, (sx, sk) = _collapse(list(shape), _contiguous_strides(shape), _broadcast_strides(k.shape, shape))
+        _, (sy, sc) = _collapse(list(shape), _contiguous_strides(shape), _broadcast_strides(c.shape, shape))
+        return [dict(op=OP_BINARY, sub=BINARY["Mul"], **{"in": [self._off(n.inputs[0]), -1]}, out=out,
+                     cst=[-1, self._consts.add(k)], i=_dims_fields(dims, sx, sk)),
+                dict(op=OP_BINARY, sub=BINARY["Add"], **{"in": [out, -1]}, out=out,
+                     cst=[-1, self._consts.add(c)], i=_dims_fields(dims, sy, sc))]
+
     def _lower_Softmax(self, step: Step) -> list[dict]:
         n = step.node
         shape = self._shape(n.inputs[0])
