@@ -125,7 +125,7 @@ static int check_conv(cl_checker *c, const cl_step *s)
     cl_conv_shape cs = conv_shape_of(s);
     if (cl_conv_shape_check(&cs) != CL_OK)
         return refuse(c, "inconsistent conv shape");
-    if (s->sub < CL_CONV_IM2COL || s->sub > CL_CONV_WINO_F63 || !act_ok(s->act))
+    if (s->sub < CL_CONV_IM2COL || s->sub > CL_CONV_STEM || !act_ok(s->act))
         return refuse(c, "unknown conv kernel %d or activation %d", s->sub, s->act);
     int64_t nin = (int64_t)cs.n * cs.c_in * cs.h * cs.w, nout = (int64_t)cs.n * cs.c_out * cs.oh * cs.ow;
     int64_t nw = (int64_t)cs.c_out * (cs.c_in / cs.groups) * cs.kh * cs.kw;
@@ -436,6 +436,7 @@ static int run_conv(const cl_engine *e, const cl_step *s, const cl_prepared *p, 
     case CL_CONV_IM2COL: rc = cl_im2col_run(p->prep, &cs, x, y, &ep, nthreads); break;
     case CL_CONV_DIRECT: rc = cl_direct_run(&cs, x, w, y, &ep, nthreads); break;
     case CL_CONV_DEPTHWISE: rc = cl_dwconv_run(&cs, x, w, y, &ep, nthreads); break;
+    case CL_CONV_STEM: rc = cl_stem_run(&cs, x, w, y, &ep, nthreads); break;
     default: rc = cl_winograd_run(p->prep, &cs, x, y, &ep, nthreads); break;
     }
     if (rc != CL_OK || !residual)

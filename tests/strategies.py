@@ -32,7 +32,10 @@ def conv_cases(draw, constraints: Constraints, max_channels=70, max_hw=70):
         c_in = c_out = groups = c
     else:
         groups = 1 if constraints.groups == "one" else draw(st.sampled_from([1, 1, 2, 3, 4]))
-        c_in = groups * _dim(draw, 1, max(1, max_channels // groups))
+        per_group = max(1, max_channels // groups)
+        if constraints.max_c_in is not None:
+            per_group = min(per_group, constraints.max_c_in)
+        c_in = groups * _dim(draw, 1, per_group)
         c_out = groups * _dim(draw, 1, max(1, max_channels // groups))
     padding = draw(st.one_of(st.integers(0, 2), st.tuples(*[st.integers(0, 3)] * 4)))
     n = draw(st.integers(1, 3))

@@ -41,6 +41,11 @@ int cl_dwconv_run(const cl_conv_shape *s, const float *x, const float *w, float 
 /* Depthwise 3x3 (groups == c_in == c_out), stride 1 or 2 (sh == sw), any padding, dilation 1. */
 int cl_dwconv3x3_run(const cl_conv_shape *s, const float *x, const float *w, float *y,
                      const cl_epilogue *ep, int nthreads);
+/* Direct convolution for few input channels (network stems: 3 -> 32, 3x3 stride 2), groups 1, any
+ * kernel, stride, padding, dilation (conv_stem.c): vectors over output columns, 8 output channels
+ * in registers per input load, taps read unit-stride from a zero-bordered, stride-phase-split copy. */
+int cl_stem_run(const cl_conv_shape *s, const float *x, const float *w, float *y,
+                const cl_epilogue *ep, int nthreads);
 /* cffi:end */
 
 /* The epilogue restricted to output channels [c0, ...): bias/slope offset, act kept. */

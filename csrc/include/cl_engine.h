@@ -25,7 +25,7 @@ enum { CL_OP_CONV = 1, CL_OP_COPY = 2, CL_OP_BINARY = 3, CL_OP_UNARY = 4, CL_OP_
 
 /* CL_OP_CONV variants: the kernel chosen per layer. */
 enum { CL_CONV_IM2COL = 0, CL_CONV_DIRECT = 1, CL_CONV_DEPTHWISE = 2, CL_CONV_WINO_F23 = 3,
-       CL_CONV_WINO_F43 = 4, CL_CONV_WINO_F63 = 5 };
+       CL_CONV_WINO_F43 = 4, CL_CONV_WINO_F63 = 5, CL_CONV_STEM = 6 };
 /* CL_OP_BINARY variants (out = a op b, then the step's activation). PRELU: a < 0 ? a * b : a. */
 enum { CL_BIN_ADD = 0, CL_BIN_SUB = 1, CL_BIN_MUL = 2, CL_BIN_DIV = 3, CL_BIN_MAX = 4, CL_BIN_MIN = 5,
        CL_BIN_PRELU = 6 };

@@ -26,6 +26,7 @@ class Constraints:
     strides: frozenset | None = None           # {(sh, sw), ...}
     dilations: frozenset | None = None         # {(dh, dw), ...}
     groups: str = "any"                        # "any" | "one" | "depthwise" (groups == C_in == C_out)
+    max_c_in: int | None = None                # input channels per group at most (a stem kernel)
 
     def violation(self, spec: ConvSpec) -> tuple[str, str] | None:
         if self.kernel_sizes is not None and spec.kernel_size not in self.kernel_sizes:
@@ -39,13 +40,15 @@ class Constraints:
         if self.groups == "depthwise" and not spec.is_depthwise:
             return "groups", (f"groups={spec.groups}, C_in={spec.c_in}, C_out={spec.c_out}: "
                               "only depthwise (groups == C_in == C_out) is supported")
+        if self.max_c_in is not None and spec.c_in // spec.groups > self.max_c_in:
+            return "c_in", f"{spec.c_in // spec.groups} input channels per group, at most {self.max_c_in} supported"
         return None
 
     def describe(self) -> str:
         parts = [f"k={_fmt(self.kernel_sizes)}" if self.kernel_sizes else "k=any",
                  f"stride={_fmt(self.strides)}" if self.strides else "stride=any",
                  f"dilation={_fmt(self.dilations)}" if self.dilations else "dilation=any",
-                 f"groups={self.groups}"]
+                 f"groups={self.groups}"] + ([f"c_in<={self.max_c_in}"] if self.max_c_in is not None else [])
         return ", ".join(parts)
 
 

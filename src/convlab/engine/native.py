@@ -29,7 +29,8 @@ from .ops.tensor import VIEW_OPS
 MAX_DIMS = 6
 _INT_MAX = 2**31 - 1
 
-CONV_ALGOS = {"im2col": 0, "direct": 1, "depthwise": 2, "winograd_f23": 3, "winograd_f43": 4, "winograd_f63": 5}
+CONV_ALGOS = {"im2col": 0, "direct": 1, "depthwise": 2, "winograd_f23": 3, "winograd_f43": 4, "winograd_f63": 5,
+              "stem": 6}
 BINARY = {"Add": 0, "Sub": 1, "Mul": 2, "Div": 3, "Max": 4, "Min": 5, "PRelu": 6}
 UNARY = {"Relu": 1, "Sigmoid": 2, "Tanh": 3, "Clip": 4, "LeakyRelu": 5, "HardSigmoid": 6, "HardSwish": 7,
          "Exp": 8, "Neg": 9, "Sqrt": 10, "Floor": 11, "Ceil": 12}

@@ -1,0 +1,136 @@
+/* Direct convolution for few input channels: a network's first layer (3 -> 16..64 channels, 3x3
+ * stride 2), where im2col spends more time gathering a strided column matrix of K = 27 rows than
+ * the GEMM spends on it. Here each image is copied once into a zero-bordered plane per channel whose
+ * columns are split by stride phase (padded column c of a row at (c % sw) * phase + c / sw), so every
+ * tap of every output column is a unit-stride vector load; the ISA's row kernel (conv_stem_impl.h)
+ * then computes 8 output channels of an output row at once from each loaded input vector.
+ * Every output sums its taps in the same order (channel, row, column) whatever the thread count. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cl_conv.h"
+#include "cl_stem.h"
+
+enum { STEM_SLACK = 16 };   /* floats past each phase row: the row kernel's last vector */
+
+static const cl_stem_kernel *stem_for_isa(void)
+{
+    const cl_stem_kernel *k = &cl_stem_scalar;
+    switch (cl_isa()) {
+    case CL_ISA_AVX512: k = &cl_stem_avx512; break;
+    case CL_ISA_AVX2: k = &cl_stem_avx2; break;
+    case CL_ISA_NEON: k = &cl_stem_neon; break;
+    }
+    return k->row ? k : &cl_stem_scalar;
+}
+
+typedef struct {
+    const cl_conv_shape *s;
+    const cl_stem_kernel *k;
+    const float *plane;         /* the phase-split copy of one image */
+    ptrdiff_t row, phase, chan; /* floats per padded row, per phase, per channel */
+    const float *wt, *bias, *slope;   /* per block of CL_STEM_CO channels, zero-padded */
+    float *y;                   /* the image's output */
+    int act, ntaps, blocks;
+} stem_job;
+
+/* Rows t0..t1-1 of the job's (block, output row) grid. */
+static int stem_rows(const stem_job *j, int t0, int t1)
+{
+    const cl_conv_shape *s = j->s;
+    const float **tap = malloc(sizeof *tap * (size_t)j->ntaps);
+    float *spare = malloc(sizeof(float) * ((size_t)s->ow + STEM_SLACK));   /* rows of padding channels */
+    if (!tap || !spare) {
+        free(tap), free(spare);
+        return CL_ENOMEM;
+    }
+    for (int t = t0; t < t1; t++) {
+        int b = t / s->oh, oy = t % s->oh, co0 = b * CL_STEM_CO;
+        float *rows[CL_STEM_CO];
+        for (int c = 0; c < CL_STEM_CO; c++)
+            rows[c] = co0 + c < s->c_out ? j->y + ((ptrdiff_t)(co0 + c) * s->oh + oy) * s->ow : spare;
+        int k = 0;
+        for (int ci = 0; ci < s->c_in; ci++)
+            for (int ky = 0; ky < s->kh; ky++)
+                for (int kx = 0; kx < s->kw; kx++) {
+                    int c = kx * s->dw;
+                    tap[k++] = j->plane + ci * j->chan + (ptrdiff_t)(oy * s->sh + ky * s->dh) * j->row
+                               + (c % s->sw) * j->phase + c / s->sw;
+                }
+        j->k->row(j->ntaps, tap, j->wt + (size_t)b * j->ntaps * CL_STEM_CO, rows, s->ow,
+                  j->bias + co0, j->slope + co0, j->act == CL_ACT_SIGMOID ? CL_ACT_NONE : j->act);
+        if (j->act == CL_ACT_SIGMOID)
+            for (int c = 0; c < CL_STEM_CO && co0 + c < s->c_out; c++)
+                cl_sigmoid_inplace(rows[c], (size_t)s->ow);
+    }
+    free(tap), free(spare);
+    return CL_OK;
+}
+
+int cl_stem_run(const cl_conv_shape *s, const float *x, const float *w, float *y,
+                const cl_epilogue *ep, int nthreads)
+{
+    if (!x || !w || !y || nthreads < 1 || cl_conv_shape_check(s) != CL_OK || s->groups != 1)
+        return CL_EINVAL;
+    int ntaps = s->c_in * s->kh * s->kw, blocks = (s->c_out + CL_STEM_CO - 1) / CL_STEM_CO;
+    int pw = s->pl + s->w + s->pr, ph_rows = s->pt + s->h + s->pb;
+    ptrdiff_t phase = (pw + s->sw - 1) / s->sw + STEM_SLACK, row = s->sw * phase, chan = ph_rows * row;
+    float *plane = calloc((size_t)s->c_in * (size_t)chan, sizeof(float));
+    float *wt = calloc((size_t)blocks * ntaps * CL_STEM_CO, sizeof(float));
+    float *bs = calloc((size_t)blocks * CL_STEM_CO * 2, sizeof(float));
+    if (!plane || !wt || !bs) {
+        free(plane), free(wt), free(bs);
+        return CL_ENOMEM;
+    }
+    /* weights as [block][tap][channel]: one contiguous row of CL_STEM_CO per tap */
+    for (int co = 0; co < s->c_out; co++) {
+        for (int t = 0; t < ntaps; t++)
+            wt[((size_t)(co / CL_STEM_CO) * ntaps + t) * CL_STEM_CO + co % CL_STEM_CO] = w[(size_t)co * ntaps + t];
+        bs[co] = ep && ep->bias ? ep->bias[co] : 0.0f;
+        bs[blocks * CL_STEM_CO + co] = ep && ep->slope ? ep->slope[co] : 0.0f;
+    }
+    stem_job j = {s, stem_for_isa(), plane, row, phase, chan, wt, bs, bs + blocks * CL_STEM_CO, NULL,
+                  ep ? ep->act : CL_ACT_NONE, ntaps, blocks};
+    int rc = CL_OK;
+    for (int n = 0; n < s->n && rc == CL_OK; n++) {
+        const float *xn = x + (ptrdiff_t)n * s->c_in * s->h * s->w;
+        for (int ci = 0; ci < s->c_in; ci++)
+            for (int r = 0; r < s->h; r++) {
+                float *dst = plane + ci * chan + (ptrdiff_t)(s->pt + r) * row;
+                const float *src = xn + ((ptrdiff_t)ci * s->h + r) * s->w;
+                if (s->sw == 2) {   /* the common stem: one pass, pairs (even, odd) the compiler vectorises */
+                    float *pe = dst, *po = dst + phase;
+                    int c = 0;
+                    if (s->pl & 1)
+                        po[s->pl / 2] = src[0], c = 1;
+                    for (int k = (s->pl + c) / 2; c + 1 < s->w; c += 2, k++)
+                        pe[k] = src[c], po[k] = src[c + 1];
+                    if (c < s->w)
+                        pe[(s->pl + c) / 2] = src[c];
+                    continue;
+                }
+                for (int ph = 0; ph < s->sw; ph++) {   /* the input columns c with (pl + c) % sw == ph */
+                    int c0 = ((ph - s->pl) % s->sw + s->sw) % s->sw;
+                    float *d = dst + ph * phase + (s->pl + c0) / s->sw;
+                    for (int c = c0; c < s->w; c += s->sw)
+                        *d++ = src[c];
+                }
+            }
+        j.y = y + (ptrdiff_t)n * s->c_out * s->oh * s->ow;
+        int tasks = blocks * s->oh, parts = nthreads < tasks ? nthreads : tasks;
+        if (parts <= 1) {
+            rc = stem_rows(&j, 0, tasks);
+            continue;
+        }
+        CL_PARALLEL_FOR(parts)
+        for (int p = 0; p < parts; p++) {
+            int t0 = (int)((long long)tasks * p / parts), t1 = (int)((long long)tasks * (p + 1) / parts);
+            if (stem_rows(&j, t0, t1) != CL_OK) {
+                CL_ATOMIC_WRITE
+                rc = CL_ENOMEM;
+            }
+        }
+    }
+    free(plane), free(wt), free(bs);
+    return rc;
+}
