@@ -15,12 +15,17 @@ from ..spec import ConvSpec, resolve_auto_pad
 from .errors import ModelLoadError
 from .graph import Graph, Node
 from .ops import OPS
-from .ops.conv_transpose import conv_transpose_geometry
+from .ops.conv_transpose import check_conv_transpose, conv_transpose_geometry
 
 
 def conv_spec(node: Node, x_shape, w: np.ndarray, activation=None) -> ConvSpec:
     """The ConvSpec of an ONNX Conv node for input shape x_shape (NCHW)."""
     kernel = tuple(node.attr("kernel_shape") or w.shape[2:])
+    if kernel != tuple(w.shape[2:]):
+        raise ModelLoadError(f"node {node.name!r} (Conv): kernel_shape {list(kernel)} disagrees with the weights' "
+                             f"{list(w.shape[2:])}")
+    if node.attr("group", 1) < 1:
+        raise ModelLoadError(f"node {node.name!r} (Conv): group {node.attr('group', 1)} must be >= 1")
     strides = tuple(node.attr("strides") or (1, 1))
     dil = tuple(node.attr("dilations") or (1, 1))
     pads = resolve_auto_pad(node.attr("auto_pad", "NOTSET"), node.attr("pads"), x_shape[2:], kernel, strides, dil)
@@ -39,13 +44,21 @@ def _conv_shape(node: Node, shapes, consts):
     if len(x) != 4 or w.ndim != 4:
         raise ModelLoadError(f"Conv {node.name!r}: only 2-D convolution is supported (input {x}, weights {w.shape})")
     spec = conv_spec(node, x, w)
+    b = consts.get(node.input(2)) if node.input(2) else None
+    if b is not None and b.shape != (spec.c_out,):
+        raise ModelLoadError(f"node {node.name!r} (Conv): bias has shape {b.shape}, the {spec.c_out} output "
+                             f"channels need ({spec.c_out},)")
     if x[1] != spec.c_in:
         raise ModelLoadError(f"Conv {node.name!r}: input has {x[1]} channels, weights expect {spec.c_in}")
     return (x[0], spec.c_out) + spec.output_hw(x[2], x[3])
 
 
 def _conv_transpose_shape(node: Node, shapes, consts):
+    if node.input(1) not in consts:
+        raise ModelLoadError(f"ConvTranspose {node.name!r}: weights {node.input(1)!r} are not constant; only "
+                             "constant weights are supported")
     x, w = shapes[0], consts[node.input(1)].shape
+    check_conv_transpose(node, x, w)
     *_, sizes = conv_transpose_geometry(node, x[2:], w)
     return (x[0], w[1] * node.attr("group", 1)) + tuple(sizes)
 
@@ -68,8 +81,11 @@ def infer(graph: Graph) -> dict[str, np.ndarray]:
                 args = [v if v is not None or not name else np.zeros(*shapes[name])
                         for v, name in zip(ins, node.inputs)]
                 outs = OPS[node.op](node, args, graph.opset)
-        except ConvlabError:
-            raise
+        except ConvlabError as e:
+            if f"{node.name!r}" in str(e):
+                raise
+            # A ConvSpec/op check knows the parameter, not the node: name the node for the user.
+            raise ModelLoadError(f"node {node.name!r} ({node.op}): {e}") from None
         except Exception as e:
             shown = [shapes[i][0] if i in shapes else np.shape(graph.consts.get(i, known.get(i)))
                      for i in node.inputs if i]
