@@ -7,6 +7,7 @@ rows are written together when it finishes, so a kill loses at most the group in
 from __future__ import annotations
 
 import datetime
+import sys
 import time
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from ..errors import ConvlabError
 from .candidates import candidates
 from .device import device_id
 from .grid import PEER_ALGO, Group, SweepSpec
-from .store import ResultFile, read_meta, sidecar, write_json
+from .store import ResultFile, locked, read_meta, sidecar, write_json
 
 REPO = Path(__file__).resolve().parents[3]
 NOISE_NOTE = ("timed on a shared host (other jobs running): 1-thread rows are process CPU time (preemption "
@@ -73,8 +74,14 @@ def run_sweep(spec: SweepSpec, out_dir: Path | None = None, *, resume: bool = Fa
     if unknown:
         raise ConvlabError(f"sweep {spec.name}: unknown backend(s) {', '.join(sorted(unknown))}; "
                            f"known: {', '.join(registry.backends())}")
+    spec.validate()     # again: the CLI may have replaced threads (--threads 0 wrote "convlab bug" error rows)
     out_dir = Path(out_dir) if out_dir else default_out_dir()
     path = results_path(spec, out_dir, shard)
+    with locked(path):
+        return _run_locked(spec, path, resume, shard, progress)
+
+
+def _run_locked(spec: SweepSpec, path: Path, resume: bool, shard: tuple[int, int], progress: bool) -> Path:
     if path.exists() and not resume:
         raise ConvlabError(f"{path} exists: pass --resume to continue it, or remove it to start over")
     if path.exists():
@@ -83,6 +90,9 @@ def run_sweep(spec: SweepSpec, out_dir: Path | None = None, *, resume: bool = Fa
             raise ConvlabError(f"{path} was made by a different version of sweep {spec.name!r} "
                                f"(fingerprint {old} != {spec.fingerprint()}); remove it to start over")
     store = ResultFile(path)
+    if store.truncated:
+        print(f"{path}: line(s) {', '.join(map(str, store.truncated))} were truncated; measuring them again",
+              file=sys.stderr)
     meta = _metadata(spec, shard, read_meta(path) if path.exists() else None)
     write_json(sidecar(path), meta)
     groups = my_groups(spec, shard)
