@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import ConvlabError
 from ..spec import ConvSpec, resolve_auto_pad
-from .errors import ModelLoadError
+from .errors import ModelInputError, ModelLoadError
 from .graph import Graph, Node
 from .ops import OPS
 from .ops.conv_transpose import check_conv_transpose, conv_transpose_geometry
@@ -63,11 +63,61 @@ def _conv_transpose_shape(node: Node, shapes, consts):
     return (x[0], w[1] * node.attr("group", 1)) + tuple(sizes)
 
 
+def _nbytes(shape, dtype) -> int:
+    n = np.dtype(dtype).itemsize
+    for d in shape:
+        n *= int(d)
+    return n
+
+
+class _Activations:
+    """The activations a run holds at once (values from their producer to their last reader, no
+    reuse assumed across views), tracked node by node so a model too big for this machine is
+    refused at load with the figure (issue 16: a 30000x30000 input was OOM-killed instead)."""
+
+    def __init__(self, graph: Graph, shapes):
+        self.last = {}
+        for i, n in enumerate(graph.nodes):
+            for x in n.inputs:
+                if x:
+                    self.last[x] = i
+        for o in graph.outputs:
+            self.last[o] = len(graph.nodes)
+        self.live = {k: _nbytes(*v) for k, v in shapes.items()}
+        self.weights = sum(a.nbytes for a in graph.consts.values())
+        self.inputs = {k: v[0] for k, v in shapes.items()}
+        self.check(0, "the inputs")
+
+    def check(self, extra: int, where: str) -> None:
+        from ..memory import ensure_fits
+        shown = ", ".join(f"{k} {'x'.join(map(str, s))}" for k, s in self.inputs.items())
+        ensure_fits(sum(self.live.values()) + extra, f"the model at input shape {shown} ({where})",
+                    error=ModelInputError, what="activations")
+
+    def before(self, node: Node, in_shapes) -> None:
+        # a non-conv op's output is about the size of its largest input (they are run on placeholders)
+        extra = max((_nbytes(*s) for s in in_shapes), default=0)
+        self.check(extra, f"at node {node.name!r}")
+
+    def after(self, i: int, node: Node, shapes) -> None:
+        for o in node.outputs:
+            if o and o in shapes:
+                self.live[o] = _nbytes(*shapes[o])
+        self.check(0, f"at node {node.name!r}")
+        for x in set(node.inputs) | set(node.outputs):
+            if x in self.live and self.last.get(x, -1) <= i:
+                del self.live[x]
+
+
 def infer(graph: Graph) -> dict[str, np.ndarray]:
-    """Fill graph.shapes for every non-constant value; return the values known at load."""
+    """Fill graph.shapes for every non-constant value; return the values known at load.
+
+    Refuses (ModelInputError, with the figure) a model whose activations cannot fit in this
+    machine's available memory before any of them is allocated."""
     shapes = {k: v for k, v in graph.inputs.items()}
     known: dict[str, np.ndarray] = {}
-    for node in graph.nodes:
+    mem = _Activations(graph, shapes)
+    for idx, node in enumerate(graph.nodes):
         ins = [None if not i else graph.consts.get(i, known.get(i)) for i in node.inputs]
         try:
             with np.errstate(all="ignore"):
@@ -76,7 +126,9 @@ def infer(graph: Graph) -> dict[str, np.ndarray]:
                     in_shapes = [shapes[i][0] if i in shapes else None for i in node.inputs]
                     fn = _conv_shape if node.op == "Conv" else _conv_transpose_shape
                     shapes[node.outputs[0]] = (fn(node, in_shapes, consts), np.dtype(np.float32))
+                    mem.after(idx, node, shapes)
                     continue
+                mem.before(node, [shapes[x] for x in node.inputs if x in shapes])
                 all_known = all(v is not None or not name for v, name in zip(ins, node.inputs))
                 args = [v if v is not None or not name else np.zeros(*shapes[name])
                         for v, name in zip(ins, node.inputs)]
@@ -98,5 +150,6 @@ def infer(graph: Graph) -> dict[str, np.ndarray]:
             shapes[name] = (tuple(v.shape), v.dtype)
             if all_known or node.op == "Shape":
                 known[name] = v
+        mem.after(idx, node, shapes)
     graph.shapes = shapes
     return known
