@@ -89,7 +89,8 @@ def schema_problem(n: onnx.NodeProto, opset: int) -> str | None:
     try:
         schema = onnx.defs.get_schema(n.op_type, opset, "")
     except Exception:
-        return None     # not a standard op at this opset: the supported-op check reports it
+        # an op convlab implements that ONNX only defines from a later opset (HardSwish before 14)
+        return f"is not an operator of opset {opset}"
     n_in = len(n.input)
     while n_in and not n.input[n_in - 1]:
         n_in -= 1     # trailing empty names are omitted optional inputs

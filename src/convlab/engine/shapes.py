@@ -24,6 +24,9 @@ def conv_spec(node: Node, x_shape, w: np.ndarray, activation=None) -> ConvSpec:
     if kernel != tuple(w.shape[2:]):
         raise ModelLoadError(f"node {node.name!r} (Conv): kernel_shape {list(kernel)} disagrees with the weights' "
                              f"{list(w.shape[2:])}")
+    if node.attr("auto_pad", "NOTSET") != "NOTSET" and node.attr("pads") is not None:
+        raise ModelLoadError(f"node {node.name!r} (Conv): pads and auto_pad={node.attr('auto_pad')} cannot be "
+                             "used together")
     if node.attr("group", 1) < 1:
         raise ModelLoadError(f"node {node.name!r} (Conv): group {node.attr('group', 1)} must be >= 1")
     strides = tuple(node.attr("strides") or (1, 1))

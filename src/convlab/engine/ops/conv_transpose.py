@@ -20,6 +20,8 @@ def check_conv_transpose(node, x_shape, w_shape) -> None:
         raise invalid(node, f"weights {tuple(w_shape)} are for {w_shape[0]} input channels, the input has {x_shape[1]}")
     if min(w_shape) < 1:
         raise invalid(node, f"weights {tuple(w_shape)} have an empty dimension")
+    if node.attr("auto_pad", "NOTSET") != "NOTSET" and node.attr("pads") is not None:
+        raise invalid(node, f"pads and auto_pad={node.attr('auto_pad')} cannot be used together")
     kernel = node.attr("kernel_shape")
     if kernel is not None and list(kernel) != list(w_shape[2:]):
         raise invalid(node, f"kernel_shape {list(kernel)} disagrees with the weights' {list(w_shape[2:])}")
