@@ -135,3 +135,22 @@ def test_huge_output_is_refused_with_the_figure_not_allocated():
         plan = convlab.prepare_conv(np.zeros((4096, 1, 1, 1), np.float32), algo="direct", backend=backend)
         with pytest.raises(ConvInputError, match=r"needs 147\.5 GB of output and scratch memory, this machine has"):
             plan(x)
+
+
+@pytest.mark.parametrize("algo", [e.algo for e in convlab.registry.entries("c")])
+def test_c_wrappers_refuse_a_read_only_out_even_below_the_api(algo):
+    """Defence in depth: a caller of a registry entry's prepare() (sweeps, regress) never reaches C
+    with a read-only output."""
+    from convlab.spec import ConvSpec
+    e = convlab.registry.get(algo, "c")
+    if e.unavailable():
+        pytest.skip(e.unavailable())
+    groups = 3 if algo == "depthwise" else 1
+    spec = ConvSpec.build(3, 3, 3, 3, padding=1, groups=groups)
+    if not e.supports(spec):
+        pytest.skip("shape not supported")
+    run = e.prepare(spec, np.ones(spec.weight_shape, np.float32), None, 1)
+    frozen = bytes(4 * 192)
+    with pytest.raises(ConvInputError, match="read-only"):
+        run(np.ones((1, 3, 8, 8), np.float32), np.frombuffer(frozen, np.float32).reshape(1, 3, 8, 8))
+    assert frozen == bytes(4 * 192)

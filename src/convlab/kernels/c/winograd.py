@@ -67,7 +67,7 @@ def _make_prepare(m: int):
         plan = ffi.gc(out[0], lib.cl_winograd_free)
 
         def run(x, y):
-            _ffi.check(lib.cl_winograd_run(plan, shapes(x.shape), _ffi.fptr(x), _ffi.fptr(y), ep.c, threads),
+            _ffi.check(lib.cl_winograd_run(plan, shapes(x.shape), _ffi.fptr(x), _ffi.fptr_out(y), ep.c, threads),
                        f"winograd_f{m}3/c")
         run.keepalive = (ep, plan)
         return run
