@@ -47,6 +47,9 @@ def _conv_shape(node: Node, shapes, consts):
     if len(x) != 4 or w.ndim != 4:
         raise ModelLoadError(f"Conv {node.name!r}: only 2-D convolution is supported (input {x}, weights {w.shape})")
     spec = conv_spec(node, x, w)
+    if node.input(2) and node.input(2) not in consts:
+        raise ModelLoadError(f"node {node.name!r} (Conv): bias {node.input(2)!r} is not constant; only constant "
+                             "biases are supported")
     b = consts.get(node.input(2)) if node.input(2) else None
     if b is not None and b.shape != (spec.c_out,):
         raise ModelLoadError(f"node {node.name!r} (Conv): bias has shape {b.shape}, the {spec.c_out} output "
