@@ -109,3 +109,26 @@ def test_one_model_per_thread_is_fine():
     for t in threads:
         t.join()
     assert results and all(results)
+
+
+def test_workqueue_threading_layer_is_serialised_not_aborted():
+    """Numba's fallback threading layer aborts the process (rc 134) when two threads launch parallel
+    kernels at once; convlab serialises Numba kernel calls under it instead."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    code = ("import threading, numpy as np, convlab\n"
+            "plan = convlab.prepare_conv(np.ones((16, 8, 3, 3), np.float32), padding=1, algo='im2col', "
+            "backend='numba', threads=2)\n"
+            "x = np.ones((1, 8, 40, 40), np.float32); want = plan(x)\n"
+            "bad = []\n"
+            "def w():\n"
+            "    for _ in range(30): bad.append(not np.array_equal(plan(x), want))\n"
+            "ts = [threading.Thread(target=w) for _ in range(4)]; [t.start() for t in ts]; [t.join() for t in ts]\n"
+            "import numba; assert numba.threading_layer() == 'workqueue'\n"
+            "print('wrong' if any(bad) else 'ok')\n")
+    env = dict(os.environ, NUMBA_THREADING_LAYER="workqueue",
+               PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]

@@ -9,18 +9,40 @@ import numpy as np
 from numba import njit
 
 
+_WORKQUEUE_LOCK = threading.Lock()
+_layer: str | None = None
+
+
+def _serialise() -> bool:
+    """Whether parallel launches must be serialised: Numba's fallback `workqueue` threading layer
+    (no OpenMP/TBB) aborts the process when two threads launch parallel kernels at once. Unknown
+    until the first launch, so the first launches are serialised too."""
+    global _layer
+    if _layer is None:
+        try:
+            _layer = numba.threading_layer()
+        except ValueError:      # no parallel kernel has run yet
+            return True
+    return _layer == "workqueue"
+
+
 @contextmanager
 def numba_threads(threads: int):
     """Run the enclosed prange loops on ``threads`` threads (capped at Numba's pool), then restore.
 
     Kernels parallelise over independent outputs only, so the count changes speed, never results.
     """
+    serial = _serialise()
+    if serial:
+        _WORKQUEUE_LOCK.acquire()
     old = numba.get_num_threads()
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     try:
         yield
     finally:
         numba.set_num_threads(old)
+        if serial:
+            _WORKQUEUE_LOCK.release()
 
 
 @njit(inline="always", cache=True)
