@@ -20,7 +20,7 @@ STRICTER = {
 }
 
 # The fault is not in a node: the error names what is at fault instead.
-NAMED = {"negative initializer dims": "initializer 'w'"}
+NAMED = {"negative initializer dims": "initializer 'w'", "input declares batch 0": "input 'x'"}
 
 
 @pytest.mark.parametrize("case", sorted(corpus.CASES), ids=str)

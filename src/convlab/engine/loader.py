@@ -127,6 +127,10 @@ def _input_shape(vi: onnx.ValueInfoProto, given) -> tuple[int, ...]:
                               f"(--shape {vi.name}=1,3,H,W)")
     shape, dynamic = [], []
     for i, d in enumerate(dims):
+        if d.HasField("dim_value") and d.dim_value <= 0:
+            # an explicit 0 is an empty tensor to onnxruntime, not a free batch size
+            raise ModelInputError(f"input {vi.name!r} declares dimension {i} as {d.dim_value}: give a shape with "
+                                  f"input_shapes={{{vi.name!r}: (...)}} (--shape {vi.name}=1,3,H,W)")
         if d.HasField("dim_value") and d.dim_value > 0:
             shape.append(d.dim_value)
         elif i == 0:
