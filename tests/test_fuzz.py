@@ -10,8 +10,8 @@ import time
 
 import fuzz
 
-MODEL_CASES = int(os.environ.get("CONVLAB_FUZZ_MODEL_CASES", 200))
-CONV_CASES = int(os.environ.get("CONVLAB_FUZZ_CONV_CASES", 400))
+MODEL_CASES = int(os.environ.get("CONVLAB_FUZZ_MODEL_CASES", 300))
+CONV_CASES = int(os.environ.get("CONVLAB_FUZZ_CONV_CASES", 500))
 
 
 def test_fuzz_finds_no_crash_hang_raw_error_or_disagreement():
