@@ -153,6 +153,8 @@ CASES = {
                                                  opset=13), _feeds(x=(1, 1, 2, 2))),
     "input declares batch 0": lambda: (_model([_node("Relu", ["x"], ["y"])], {"x": (0, 1, 2, 2)}, ["y"]),
                                        _feeds(x=(1, 1, 2, 2))),
+    "concat without axis": lambda: (_model([_node("Concat", ["x", "x"], ["y"])], {"x": (1, 1, 2, 2)}, ["y"]),
+                                    _feeds(x=(1, 1, 2, 2))),
     "conv strides 0": lambda: _conv((1, 1, 5, 5), (2, 1, 3, 3), strides=[0, 0]),
     "conv dilations 0": lambda: _conv((1, 1, 5, 5), (2, 1, 3, 3), dilations=[0, 0]),
     "conv group 0": lambda: _conv((1, 1, 5, 5), (2, 1, 3, 3), group=0),

@@ -100,6 +100,10 @@ def schema_problem(n: onnx.NodeProto, opset: int) -> str | None:
     if not schema.min_output <= len(n.output) <= schema.max_output:
         return (f"has {len(n.output)} outputs; {n.op_type}-{schema.since_version} produces "
                 f"{schema.min_output}..{schema.max_output}")
+    given = {a.name for a in n.attribute}
+    missing = [name for name, a in schema.attributes.items() if a.required and name not in given]
+    if missing:
+        return f"lacks the required attribute(s) {', '.join(missing)} of {n.op_type}-{schema.since_version}"
     for a in n.attribute:
         want = schema.attributes.get(a.name)
         if want is None:

@@ -40,6 +40,9 @@ def conv_spec(node: Node, x_shape, w: np.ndarray, activation=None) -> ConvSpec:
 
 def _conv_shape(node: Node, shapes, consts):
     x = shapes[0]
+    if x is None:
+        raise ModelLoadError(f"node {node.name!r} (Conv): its input {node.input(0)!r} is a constant; convlab runs "
+                             "convs on computed tensors only (fold it with onnxruntime or onnx-simplifier)")
     w = consts.get(node.input(1))
     if w is None:
         raise ModelLoadError(f"Conv {node.name!r}: weights {node.input(1)!r} are not constant; only constant weights "
@@ -64,6 +67,9 @@ def _conv_transpose_shape(node: Node, shapes, consts):
         raise ModelLoadError(f"ConvTranspose {node.name!r}: weights {node.input(1)!r} are not constant; only "
                              "constant weights are supported")
     x, w = shapes[0], consts[node.input(1)].shape
+    if x is None:
+        raise ModelLoadError(f"node {node.name!r} (ConvTranspose): its input {node.input(0)!r} is a constant; "
+                             "convlab runs it on computed tensors only")
     check_conv_transpose(node, x, w)
     *_, sizes = conv_transpose_geometry(node, x[2:], w)
     return (x[0], w[1] * node.attr("group", 1)) + tuple(sizes)
