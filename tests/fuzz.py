@@ -45,7 +45,8 @@ def _mutate(model, rng):
     nodes = list(g.node)
     kind = str(rng.choice(["attr_value", "attr_value", "attr_type", "attr_drop", "attr_add", "input_drop",
                            "input_extra", "input_rewire", "output_extra", "init_dims", "init_values",
-                           "node_drop", "op_swap", "opset", "input_shape"]))
+                           "node_drop", "node_dup", "op_swap", "opset", "input_shape", "output_shape",
+                           "init_dup"]))
     node = nodes[int(rng.integers(len(nodes)))]
     ints = [-2, -1, 0, 1, 2, 3, 5, 2**31, 2**62]
     if kind == "attr_value":
@@ -113,6 +114,21 @@ def _mutate(model, rng):
     if kind == "node_drop":
         g.node.remove(node)
         return f"{kind} {node.name}"
+    if kind == "node_dup":
+        dup = g.node.add()
+        dup.CopyFrom(node)
+        dup.name = node.name + "_dup"
+        return f"{kind} {node.name}"
+    if kind == "output_shape" and g.output:
+        o = g.output[int(rng.integers(len(g.output)))]
+        dims = o.type.tensor_type.shape.dim
+        if dims:
+            dims[int(rng.integers(len(dims)))].dim_value = int(rng.choice([1, 2, 5, 1000]))
+            return f"{kind} {o.name}"
+    if kind == "init_dup" and g.initializer:
+        t = g.initializer.add()
+        t.CopyFrom(g.initializer[int(rng.integers(len(g.initializer) - 1))])
+        return f"{kind} {t.name}"
     if kind == "op_swap":
         swaps = {"Relu": ["Sigmoid", "HardSwish", "Identity"], "Clip": ["Relu"], "PRelu": ["Add", "Mul"],
                  "Add": ["Mul", "Sub", "Concat"], "Mul": ["Add"], "MaxPool": ["AveragePool"],

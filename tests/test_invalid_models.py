@@ -17,6 +17,10 @@ STRICTER = {
     # (it fails in the next layer), so convlab refuses it at load with the sizes instead.
     "averagepool kernel larger than padded input":
         "an output size of 0 is refused at load rather than returned empty",
+    # ONNX defines PRelu's slope as unidirectionally broadcastable to X (the output has X's shape).
+    # onnxruntime 1.32 broadcasts both ways when nothing else pins the shape, yet fails at run time
+    # inside a full model (fuzz seed 5, case m301); convlab follows the spec.
+    "prelu slope broadcasting beyond the input": "the slope must broadcast to the input, as ONNX specifies",
 }
 
 # The fault is not in a node: the error names what is at fault instead.

@@ -170,12 +170,22 @@ def load_graph(source, input_shapes: dict | None = None) -> Graph:
         raise ModelInputError(f"shapes given for unknown input(s) {sorted(input_shapes)}; the model's inputs are "
                               f"{sorted(inputs)}")
 
+    defined = set(consts) | set(inputs)
+    if len(g.initializer) != len(consts):
+        seen: set = set()
+        dup = next(t.name for t in g.initializer if t.name in seen or seen.add(t.name))
+        raise ModelLoadError(f"initializer {dup!r} is defined twice (onnxruntime refuses it too)")
     nodes, problems, used_names, invalid = [], [], set(), []
     for i, n in enumerate(g.node):
         name = n.name or f"{n.op_type}_{i}"
         while name in used_names:
             name += "_"
         used_names.add(name)
+        for o in n.output:
+            if o and o in defined:
+                invalid.append(f"node {name!r} ({n.op_type}) writes {o!r}, which is already defined (by another node, "
+                               "an input or an initializer)")
+            defined.add(o)
         if n.domain not in ("", "ai.onnx"):
             problems.append((name, f"{n.domain}::{n.op_type}", "custom domain"))
             continue
