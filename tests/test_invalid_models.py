@@ -47,3 +47,17 @@ def test_invalid_model_is_refused_like_onnxruntime(case):
 
 def test_stricter_cases_exist():
     assert set(STRICTER) <= set(corpus.CASES)
+
+
+def test_duplicate_initializers_identical_accepted_different_refused():
+    from onnx import numpy_helper
+    model, feeds = corpus.build("conv bias wrong length")   # any model with initializers
+    model.graph.initializer[0].CopyFrom(numpy_helper.from_array(np.ones((2, 1, 3, 3), np.float32), "w"))
+    del model.graph.initializer[1:]
+    del model.graph.node[0].input[2:]
+    model.graph.initializer.add().CopyFrom(model.graph.initializer[0])
+    assert corpus.ort_verdict(model, feeds) is None
+    Model.load(model.SerializeToString())            # identical copies: as onnxruntime
+    model.graph.initializer[1].CopyFrom(numpy_helper.from_array(np.zeros((2, 1, 3, 3), np.float32), "w"))
+    with pytest.raises(ConvlabError, match="'w' is defined twice with different values"):
+        Model.load(model.SerializeToString())

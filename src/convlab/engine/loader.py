@@ -172,9 +172,11 @@ def load_graph(source, input_shapes: dict | None = None) -> Graph:
 
     defined = set(consts) | set(inputs)
     if len(g.initializer) != len(consts):
-        seen: set = set()
-        dup = next(t.name for t in g.initializer if t.name in seen or seen.add(t.name))
-        raise ModelLoadError(f"initializer {dup!r} is defined twice (onnxruntime refuses it too)")
+        # onnxruntime takes identical copies of an initializer; two different values under one name
+        # are ambiguous (which one a runtime uses is unspecified), so convlab refuses those
+        for t in g.initializer:
+            if not np.array_equal(_tensor(t, "initializer"), consts[t.name]):
+                raise ModelLoadError(f"initializer {t.name!r} is defined twice with different values")
     nodes, problems, used_names, invalid = [], [], set(), []
     for i, n in enumerate(g.node):
         name = n.name or f"{n.op_type}_{i}"
