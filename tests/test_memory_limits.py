@@ -25,8 +25,8 @@ def test_available_memory_is_read():
 
 def test_30000x30000_input_is_refused_at_load_with_the_figure():
     have = memory.available_bytes()
-    if have is None:
-        pytest.skip("no /proc/meminfo")
+    if have is None or have > 39e9:
+        pytest.skip("no /proc/meminfo, or a machine where 39.6 GB of activations fit")
     # 1x32x15000x15000 float32 after the first conv: 28.8 GB (the figure), plus the 10.8 GB input
     with pytest.raises(ModelInputError, match=r"needs \d+\.\d GB of activations, this machine has "
                                               r"\d+\.\d GB available") as info:
