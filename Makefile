@@ -2,7 +2,7 @@
 PY      := .venv/bin/python
 APT_PKGS := gcc g++ make gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static llvm-19
 
-.PHONY: setup test demo apt venv runner rknn models bench-regress
+.PHONY: setup test demo apt venv runner rknn models bench-regress fuzz
 
 setup: apt venv runner rknn models
 
@@ -36,6 +36,13 @@ models:
 
 test:
 	$(PY) -m pytest -q
+
+# The fuzz target at length (`make test` runs a short, seeded slice of it: tests/test_fuzz.py).
+# Exits 1 and lists each crash, hang, raw exception or disagreement with onnxruntime. ARGS=--seed 7 etc.
+FUZZ_MODEL_CASES ?= 2000
+FUZZ_CONV_CASES ?= 5000
+fuzz:
+	PYTHONPATH=src $(PY) tests/fuzz.py --model-cases $(FUZZ_MODEL_CASES) --conv-cases $(FUZZ_CONV_CASES) $(ARGS)
 
 # Performance regression check (timings, so not part of `test`): the fixed kernel set vs
 # results/<device-id>/regress_baseline.json; writes regress-report/, exits 0 on flags (add ARGS=--strict to gate).

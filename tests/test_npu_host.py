@@ -403,3 +403,58 @@ def test_bench_per_pipeline_stage(fake_board, tmp_path):
     assert p["npu"]["stages_ms"]["detector"] >= 3.0 and p["npu"]["stages_ms"]["fitter"] >= 3.0
     assert [r["cpu_ms"] > 0 for r in report["rows"]] == [True, True]      # the .onnx beside: timed on the CPU
     assert sorted(set(fake_board.released)) == sorted(sessions)            # every runtime released
+
+
+def _fake_worker(tmp_path, body: str):
+    script = tmp_path / "python"
+    script.write_text(f"#!{sys.executable}\nimport sys, time\n{body}\n")
+    script.chmod(0o755)
+    return script
+
+
+def test_a_worker_printing_a_partial_line_is_stopped_at_the_timeout(monkeypatch, tmp_path):
+    # Issue 16: select() saw the partial line's bytes, then readline() blocked past the timeout forever.
+    fake = _fake_worker(tmp_path, 'sys.stdout.write(\'{"ok": true, "result": {}}\\n{"ok": tr\'); sys.stdout.flush()\n'
+                                  'sys.stdin.readline(); time.sleep(60)')
+    monkeypatch.setenv("CONVLAB_RKNN_PYTHON", str(fake))
+    monkeypatch.setattr(toolkit, "REPLY_TIMEOUT", 1.0)
+    import time
+    t0 = time.monotonic()
+    with toolkit.Toolkit() as tk:
+        with pytest.raises(NpuError, match=r"no answer to build within 1 s.*bytes of a line"):
+            tk.call("build")
+    assert time.monotonic() - t0 < 10
+
+
+def test_a_worker_trickling_bytes_cannot_extend_the_timeout(monkeypatch, tmp_path):
+    fake = _fake_worker(tmp_path, 'sys.stdout.write(\'{"ok": true, "result": {}}\\n\'); sys.stdout.flush()\n'
+                                  'sys.stdin.readline()\nfor _ in range(100):\n'
+                                  '    sys.stdout.write("x"); sys.stdout.flush(); time.sleep(0.2)')
+    monkeypatch.setenv("CONVLAB_RKNN_PYTHON", str(fake))
+    monkeypatch.setattr(toolkit, "REPLY_TIMEOUT", 1.0)
+    import time
+    t0 = time.monotonic()
+    with toolkit.Toolkit() as tk:
+        with pytest.raises(NpuError, match="no answer to build within 1 s"):
+            tk.call("build")
+    assert time.monotonic() - t0 < 10
+
+
+def test_a_malformed_worker_reply_is_an_npu_error(monkeypatch, tmp_path):
+    fake = _fake_worker(tmp_path, 'sys.stdout.write(\'{"ok": true, "result": {}}\\nnot json\\n\'); '
+                                  'sys.stdout.flush(); sys.stdin.readline(); time.sleep(60)')
+    monkeypatch.setenv("CONVLAB_RKNN_PYTHON", str(fake))
+    with toolkit.Toolkit() as tk:
+        with pytest.raises(NpuError, match="malformed reply to build"):
+            tk.call("build")
+
+
+def test_replies_split_across_reads_are_joined(monkeypatch, tmp_path):
+    fake = _fake_worker(tmp_path, 'sys.stdout.write(\'{"ok": true, "result": {}}\\n\'); sys.stdout.flush()\n'
+                                  'for line in sys.stdin:\n'
+                                  '    sys.stdout.write(\'{"ok": true, \'); sys.stdout.flush(); time.sleep(0.2)\n'
+                                  '    sys.stdout.write(\'"result": {"n": 1}}\\n\'); sys.stdout.flush()')
+    monkeypatch.setenv("CONVLAB_RKNN_PYTHON", str(fake))
+    with toolkit.Toolkit() as tk:
+        assert tk.call("build")["n"] == 1
+        assert tk.call("build")["n"] == 1

@@ -84,6 +84,9 @@ def parse_activation(act) -> Activation:
     if name not in KINDS:
         raise ConvInputError(f"unknown activation {name!r}; supported: {', '.join(KINDS)}")
     if name == "leaky_relu":
+        if arg is not None and (isinstance(arg, (bool, np.bool_, str, bytes))
+                                or not isinstance(arg, (int, float, np.integer, np.floating))):
+            raise ConvInputError(f"leaky_relu alpha must be a number, got {type(arg).__name__} {arg!r}")
         alpha = 0.01 if arg is None else float(arg)
         if not np.isfinite(alpha):
             raise ConvInputError(f"leaky_relu alpha must be finite, got {alpha}")
@@ -91,7 +94,13 @@ def parse_activation(act) -> Activation:
     if name == "prelu":
         if arg is None:
             raise ConvInputError("prelu needs its slopes: activation=('prelu', slopes)")
-        return Activation("prelu", slopes=np.asarray(arg, np.float32).reshape(-1))
+        try:
+            slopes = np.asarray(arg, np.float32).reshape(-1)
+        except (TypeError, ValueError):
+            raise ConvInputError(f"prelu slopes must be numbers, got {arg!r}") from None
+        if not np.isfinite(slopes).all():
+            raise ConvInputError("prelu slopes must be finite")
+        return Activation("prelu", slopes=slopes)
     if arg is not None:
         raise ConvInputError(f"activation {name!r} takes no parameter, got {arg!r}")
     return Activation(name)

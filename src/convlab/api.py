@@ -12,6 +12,44 @@ from .selection import choose_algo, choose_algo_explained
 from .spec import ConvSpec, check_input, check_weights
 
 
+def check_out(out, shape, x) -> None:
+    """Validate a caller's ``out=`` buffer before any kernel writes through a raw pointer into it.
+
+    A read-only buffer (a read-only np.memmap, np.frombuffer of bytes) would be written anyway by the
+    C kernels (a segfault, or a silently modified immutable object). An ``out`` overlapping the input
+    is refused rather than computed into a temporary: every kernel reads input pixels after it has
+    written outputs, so in place is never what the kernel can do, and a hidden copy of a large
+    activation would only hide the caller's bug. Both arrays are C-contiguous here, so
+    may_share_memory's bounds test is exact.
+    """
+    if not isinstance(out, np.ndarray):
+        raise ConvInputError(f"out must be a numpy array, got {type(out).__name__}")
+    if out.shape != shape or out.dtype != np.float32 or not out.flags.c_contiguous:
+        raise ConvInputError(f"out must be a C-contiguous float32 array of shape {shape}, "
+                             f"got {out.dtype} {out.shape}{'' if out.flags.c_contiguous else ' (not C-contiguous)'}")
+    if not out.flags.writeable:
+        raise ConvInputError("out is read-only (a read-only memmap, np.frombuffer of bytes, or "
+                             "flags.writeable=False): pass a writable array or out=None")
+    if np.may_share_memory(out, x):
+        raise ConvInputError("out overlaps the input: a convolution cannot be computed in place; "
+                             "pass a separate output array (or out=None)")
+
+
+def check_memory(x_shape, out_shape, spec: ConvSpec, algo: str) -> None:
+    """Refuse an output (plus, for im2col, the column buffer of one image) that cannot fit in the
+    memory available, before allocating it: a refusal with the figures, not the OOM killer."""
+    from .memory import ensure_fits
+    n, c, h, w = x_shape
+    oh, ow = out_shape[2], out_shape[3]
+    out_bytes = 4 * int(np.prod(out_shape, dtype=np.int64))
+    cols = 4 * (c // spec.groups) * spec.kh * spec.kw * oh * ow if algo.startswith("im2col") else 0
+    ensure_fits(out_bytes + cols, f"conv {spec.describe()} on a {n}x{c}x{h}x{w} input",
+                error=ConvInputError, what="output and scratch memory")
+
+
+MAX_THREADS = 1024   # the C kernels pass threads as int to OpenMP; more than this is a mistake
+
+
 class ConvPlan:
     """A convolution bound to its weights and one kernel. Call it with NCHW float32 inputs.
 
@@ -27,8 +65,8 @@ class ConvPlan:
         """Bind weights to a kernel for `spec`: checks the weights against the spec, the thread count,
         the kernel's constraints and that it can run here. ``input_hw`` lets algo="auto" decide now
         instead of per input (an AutoPlan)."""
-        if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
-            raise ConvInputError(f"threads must be a positive int, got {threads!r}")
+        if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or not 1 <= threads <= MAX_THREADS:
+            raise ConvInputError(f"threads must be an int from 1 to {MAX_THREADS}, got {threads!r}")
         backend = registry.resolve_backend(backend)
         w, b = check_weights(w, b, spec.groups)
         if w.shape != spec.weight_shape:
@@ -77,10 +115,9 @@ class ConvPlan:
     def _output_for(self, x: np.ndarray, out: np.ndarray | None) -> np.ndarray:
         shape = self.output_shape(x.shape)
         if out is None:
+            check_memory(x.shape, shape, self.spec, self.entry.algo)
             return np.empty(shape, np.float32)
-        if out.shape != shape or out.dtype != np.float32 or not out.flags.c_contiguous:
-            raise ConvInputError(f"out must be a C-contiguous float32 array of shape {shape}, "
-                                 f"got {out.dtype} {out.shape}")
+        check_out(out, shape, x)
         return out
 
     def __call__(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:

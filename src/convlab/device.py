@@ -17,6 +17,8 @@ import platform
 import re
 from pathlib import Path
 
+from .errors import ConvlabError
+
 # src/convlab/device.py -> the checkout (an installed wheel has no results/; paths then point nowhere)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The shipped results (decision tables, baselines, the seed's figures; read-only inputs): package
@@ -83,14 +85,21 @@ def device_id_from(arch: str, fields: dict[str, str]) -> str:
     return "-".join(p for p in (arch.lower(), slug(model), isa) if p)
 
 
+_VALID_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
+
+
+def check_device_id(value, where: str) -> str:
+    """A device id becomes a directory under results/: letters, digits, '.', '_', '-', no leading dot,
+    so '../../x' or '/abs/path' (from CONVLAB_DEVICE_ID or a sidecar) cannot write outside results/."""
+    if not isinstance(value, str) or not _VALID_ID.fullmatch(value) or len(value) > 200:
+        raise ConvlabError(f"{where}: device id {value!r} is not a valid name (letters, digits, '.', '_', '-'; "
+                           "no leading dot, no '/'): it names a folder under results/")
+    return value
+
+
 @functools.lru_cache(maxsize=None)
 def device_id() -> str:
     """This host's id; CONVLAB_DEVICE_ID overrides it (e.g. to read a board's table on a PC)."""
     if os.environ.get("CONVLAB_DEVICE_ID"):
-        return os.environ["CONVLAB_DEVICE_ID"]
+        return check_device_id(os.environ["CONVLAB_DEVICE_ID"], "CONVLAB_DEVICE_ID")
     return device_id_from(platform.machine(), cpuinfo() or {"model name": platform.processor() or "unknown-cpu"})
-
-
-def results_dir(device: str | None = None) -> Path:
-    """results/<device-id>/ of the checkout: where sweeps, studies, decision tables and baselines go."""
-    return RESULTS_DIR / (device or device_id())

@@ -83,10 +83,12 @@ class DecisionTable:
     def load(cls, path: str | Path) -> "DecisionTable":
         try:
             data = json.loads(Path(path).read_text())
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, RecursionError) as e:
             raise ConvlabError(f"decision table {path}: cannot read it: {e}") from None
         if not isinstance(data, dict) or data.get("format") != "convlab-decision-table/1":
             raise ConvlabError(f"decision table {path}: not a convlab decision table (format mismatch)")
+        from .sweep.decide import check_table
+        check_table(data, str(path))
         return cls(data, str(path))
 
     def choose(self, spec: ConvSpec, h: int, w: int, backend: str, threads: int = 1,

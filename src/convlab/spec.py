@@ -15,25 +15,40 @@ from .errors import ConvInputError
 _INT_MAX = 2**31 - 1   # the C kernels index planes and pass sizes as int
 
 
+def is_int(v) -> bool:
+    """A real integer: Python int or NumPy integer, not bool (True is not a stride), not float or str."""
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _ints(name: str, v, what: str) -> tuple[int, ...]:
+    """v as a tuple of ints, refusing anything that int() would coerce: "12" -> (1, 2) as a sequence
+    of characters, 1.7 -> 1, True -> 1 are silent wrong answers, so each is a ConvInputError."""
+    if is_int(v):
+        return (int(v),)
+    if isinstance(v, (str, bytes)) or not hasattr(v, "__iter__"):
+        raise ConvInputError(f"{name} must be {what}, got {type(v).__name__} {v!r}")
+    items = tuple(v.tolist() if isinstance(v, np.ndarray) else v)
+    bad = [t for t in items if not is_int(t)]
+    if bad:
+        raise ConvInputError(f"{name} must be {what}, got {v!r} ({type(bad[0]).__name__} {bad[0]!r} is not an int)")
+    return tuple(int(t) for t in items)
+
+
 def _pair(name: str, v) -> tuple[int, int]:
-    if isinstance(v, (int, np.integer)):
-        v = (int(v), int(v))
-    try:
-        a, b = (int(t) for t in v)
-    except (TypeError, ValueError):
-        raise ConvInputError(f"{name} must be an int or a pair of ints, got {v!r}") from None
-    return a, b
+    t = _ints(name, v, "an int or a pair of ints")
+    if is_int(v):
+        t = t * 2
+    if len(t) != 2:
+        raise ConvInputError(f"{name} must be an int or a pair of ints, got {len(t)} values: {v!r}")
+    return t  # type: ignore[return-value]
 
 
 def normalise_padding(padding) -> tuple[int, int, int, int]:
     """int, (ph, pw) or ONNX-style (top, left, bottom, right) -> (top, left, bottom, right)."""
-    if isinstance(padding, (int, np.integer)):
-        p = (int(padding),) * 4
+    p = _ints("padding", padding, "an int, (ph, pw) or (top, left, bottom, right)")
+    if is_int(padding):
+        p = p * 4
     else:
-        try:
-            p = tuple(int(t) for t in padding)
-        except (TypeError, ValueError):
-            raise ConvInputError(f"padding must be an int, (ph, pw) or (top, left, bottom, right); got {padding!r}") from None
         if len(p) == 2:
             p = (p[0], p[1], p[0], p[1])
         elif len(p) != 4:
@@ -63,6 +78,8 @@ class ConvSpec:
         padding = normalise_padding(padding)
         for name, v in (("input channels", c_in), ("output channels", c_out), ("kernel height", kh),
                         ("kernel width", kw), ("groups", groups)):
+            if not is_int(v):
+                raise ConvInputError(f"{name} must be an int, got {type(v).__name__} {v!r}")
             if int(v) < 1:
                 raise ConvInputError(f"{name} must be >= 1, got {v}")
         if min(stride) < 1:

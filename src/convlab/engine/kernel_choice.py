@@ -31,8 +31,13 @@ def read_overrides(source) -> dict[str, dict]:
         path = os.fspath(source)
         if not os.path.isfile(path):
             raise ModelInputError(f"override file {path}: no such file")
-        with open(path) as f:
-            text = f.read()
+        try:
+            with open(path, "rb") as f:
+                text = f.read().decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ModelInputError(f"override file {path}: not UTF-8 text (byte {e.start})") from None
+        except OSError as e:
+            raise ModelInputError(f"override file {path}: cannot read: {e.strerror}") from None
         try:
             if path.endswith((".yaml", ".yml")):
                 import yaml

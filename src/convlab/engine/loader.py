@@ -62,6 +62,8 @@ def default_opset(model: onnx.ModelProto) -> int:
 
 
 def _tensor(t: onnx.TensorProto, what: str) -> np.ndarray:
+    if any(d < 0 for d in t.dims):
+        raise ModelLoadError(f"{what} {t.name!r} has negative dimensions {list(t.dims)} (corrupt model?)")
     try:
         return numpy_helper.to_array(t)
     except Exception as e:
@@ -77,6 +79,39 @@ def _constant_value(node: onnx.NodeProto) -> np.ndarray:
         if key in a:
             return np.array(helper.get_attribute_value(a[key]), dtype)
     raise UnsupportedOpError([(node.name, "Constant", f"attribute {sorted(a)} is not supported")], SUPPORTED)
+
+
+def schema_problem(n: onnx.NodeProto, opset: int) -> str | None:
+    """What ONNX's own schema of the op says is wrong with this node (input/output count, attribute
+    types, unknown attributes), else None. onnxruntime refuses these models as INVALID_GRAPH; without
+    this check a STRING attribute "2" where INTS are expected was read as a number, a fourth Conv input
+    ignored, a second Conv output left undefined."""
+    try:
+        schema = onnx.defs.get_schema(n.op_type, opset, "")
+    except Exception:
+        # an op convlab implements that ONNX only defines from a later opset (HardSwish before 14)
+        return f"is not an operator of opset {opset}"
+    n_in = len(n.input)
+    while n_in and not n.input[n_in - 1]:
+        n_in -= 1     # trailing empty names are omitted optional inputs
+    if not schema.min_input <= n_in <= schema.max_input:
+        return (f"has {n_in} inputs; {n.op_type}-{schema.since_version} takes "
+                f"{schema.min_input}..{schema.max_input}")
+    if not schema.min_output <= len(n.output) <= schema.max_output:
+        return (f"has {len(n.output)} outputs; {n.op_type}-{schema.since_version} produces "
+                f"{schema.min_output}..{schema.max_output}")
+    given = {a.name for a in n.attribute}
+    missing = [name for name, a in schema.attributes.items() if a.required and name not in given]
+    if missing:
+        return f"lacks the required attribute(s) {', '.join(missing)} of {n.op_type}-{schema.since_version}"
+    for a in n.attribute:
+        want = schema.attributes.get(a.name)
+        if want is None:
+            return f"attribute {a.name!r} is not an attribute of {n.op_type}-{schema.since_version}"
+        if int(a.type) != int(want.type):
+            return (f"attribute {a.name!r} is {onnx.AttributeProto.AttributeType.Name(a.type)}, "
+                    f"{n.op_type} expects {want.type.name}")
+    return None
 
 
 def _input_shape(vi: onnx.ValueInfoProto, given) -> tuple[int, ...]:
@@ -96,6 +131,10 @@ def _input_shape(vi: onnx.ValueInfoProto, given) -> tuple[int, ...]:
                               f"(--shape {vi.name}=1,3,H,W)")
     shape, dynamic = [], []
     for i, d in enumerate(dims):
+        if d.HasField("dim_value") and d.dim_value <= 0:
+            # an explicit 0 is an empty tensor to onnxruntime, not a free batch size
+            raise ModelInputError(f"input {vi.name!r} declares dimension {i} as {d.dim_value}: give a shape with "
+                                  f"input_shapes={{{vi.name!r}: (...)}} (--shape {vi.name}=1,3,H,W)")
         if d.HasField("dim_value") and d.dim_value > 0:
             shape.append(d.dim_value)
         elif i == 0:
@@ -131,12 +170,24 @@ def load_graph(source, input_shapes: dict | None = None) -> Graph:
         raise ModelInputError(f"shapes given for unknown input(s) {sorted(input_shapes)}; the model's inputs are "
                               f"{sorted(inputs)}")
 
-    nodes, problems, used_names = [], [], set()
+    defined = set(consts) | set(inputs)
+    if len(g.initializer) != len(consts):
+        # onnxruntime takes identical copies of an initializer; two different values under one name
+        # are ambiguous (which one a runtime uses is unspecified), so convlab refuses those
+        for t in g.initializer:
+            if not np.array_equal(_tensor(t, "initializer"), consts[t.name]):
+                raise ModelLoadError(f"initializer {t.name!r} is defined twice with different values")
+    nodes, problems, used_names, invalid = [], [], set(), []
     for i, n in enumerate(g.node):
         name = n.name or f"{n.op_type}_{i}"
         while name in used_names:
             name += "_"
         used_names.add(name)
+        for o in n.output:
+            if o and o in defined:
+                invalid.append(f"node {name!r} ({n.op_type}) writes {o!r}, which is already defined (by another node, "
+                               "an input or an initializer)")
+            defined.add(o)
         if n.domain not in ("", "ai.onnx"):
             problems.append((name, f"{n.domain}::{n.op_type}", "custom domain"))
             continue
@@ -147,11 +198,15 @@ def load_graph(source, input_shapes: dict | None = None) -> Graph:
         node = Node(name, n.op_type, list(n.input), list(n.output), attrs)
         if n.op_type not in SUPPORTED:
             problems.append((name, n.op_type, ""))
+        elif (why := schema_problem(n, opset)) is not None:
+            invalid.append(f"node {name!r} ({n.op_type}) {why}")
         else:
             why = CHECKS[n.op_type](node, opset) if n.op_type in CHECKS else None
             if why:
                 problems.append((name, n.op_type, why))
         nodes.append(node)
+    if invalid:
+        raise ModelLoadError("invalid model (onnxruntime refuses it too):\n  " + "\n  ".join(invalid))
     if problems:
         raise UnsupportedOpError(problems, SUPPORTED)
     graph = Graph(nodes, consts, inputs, [o.name for o in g.output], opset, g.name or "graph",

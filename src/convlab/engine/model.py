@@ -1,6 +1,8 @@
 """Model: load an ONNX file for a fixed input shape, optimise it, run it, profile it."""
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import onnx
 
@@ -58,7 +60,16 @@ class Model:
         return list(self.graph.outputs)
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return self.executor.run(feeds)
+        # The executor's arena (preallocated activations) is per Model: two concurrent runs would
+        # overwrite each other's activations (issue 16: 23 of 60 outputs wrong). Refuse, never block.
+        lock = self.__dict__.setdefault("_running", threading.Lock())
+        if not lock.acquire(blocking=False):
+            raise ModelInputError("this Model is already running in another thread; use one Model per thread "
+                                  "(Model.load again: plans and weights are cheap to load, activations are per Model)")
+        try:
+            return self.executor.run(feeds)
+        finally:
+            lock.release()
 
     __call__ = run
 

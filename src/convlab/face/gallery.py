@@ -10,10 +10,13 @@ or to verify raises GalleryCorruptError and is never overwritten by a fresh empt
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
+import math
 import os
+import stat
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,12 +51,21 @@ class Gallery:
 
     def __init__(self, path, extractor: str | None = None):
         self.path = os.fspath(path)
-        self.lock_path = self.path + ".lock"
         self.extractor = extractor
+
+    @property
+    def real_path(self) -> str:
+        """The file the gallery really is: a gallery path that is a symlink is written through to its
+        target (replacing the link by a regular file made two diverging galleries, issue 16)."""
+        return os.path.realpath(self.path)
+
+    @property
+    def lock_path(self) -> str:
+        return self.real_path + ".lock"     # one lock whichever link the gallery is reached by
 
     @contextlib.contextmanager
     def _locked(self, exclusive: bool):
-        parent = os.path.dirname(os.path.abspath(self.path))
+        parent = os.path.dirname(self.real_path)
         if not os.path.isdir(parent):
             raise GalleryError(f"gallery directory {parent} does not exist")
         if not exclusive and not os.path.exists(self.lock_path):
@@ -61,7 +73,19 @@ class Gallery:
             # and must not leave a .lock file behind (`gallery list` on a fresh path).
             yield
             return
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            if e.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+                raise GalleryError(f"gallery {self.path}: cannot open its lock file {self.lock_path}: "
+                                   f"{e.strerror}") from None
+            if exclusive:
+                raise GalleryError(f"gallery {self.path} cannot be changed: {e.strerror} ({self.lock_path}); "
+                                   "reading it (list, identify) still works") from None
+            # Read-only filesystem or directory: nobody can replace the file under us, and writers
+            # replace it atomically anyway, so reading without the shared lock is safe.
+            yield
+            return
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
             yield
@@ -78,6 +102,8 @@ class Gallery:
                 raw = f.read()
         except FileNotFoundError:
             return None, self.extractor, []
+        except OSError as e:
+            raise GalleryError(f"gallery {self.path}: cannot read: {e.strerror}") from None
         try:
             doc = json.loads(raw)
             if not isinstance(doc, dict) or doc.get("format") != FORMAT:
@@ -85,11 +111,22 @@ class Gallery:
             if doc.get("version") != VERSION:
                 raise ValueError(f"unsupported version {doc.get('version')!r}")
             dim, entries, extractor = doc["dim"], doc["entries"], doc.get("extractor")
+            # A checksum proves integrity, not sense: a forged file can carry a valid one, so the
+            # structure is checked as well (it used to fail later inside numpy).
+            if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1 or not isinstance(entries, list) \
+                    or not (extractor is None or isinstance(extractor, str)):
+                raise ValueError("malformed header (dim, entries, extractor)")
             if doc.get("sha256") != _digest(dim, extractor, entries):
                 raise ValueError("checksum mismatch (the file was modified or damaged)")
             for e in entries:
-                if not isinstance(e.get("name"), str) or len(e.get("template", ())) != dim:
+                if not isinstance(e, dict) or not isinstance(e.get("name"), str) \
+                        or not isinstance(e.get("template"), list) or len(e["template"]) != dim \
+                        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                                   for v in e["template"]):
                     raise ValueError("malformed entry")
+        except RecursionError:
+            raise GalleryCorruptError(f"gallery {self.path} is corrupt: JSON nested too deeply; it was left "
+                                      "untouched (move it aside to start a new gallery)") from None
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise GalleryCorruptError(f"gallery {self.path} is corrupt: {e}; it was left untouched "
                                       "(move it aside to start a new gallery)") from e
@@ -103,15 +140,29 @@ class Gallery:
         doc = {"format": FORMAT, "version": VERSION, "dim": dim, "extractor": extractor, "entries": entries,
                "sha256": _digest(dim, extractor, entries)}
         data = json.dumps(doc, indent=1).encode()
-        parent = os.path.dirname(os.path.abspath(self.path))
-        prefix = "." + os.path.basename(self.path) + "."
+        target = self.real_path
+        parent = os.path.dirname(target)
+        prefix = "." + os.path.basename(target) + "."
+        try:
+            mode = stat.S_IMODE(os.stat(target).st_mode)     # keep the file's mode (mkstemp's is 0600)
+        except FileNotFoundError:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        try:
+            self._replace(parent, prefix, target, data, mode)
+        except OSError as e:
+            raise GalleryError(f"gallery {self.path}: cannot write: {e.strerror}") from None
+
+    @staticmethod
+    def _replace(parent: str, prefix: str, target: str, data: bytes, mode: int) -> None:
         # Every writer holds the exclusive lock from temp file to rename, so a temp file found now is
         # what a crashed writer left behind.
         for name in os.listdir(parent):
             if name.startswith(prefix) and name.endswith(".tmp"):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(os.path.join(parent, name))
-        atomic_write(self.path, data, mode=0o600, sync_dir=True)   # private (biometric templates), durable
+        atomic_write(target, data, mode=mode, sync_dir=True)
 
     def enroll(self, name: str, template) -> int:
         """Add a template under name; returns how many templates the name now has."""

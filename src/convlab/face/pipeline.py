@@ -82,6 +82,11 @@ class FacePipeline:
         if fitter is None and not detector.gives_landmarks:
             raise ModelSpecError("the detector gives no landmarks, so a fitter is needed")
         self.detector, self.fitter, self.extractor = detector, fitter, extractor
+        if blur_threshold is not None and (isinstance(blur_threshold, bool) or
+                                           not isinstance(blur_threshold, (int, float, np.floating)) or
+                                           not 0 <= blur_threshold < float("inf")):
+            # NaN compared false with every sharpness, silently disabling the check (issue 16)
+            raise ImageError(f"blur threshold must be a finite number >= 0, got {blur_threshold!r}")
         self.blur_threshold = blur_threshold
 
     def run(self, image, *, max_faces: int | None = None) -> Result:

@@ -15,6 +15,7 @@ import select
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from .errors import ToolkitRejectedError, ToolkitUnavailableError
@@ -74,6 +75,7 @@ class Toolkit:
         self._log = open(self.log_path, "wb")
         self.proc = None
         self._info: dict | None = None
+        self._pending = b""      # bytes read from the worker past the last full reply line
 
     @property
     def info(self) -> dict:
@@ -117,22 +119,45 @@ class Toolkit:
             f.seek(start)
             return f.read().decode(errors="replace")
 
+    def _read_line(self, op: str) -> bytes | None:
+        """One reply line, or None at end of file, within REPLY_TIMEOUT for the whole line.
+
+        Reads the pipe's file descriptor directly (select + os.read) with one deadline: a worker
+        that writes part of a line and then hangs used to block readline() past the timeout forever
+        (issue 16), since select only said that *some* bytes were there."""
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + REPLY_TIMEOUT
+        while b"\n" not in self._pending:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                self.proc.kill()
+                partial = f" (it had sent {len(self._pending)} bytes of a line)" if self._pending else ""
+                raise ToolkitRejectedError(f"the RKNN worker gave no answer to {op} within {REPLY_TIMEOUT:g} s "
+                                           f"(CONVLAB_RKNN_TIMEOUT){partial}; it was stopped")
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                return None
+            self._pending += chunk
+        line, _, self._pending = self._pending.partition(b"\n")
+        return line
+
     def _reply(self, start: int, op: str) -> dict:
-        # One reply line per request, read whole, so nothing waits in the text buffer behind select.
-        if not select.select([self.proc.stdout], [], [], REPLY_TIMEOUT)[0]:
-            self.proc.kill()
-            raise ToolkitRejectedError(f"the RKNN worker gave no answer to {op} within {REPLY_TIMEOUT:g} s "
-                                       "(CONVLAB_RKNN_TIMEOUT); it was stopped")
-        line = self.proc.stdout.readline()
-        if not line:
+        line = self._read_line(op)
+        if line is None:
             code = self.proc.wait()
             tail = "\n".join(_ANSI.sub("", self._log_since(start)).strip().splitlines()[-15:])
             raise ToolkitRejectedError(f"the RKNN worker died during {op} (exit code {code}); its last output:\n{tail}")
-        reply = json.loads(line)
-        if reply["ok"]:
+        try:
+            reply = json.loads(line.decode("utf-8", errors="replace"))
+            ok = reply["ok"]
+        except (ValueError, KeyError, TypeError):
+            self.proc.kill()
+            raise ToolkitRejectedError(f"the RKNN worker sent a malformed reply to {op}: {line[:200]!r}; "
+                                       "it was stopped") from None
+        if ok:
             return reply["result"]
         errors = toolkit_lines(self._log_since(start), "E")
-        detail = "; ".join(dict.fromkeys(errors + [reply["error"]]))
+        detail = "; ".join(dict.fromkeys(errors + [str(reply.get("error"))]))
         raise ToolkitRejectedError(f"RKNN-Toolkit2 {op} failed: {detail}")
 
     def close(self) -> None:

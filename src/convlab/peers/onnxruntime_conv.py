@@ -5,7 +5,33 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from ..errors import ConvlabError
 from ..spec import ConvSpec
+
+
+class OnnxRuntimeError(ConvlabError):
+    """onnxruntime refused a model or failed running it (its own message, as one line)."""
+
+
+def _one_line(e: Exception) -> str:
+    return " ".join(str(e).split())[:600] or type(e).__name__
+
+
+class Session:
+    """An onnxruntime InferenceSession whose run() failures are OnnxRuntimeError (a ConvlabError the
+    CLI prints as one line) instead of onnxruntime's raw exceptions inside compare/optimize."""
+
+    def __init__(self, session):
+        self._s = session
+
+    def run(self, output_names, feeds, *args, **kw):
+        try:
+            return self._s.run(output_names, feeds, *args, **kw)
+        except Exception as e:
+            raise OnnxRuntimeError(f"onnxruntime failed running the model: {_one_line(e)}") from None
+
+    def __getattr__(self, name):
+        return getattr(self._s, name)
 
 OPSET = 17
 
@@ -62,14 +88,19 @@ def ort_session(model: bytes | str, threads: int = 1, level: str = "ORT_ENABLE_A
     so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
     if denormal_as_zero:
         so.add_session_config_entry("session.set_denormal_as_zero", "1")
-    return ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
+    try:
+        return Session(ort.InferenceSession(model, so, providers=["CPUExecutionProvider"]))
+    except Exception as e:
+        where = model if isinstance(model, str) else "the model"
+        raise OnnxRuntimeError(f"onnxruntime refuses {where}: {_one_line(e)}") from None
 
 
 class OrtConv:
     """A prepared onnxruntime session for one conv shape; call with x."""
 
     def __init__(self, spec: ConvSpec, w, b, input_shape, threads: int = 1):
-        self.session = ort_session(build_conv_model(spec, w, b, input_shape).SerializeToString(), threads)
+        # the raw session: this one is timed against convlab's kernels, so no wrapper call per run
+        self.session = ort_session(build_conv_model(spec, w, b, input_shape).SerializeToString(), threads)._s
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.session.run(None, {"X": x})[0]

@@ -111,6 +111,27 @@ class SweepSpec:
         """"all" means every kernel but the float64 oracle, which only a spec naming it times."""
         return algo != "reference" if self.algos == "all" else algo in self.algos
 
+    def validate(self) -> None:
+        """What parse checks and a caller may have changed since (the CLI's --threads replaces threads):
+        thread counts 1..1024, and every named algo a registered kernel of one of the backends (a typo
+        used to give a complete, empty sweep)."""
+        from .. import registry
+
+        def fail(msg):
+            raise SweepSpecError(f"sweep spec {self.path}: {msg}")
+        for t in self.threads:
+            if isinstance(t, bool) or not isinstance(t, int) or not 1 <= t <= 1024:
+                fail(f"threads must be integers from 1 to 1024, got {t!r}")
+        unknown_b = [b for b in self.backends if b not in registry.backends()]
+        if unknown_b:
+            fail(f"unknown backend(s) {', '.join(unknown_b)}; known: {', '.join(registry.backends())}")
+        if self.algos != "all":
+            known = {e.algo for b in self.backends for e in registry.entries(b)}
+            bad = [a for a in self.algos if a not in known]
+            if bad:
+                fail(f"unknown algo(s) {', '.join(map(repr, bad))} for backend(s) {', '.join(self.backends)}; "
+                     f"known: {', '.join(sorted(known))}")
+
     def groups(self) -> list[Group]:
         """Deterministic order: shapes grouped by cell, cells in spec order, then threads."""
         cells: dict[tuple, list[Shape]] = {}
@@ -123,7 +144,10 @@ def load(path: str | Path) -> SweepSpec:
     path = Path(path)
     if not path.is_file():
         raise SweepSpecError(f"sweep spec {path}: no such file")
-    text = path.read_text()
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SweepSpecError(f"sweep spec {path}: not UTF-8 text (byte {e.start}); save it as UTF-8") from None
     try:
         raw = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
     except (yaml.YAMLError, tomllib.TOMLDecodeError) as e:
@@ -171,7 +195,8 @@ def parse(raw, where: str = "<spec>") -> SweepSpec:
         fail("'timing' must be a mapping")
     _unknown(timing, _TIMING_KEYS, "timing.", fail)
     for k, v in timing.items():
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 or (k != "warmup" and v == 0):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0 or v == float("inf") \
+                or (k != "warmup" and v == 0):
             fail(f"timing.{k} must be a {'non-negative' if k == 'warmup' else 'positive'} number, got {v!r}")
         setattr(spec.timing, k, type(getattr(spec.timing, k))(v))
     budget = raw.get("budget", {})
@@ -179,12 +204,16 @@ def parse(raw, where: str = "<spec>") -> SweepSpec:
         fail("'budget' must be a mapping")
     _unknown(budget, _BUDGET_KEYS, "budget.", fail)
     if "max_gflop" in budget:
-        spec.max_gflop = float(budget["max_gflop"])
+        v = budget["max_gflop"]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < float("inf"):
+            fail(f"budget.max_gflop must be a positive number, got {v!r}")
+        spec.max_gflop = float(v)
     if spec.zoo:
         from .zoo_shapes import zoo_shapes
         spec.shapes += [s for s in zoo_shapes() if s not in spec.shapes]
     if len(set(spec.shapes)) != len(spec.shapes):
         fail("the same shape appears twice")
+    spec.validate()
     return spec
 
 

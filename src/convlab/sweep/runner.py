@@ -7,6 +7,7 @@ rows are written together when it finishes, so a kill loses at most the group in
 from __future__ import annotations
 
 import datetime
+import sys
 import time
 from pathlib import Path
 
@@ -17,12 +18,12 @@ from tqdm import tqdm
 from .. import registry
 from ..bench.machine import machine_info
 from ..bench.timing import time_interleaved
-from ..device import device_id, results_dir
+from ..device import device_id
 from ..errors import ConvlabError
 from ..fileio import write_json
 from .candidates import candidates
 from .grid import PEER_ALGO, Group, SweepSpec
-from .store import ResultFile, read_meta, sidecar
+from .store import ResultFile, locked, read_meta, sidecar
 
 NOISE_NOTE = ("timed on a shared host (other jobs running): 1-thread rows are process CPU time (preemption "
               "not counted), multi-thread rows wall time (waiting for a core counted); candidates of one group are "
@@ -75,8 +76,14 @@ def run_sweep(spec: SweepSpec, out_dir: Path | None = None, *, resume: bool = Fa
     if unknown:
         raise ConvlabError(f"sweep {spec.name}: unknown backend(s) {', '.join(sorted(unknown))}; "
                            f"known: {', '.join(registry.backends())}")
+    spec.validate()     # again: the CLI may have replaced threads (--threads 0 wrote "convlab bug" error rows)
     out_dir = Path(out_dir) if out_dir else default_out_dir()
     path = results_path(spec, out_dir, shard)
+    with locked(path):
+        return _run_locked(spec, path, resume, shard, progress)
+
+
+def _run_locked(spec: SweepSpec, path: Path, resume: bool, shard: tuple[int, int], progress: bool) -> Path:
     if path.exists() and not resume:
         raise ConvlabError(f"{path} exists: pass --resume to continue it, or remove it to start over")
     if path.exists():
@@ -85,6 +92,9 @@ def run_sweep(spec: SweepSpec, out_dir: Path | None = None, *, resume: bool = Fa
             raise ConvlabError(f"{path} was made by a different version of sweep {spec.name!r} "
                                f"(fingerprint {old} != {spec.fingerprint()}); remove it to start over")
     store = ResultFile(path)
+    if store.truncated:
+        print(f"{path}: line(s) {', '.join(map(str, store.truncated))} were truncated; measuring them again",
+              file=sys.stderr)
     meta = _metadata(spec, shard, read_meta(path) if path.exists() else None)
     write_json(sidecar(path), meta)
     groups = my_groups(spec, shard)

@@ -68,6 +68,8 @@ def build_model(name: str, seed: int = 0, subnormal_fraction: float = 0.0,
     if name not in MODELS:
         raise ConvlabError(f"unknown zoo model {name!r}; available: {', '.join(MODELS)}")
     check_fraction(subnormal_fraction)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
+        raise ConvlabError(f"seed must be an integer from 0 to 2**63-1, got {seed!r} (NumPy seeds are non-negative)")
     t0 = time.perf_counter()
     # Each model draws from its own stream so adding a model never changes another's weights.
     stream = [int(seed), zlib.crc32(name.encode())]

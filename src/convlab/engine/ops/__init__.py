@@ -8,6 +8,24 @@ mid-run. Conv itself is not here: the executor runs it through convlab.prepare_c
 """
 from __future__ import annotations
 
+from ..errors import ModelLoadError
+
+
+def invalid(node, why: str) -> ModelLoadError:
+    """A node whose attributes or constant inputs onnxruntime refuses too: the error names the node."""
+    return ModelLoadError(f"node {node.name!r} ({node.op}): {why}")
+
+
+def positive_ints(node, name: str, values, n: int | None, minimum: int = 1) -> list[int]:
+    """An INTS attribute with n entries, each >= minimum (else the node's error)."""
+    values = list(values)
+    if n is not None and len(values) != n:
+        raise invalid(node, f"{name} has {len(values)} values, the {n}-D input needs {n}")
+    if any(v < minimum for v in values):
+        raise invalid(node, f"{name} {values} must all be >= {minimum}")
+    return values
+
+
 from . import elementwise, linalg, pool, resize, tensor, conv_transpose
 
 OPS: dict = {}

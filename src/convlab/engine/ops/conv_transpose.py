@@ -8,13 +8,37 @@ from __future__ import annotations
 import numpy as np
 
 
+def check_conv_transpose(node, x_shape, w_shape) -> None:
+    """What onnxruntime refuses in a ConvTranspose, as the node's ModelLoadError (at load)."""
+    from . import invalid
+    groups = node.attr("group", 1)
+    if len(x_shape) != 4 or len(w_shape) != 4:
+        raise invalid(node, f"only 2-D ConvTranspose is supported (input {tuple(x_shape)}, weights {tuple(w_shape)})")
+    if groups < 1 or x_shape[1] % groups:
+        raise invalid(node, f"group {groups} must divide the input's {x_shape[1]} channels")
+    if w_shape[0] != x_shape[1]:
+        raise invalid(node, f"weights {tuple(w_shape)} are for {w_shape[0]} input channels, the input has {x_shape[1]}")
+    if min(w_shape) < 1:
+        raise invalid(node, f"weights {tuple(w_shape)} have an empty dimension")
+    if node.attr("auto_pad", "NOTSET") != "NOTSET" and node.attr("pads") is not None:
+        raise invalid(node, f"pads and auto_pad={node.attr('auto_pad')} cannot be used together")
+    kernel = node.attr("kernel_shape")
+    if kernel is not None and list(kernel) != list(w_shape[2:]):
+        raise invalid(node, f"kernel_shape {list(kernel)} disagrees with the weights' {list(w_shape[2:])}")
+
+
 def conv_transpose_geometry(node, in_hw, w_shape):
     """(strides, dilations, (pad_begin, pad_end) per dim, output_padding, output size per dim)."""
+    from . import invalid, positive_ints
     kernel = list(node.attr("kernel_shape") or w_shape[2:])
-    strides = list(node.attr("strides") or [1, 1])
-    dil = list(node.attr("dilations") or [1, 1])
-    out_pad = list(node.attr("output_padding") or [0, 0])
-    pads = list(node.attr("pads") or [0, 0, 0, 0])
+    strides = positive_ints(node, "strides", node.attr("strides") or [1, 1], 2)
+    dil = positive_ints(node, "dilations", node.attr("dilations") or [1, 1], 2)
+    out_pad = positive_ints(node, "output_padding", node.attr("output_padding") or [0, 0], 2, minimum=0)
+    pads = positive_ints(node, "pads", node.attr("pads") or [0, 0, 0, 0], 4, minimum=0)
+    for i in range(2):
+        if out_pad[i] >= max(strides[i], dil[i]):
+            raise invalid(node, f"output_padding {out_pad} must be smaller than the stride {strides} or the "
+                                f"dilation {dil} on each axis")
     auto_pad = node.attr("auto_pad", "NOTSET")
     out_shape = node.attr("output_shape")
     pad_pairs, sizes = [], []
@@ -31,6 +55,8 @@ def conv_transpose_geometry(node, in_hw, w_shape):
             pb, pe = pads[i], pads[i + 2]
         pad_pairs.append((pb, pe))
         sizes.append(full - pb - pe)
+        if sizes[-1] < 1:
+            raise invalid(node, f"output size {sizes[-1]} < 1 on axis {i + 2}")
     return strides, dil, pad_pairs, out_pad, sizes
 
 

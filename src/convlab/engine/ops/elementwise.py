@@ -66,6 +66,13 @@ def _leaky(node, ins, opset):
 
 def _prelu(node, ins, opset):
     x, s = ins
+    try:
+        ok = np.broadcast_shapes(x.shape, s.shape) == x.shape
+    except ValueError:
+        ok = False
+    if not ok:    # ONNX: the slope broadcasts *to* X (unidirectionally); the output has X's shape
+        from . import invalid
+        raise invalid(node, f"slope of shape {s.shape} does not broadcast to the input's {x.shape}")
     return [np.where(x >= 0, x, x * s).astype(x.dtype, copy=False)]
 
 

@@ -12,11 +12,16 @@ import numpy as np
 
 def pool_geometry(node, in_sizes):
     """Per spatial dim: (kernel, stride, dilation, pad_begin, pad_end, out_size)."""
+    from . import invalid, positive_ints
     nd = len(in_sizes)
-    kernel = list(node.attr("kernel_shape"))
-    strides = list(node.attr("strides") or [1] * nd)
-    dil = list(node.attr("dilations") or [1] * nd)
-    pads = list(node.attr("pads") or [0] * 2 * nd)
+    kernel = positive_ints(node, "kernel_shape", node.attr("kernel_shape"), nd)
+    strides = positive_ints(node, "strides", node.attr("strides") or [1] * nd, nd)
+    dil = positive_ints(node, "dilations", node.attr("dilations") or [1] * nd, nd)
+    pads = positive_ints(node, "pads", node.attr("pads") or [0] * 2 * nd, 2 * nd, minimum=0)
+    for i in range(nd):
+        if max(pads[i], pads[i + nd]) >= kernel[i]:
+            raise invalid(node, f"pads {pads} must be smaller than kernel_shape {kernel} (onnxruntime's rule: "
+                                "a window of padding only has no value)")
     auto_pad = node.attr("auto_pad", "NOTSET")
     ceil_mode = node.attr("ceil_mode", 0)
     geo = []
@@ -35,6 +40,9 @@ def pool_geometry(node, in_sizes):
             # A window may not start in the end padding (PyTorch's and onnxruntime's rule).
             if ceil_mode and (out - 1) * s >= size + pb:
                 out -= 1
+        if out < 1:
+            raise invalid(node, f"the {span}-wide window (kernel {k}, dilation {d}) does not fit the input of "
+                                f"size {size} with pads ({pb}, {pe}): output size {out}")
         geo.append((k, s, d, pb, pe, out))
     return geo
 

@@ -33,13 +33,28 @@ def resize_settings(node, opset):
 
 def scales_and_sizes(node, ins, opset, shape):
     """Per-axis (scale, out size). Scales are the given ones, or out/in when sizes are given."""
+    from . import invalid
     if node.op == "Upsample" or opset < 11:
         scales = [float(v) for v in ins[1]]
+        if len(scales) != len(shape):
+            raise invalid(node, f"{len(scales)} scales for a rank-{len(shape)} input")
+        if not all(s > 0 for s in scales):
+            raise invalid(node, f"scales {scales} must all be > 0")
         return scales, [int(np.floor(n * s)) for n, s in zip(shape, scales)]
     scales_in = ins[2] if len(ins) > 2 and ins[2] is not None and ins[2].size else None
     sizes_in = ins[3] if len(ins) > 3 and ins[3] is not None and ins[3].size else None
     axes = node.attr("axes") or list(range(len(shape)))
+    if any(not -len(shape) <= a < len(shape) for a in axes):
+        raise invalid(node, f"axes {list(axes)} out of range for a rank-{len(shape)} input")
     axes = [a % len(shape) for a in axes]
+    given = sizes_in if sizes_in is not None else scales_in
+    if given is None:
+        raise invalid(node, "needs scales or sizes")
+    if given.size != len(axes):
+        raise invalid(node, f"{given.size} {'sizes' if sizes_in is not None else 'scales'} for "
+                            f"{len(axes)} axes (rank {len(shape)})")
+    if not np.all(given > 0):
+        raise invalid(node, f"{'sizes' if sizes_in is not None else 'scales'} {given.tolist()} must all be > 0")
     scales, sizes = [1.0] * len(shape), list(shape)
     if sizes_in is not None:
         for a, n in zip(axes, sizes_in):

@@ -18,9 +18,17 @@ def _axes(node, ins, opset, first_input_opset: int, index: int = 1) -> list[int]
     return _ints(ins[index]) if len(ins) > index and ins[index] is not None else None
 
 
+def _invalid(node, why):
+    from . import invalid
+    return invalid(node, why)
+
+
 def _flatten(node, ins, opset):
     x = ins[0]
-    axis = node.attr("axis", 1) % (x.ndim + 1) if x.ndim else 0
+    axis = node.attr("axis", 1)
+    if not -x.ndim <= axis <= x.ndim:
+        raise _invalid(node, f"axis {axis} out of range [-{x.ndim}, {x.ndim}] for a rank-{x.ndim} input")
+    axis = axis % (x.ndim + 1) if x.ndim else 0
     return [x.reshape(int(np.prod(x.shape[:axis], dtype=np.int64)), -1)]
 
 
@@ -50,6 +58,10 @@ def _split(node, ins, opset):
         parts = node.attr("num_outputs", n)
         size = -(-x.shape[axis] // parts)       # opset 18: the last chunk may be smaller
         split = [min(size, x.shape[axis] - k * size) for k in range(parts)]
+    split = [int(v) for v in split]
+    if any(v < 0 for v in split) or sum(split) != x.shape[axis] or len(split) != n:
+        raise _invalid(node, f"split sizes {split} must be {n} non-negative sizes summing to the axis' "
+                             f"{x.shape[axis]}")
     bounds = np.cumsum([0] + list(split))
     return [np.take(x, np.arange(bounds[k], bounds[k + 1]), axis=axis) for k in range(len(split))]
 
@@ -100,6 +112,8 @@ def pad_widths(node, ins, opset, rank: int) -> tuple[list[tuple[int, int]], floa
         value = ins[2].item() if len(ins) > 2 and ins[2] is not None and ins[2].size else 0
         axes = _ints(ins[3]) if len(ins) > 3 and ins[3] is not None else None
     axes = list(range(rank)) if axes is None else [a % rank for a in axes]
+    if pads is None or len(pads) != 2 * len(axes):
+        raise _invalid(node, f"pads {pads} must hold 2 x {len(axes)} values")
     width = [(0, 0)] * rank
     for i, a in enumerate(axes):
         width[a] = (pads[i], pads[i + len(axes)])
@@ -109,11 +123,16 @@ def pad_widths(node, ins, opset, rank: int) -> tuple[list[tuple[int, int]], floa
 def _pad(node, ins, opset):
     x = ins[0]
     width, value = pad_widths(node, ins, opset, x.ndim)
+    mode = node.attr("mode", "constant")
+    for d, (b, e) in enumerate(width):
+        if x.shape[d] + min(b, 0) + min(e, 0) < 0:
+            raise _invalid(node, f"pads ({b}, {e}) crop more than axis {d}'s {x.shape[d]} elements")
+        if mode == "reflect" and max(b, e) >= x.shape[d]:
+            raise _invalid(node, f"reflect pads ({b}, {e}) must be smaller than axis {d}'s size {x.shape[d]}")
     if min(min(w) for w in width) < 0:   # negative pads crop
         crop = tuple(slice(-min(b, 0), x.shape[d] + min(e, 0)) for d, (b, e) in enumerate(width))
         x = x[crop]
         width = [(max(b, 0), max(e, 0)) for b, e in width]
-    mode = node.attr("mode", "constant")
     if mode == "constant":
         return [np.pad(x, width, mode="constant", constant_values=x.dtype.type(value))]
     return [np.pad(x, width, mode={"reflect": "reflect", "edge": "edge", "wrap": "wrap"}[mode])]

@@ -36,6 +36,18 @@ def fptr(a: np.ndarray | None):
     return ffi.from_buffer("float[]", a)   # ~1 us; ffi.cast of a.ctypes.data costs ~6 us per call
 
 
+def fptr_out(a: np.ndarray):
+    """float* to an output array the C kernel writes: refused unless writable (a read-only buffer
+    was written through: a segfault, or a silently modified bytes object). The conv API checks
+    this first with a clearer message; this is the last line before C."""
+    assert a.dtype == np.float32 and a.flags.c_contiguous
+    try:
+        return ffi.from_buffer("float[]", a, require_writable=True)
+    except (TypeError, BufferError, ValueError):
+        from ...errors import ConvInputError
+        raise ConvInputError("out is read-only: the C kernels need a writable output array") from None
+
+
 class Epilogue:
     """A cl_epilogue for one conv layer, holding the bias and slope arrays it points into."""
 
@@ -95,7 +107,7 @@ def weights_as_is(c_function: str, name: str):
         ep, shapes, wp = Epilogue(spec, b), ShapeCache(spec), fptr(w)
 
         def run(x, out):
-            check(fn(shapes(x.shape), fptr(x), wp, fptr(out), ep.c, threads), name)
+            check(fn(shapes(x.shape), fptr(x), wp, fptr_out(out), ep.c, threads), name)
         run.keepalive = (w, ep)   # wp and ep.c point into these
         return run
     return prepare

@@ -22,7 +22,7 @@ def prepare(spec, w, b, threads):
     packed = ffi.gc(packed, lib.cl_im2col_free)
 
     def run(x, out):
-        _ffi.check(lib.cl_im2col_run(packed, shapes(x.shape), _ffi.fptr(x), _ffi.fptr(out), ep.c, threads),
+        _ffi.check(lib.cl_im2col_run(packed, shapes(x.shape), _ffi.fptr(x), _ffi.fptr_out(out), ep.c, threads),
                    "im2col/c")
     run.keepalive = (w, ep)
     return run

@@ -19,6 +19,13 @@ worst case; tests check the margin and that a transform constant off by 1% is ca
 column (padding >= 2) are computed directly by the C code: by cancellation in a tile their error
 would be that of the neighbouring outputs against an exact value with 3 taps, which no
 per-element factor covers.
+
+NaN and Inf. A NaN or Inf input reaches every output whose receptive field holds it, as in the
+direct sum; but the transforms mix a whole input tile, so an Inf input can become Inf - Inf = NaN
+in the transformed values and the outputs of that tile (and of neighbouring tiles sharing the
+input) can be NaN where the direct convolution is finite. Winograd kernels therefore do not
+promise finite outputs next to a non-finite input; tests/test_conv_kernels.py states and checks
+the spread stays within a tile span. Use a direct or GEMM kernel where that matters.
 """
 from __future__ import annotations
 
@@ -62,7 +69,7 @@ def _make_prepare(m: int):
         plan = ffi.gc(out[0], lib.cl_winograd_free)
 
         def run(x, y):
-            _ffi.check(lib.cl_winograd_run(plan, shapes(x.shape), _ffi.fptr(x), _ffi.fptr(y), ep.c, threads),
+            _ffi.check(lib.cl_winograd_run(plan, shapes(x.shape), _ffi.fptr(x), _ffi.fptr_out(y), ep.c, threads),
                        f"winograd_f{m}3/c")
         run.keepalive = (ep, plan)
         return run

@@ -1,11 +1,29 @@
 """What every Numba kernel needs besides its loops: thread control and the in-bounds part of a row."""
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 
 import numba
 import numpy as np
 from numba import njit
+
+
+_WORKQUEUE_LOCK = threading.Lock()
+_layer: str | None = None
+
+
+def _serialise() -> bool:
+    """Whether parallel launches must be serialised: Numba's fallback `workqueue` threading layer
+    (no OpenMP/TBB) aborts the process when two threads launch parallel kernels at once. Unknown
+    until the first launch, so the first launches are serialised too."""
+    global _layer
+    if _layer is None:
+        try:
+            _layer = numba.threading_layer()
+        except ValueError:      # no parallel kernel has run yet
+            return True
+    return _layer == "workqueue"
 
 
 @contextmanager
@@ -14,12 +32,17 @@ def numba_threads(threads: int):
 
     Kernels parallelise over independent outputs only, so the count changes speed, never results.
     """
+    serial = _serialise()
+    if serial:
+        _WORKQUEUE_LOCK.acquire()
     old = numba.get_num_threads()
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     try:
         yield
     finally:
         numba.set_num_threads(old)
+        if serial:
+            _WORKQUEUE_LOCK.release()
 
 
 @njit(inline="always", cache=True)
@@ -36,13 +59,19 @@ def tap_range(out_len, stride, offset, in_len):
 
 class Workspace:
     """Scratch arrays a plan keeps between calls, by name: allocating megabytes per call costs fresh
-    page faults every time. It makes a plan not safe to call from two Python threads at once."""
+    page faults every time.
+
+    The arrays are per calling thread (threading.local), so one plan called from several Python
+    threads at once gives each call its own scratch and the right answer (a shared set gave max
+    errors of 126 on outputs of 73, issue 16); each thread's set is freed when the thread ends.
+    """
 
     def __init__(self):
-        self._arrays: dict[str, np.ndarray] = {}
+        self._local = threading.local()
 
     def get(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
-        a = self._arrays.get(name)
+        arrays = self._local.__dict__
+        a = arrays.get(name)
         if a is None or a.shape != shape:
-            a = self._arrays[name] = np.empty(shape, np.float32)
+            a = arrays[name] = np.empty(shape, np.float32)
         return a

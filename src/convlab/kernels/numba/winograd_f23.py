@@ -19,6 +19,13 @@ So |error| <= 7.1 * 1.3 * (9 C_in + 1) * eps * (|w| conv |x|) ~ 9.2 K eps; error
 tests/test_numba_winograd.py checks the bound holds (worst measured error/bound: 0.02 at
 C_in = 1, 0.003 at C_in = 4, 1e-4 at C_in = 64) and is tight enough that one transform entry off
 by 1e-4 fails it. ``winograd_reference`` below is the plain NumPy statement of the same algorithm.
+
+NaN and Inf. A NaN or Inf input reaches every output whose receptive field holds it, as in the
+direct sum; but the transforms mix a whole input tile, so an Inf input can become Inf - Inf = NaN
+in the transformed values and the outputs of that tile (and of neighbouring tiles sharing the
+input) can be NaN where the direct convolution is finite. Winograd kernels therefore do not
+promise finite outputs next to a non-finite input; tests/test_conv_kernels.py states and checks
+the spread stays within a tile span. Use a direct or GEMM kernel where that matters.
 """
 from __future__ import annotations
 
