@@ -54,7 +54,7 @@ def auto_sources(model) -> dict[str, str]:
     are left out."""
     out = {}
     for step in getattr(getattr(model, "executor", None), "steps", ()):
-        how = getattr(getattr(step, "run", None), "choice", None)
+        how = getattr(step, "choice", None)
         node = getattr(step, "node", None)
         if how and getattr(step, "spec", None) is not None and node is not None:
             out[node.name] = how

@@ -33,6 +33,7 @@ class Step:
     in_shapes: list = field(default_factory=list)
     out_shapes: list = field(default_factory=list)
     timings: dict = field(default_factory=dict)   # conv="tune": each candidate kernel's ms
+    choice: str | None = None        # conv with algo="auto": where the choice came from (ConvPlan.choice)
     host: str = "python"             # what runs the step: "python", or "c" inside the native engine
     host_note: str = ""              # native engine: why this step stayed in Python
 
@@ -77,6 +78,7 @@ class Executor:
         plan, note, timings = kernel_choice.select(w, b, spec, in_shapes[0], override.get("algo", conv),
                                                    override.get("backend", backend), threads)
         return Step(node, plan, kernel=f"{plan.algo}/{plan.backend}", note=note, timings=timings,
+                    choice=getattr(plan, "choice", None),
                     flops=spec.flops(in_shapes[0][0], *in_shapes[0][2:]), spec=spec,
                     in_shapes=in_shapes, out_shapes=out_shapes)
 

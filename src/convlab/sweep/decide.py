@@ -33,48 +33,6 @@ def measured_shapes(rows: list[dict]) -> dict[tuple, dict[str, float]]:
     return dict(out)
 
 
-def check_table(data, where: str) -> None:
-    """The structure `build` writes, checked when a table is loaded: a table with the right format
-    tag and a wrong structure raised KeyError/TypeError inside every algo="auto" (issue 16)."""
-    from ..errors import ConvlabError
-
-    def fail(msg):
-        raise ConvlabError(f"decision table {where}: {msg}; rebuild it with `convlab decide`")
-
-    def is_int(v):
-        return isinstance(v, int) and not isinstance(v, bool)
-    for key in ("entries", "rules"):
-        if not isinstance(data.get(key, []), list):
-            fail(f"'{key}' must be a list")
-    for i, e in enumerate(data.get("entries", [])):
-        if not isinstance(e, dict):
-            fail(f"entries[{i}] is not an object")
-        for k in ("k", "stride", "padding", "c_in", "c_out", "h", "w", "groups", "threads"):
-            if not is_int(e.get(k)):
-                fail(f"entries[{i}].{k} must be an integer, got {e.get(k)!r}")
-        for k in ("backend", "winner"):
-            if not isinstance(e.get(k), str):
-                fail(f"entries[{i}].{k} must be a string, got {e.get(k)!r}")
-
-    def check_tree(node, where_, depth=0):
-        if depth > 64 or not isinstance(node, dict):
-            fail(f"{where_} is not a tree node")
-        if "algo" in node:
-            if not isinstance(node["algo"], str):
-                fail(f"{where_}.algo must be a string")
-            return
-        if node.get("feature") not in FEATURES or isinstance(node.get("threshold"), bool) \
-                or not isinstance(node.get("threshold"), (int, float)):
-            fail(f"{where_} needs 'algo', or 'feature' (one of {', '.join(FEATURES)}) and a numeric 'threshold'")
-        check_tree(node.get("left"), where_ + ".left", depth + 1)
-        check_tree(node.get("right"), where_ + ".right", depth + 1)
-    for i, r in enumerate(data.get("rules", [])):
-        if not isinstance(r, dict) or not isinstance(r.get("family"), str) or not isinstance(r.get("backend"), str) \
-                or not is_int(r.get("threads")):
-            fail(f"rules[{i}] needs a string family and backend and an integer threads")
-        check_tree(r.get("tree"), f"rules[{i}].tree")
-
-
 def build(rows: list[dict], device_id: str, sources: list[str]) -> dict:
     shapes = measured_shapes(rows)
     entries = []
