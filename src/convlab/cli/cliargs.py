@@ -23,7 +23,10 @@ def add_model_args(p, kernels: bool = True) -> None:
                                                       "winograd_f23, depthwise, ... (see `convlab bench`)")
         p.add_argument("--backend", default=None, help="kernel backend: numba or c (or all, with --conv tune); "
                                                        "default: convlab's default backend, c (numba when the C extension is not built)")
-        p.add_argument("--threads", type=int, default=1)
+        p.add_argument("--threads", type=int, default=1, help="threads per kernel (default: 1)")
+        p.add_argument("--engine", choices=["native", "python"], default=None,
+                       help="native: the whole graph in one C call; python: the readable reference executor, "
+                            "one Python step per node (default: native when the C extension is built)")
         p.add_argument("--overrides", metavar="FILE", help="JSON/YAML {conv layer name: 'algo[/backend]'}")
         p.add_argument("--decision-table", metavar="FILE",
                        help="decision table algo=auto reads (default: $CONVLAB_DECISION_TABLE if set, else the one shipped "
@@ -104,7 +107,7 @@ def load(args, arrays: dict | None = None, **options) -> Model:
             raise ModelInputError(f"--threads must be >= 1, got {args.threads}")
         from ..registry import resolve_backend
         kw.update(conv=args.conv, backend=resolve_backend(args.backend), threads=args.threads,
-                  overrides=args.overrides)
+                  overrides=args.overrides, engine=args.engine)
     kw.update(options)
     shapes = shapes_from_arrays(args.model, parse_shapes(args.model, args.shape), arrays or {})
     return Model.load(args.model, shapes, **kw)

@@ -21,7 +21,7 @@ def register(subparsers) -> None:
     p.add_argument("--target", default="host", choices=["host", *TARGETS],
                    help="the architecture the plan is for (default: this machine's)")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
-    p.set_defaults(func=run, backend="c")      # a plan runs C kernels only
+    p.set_defaults(func=run)
 
 
 def run(args) -> int:
@@ -31,6 +31,8 @@ def run(args) -> int:
         raise ConvlabError(f"{args.output} exists; pass --force to overwrite it")
     if os.path.abspath(args.output) == os.path.abspath(args.model):
         raise ConvlabError("the output would overwrite the input model")
+    if args.engine == "python":
+        raise ConvlabError("a plan is the native engine's: --engine python cannot be compiled")
     model = cliargs.load(args, engine="native")
     data = model.executor.plan_bytes(args.target)
     atomic_write(args.output, data)

@@ -4,7 +4,8 @@ conv kernels, profile it.
     from convlab.engine import Model
     m = Model.load("net.onnx", input_shapes={"input": (1, 3, 224, 224)},   # fixes dynamic dims
                    conv="auto",          # or "tune" (time each kernel per layer), "direct", "im2col", ...
-                   backend="numba",      # or "c"; "all" with conv="tune" picks across backends
+                   backend=None,         # the default "c" (numba without the C extension); "all" with conv="tune"
+                   engine=None,          # "native" (one C call per inference; the default) or "python"
                    threads=1,
                    passes="all",         # or "none", or "fold_bn,fuse_activation", or a list (PASS_ORDER)
                    overrides="kernels.yaml")  # optional {conv layer name: "algo[/backend]"}
@@ -28,8 +29,9 @@ best supported kernel instead: ``auto`` on the same backend, then other backends
 NumPy reference; ``m.layers()`` and the profile say so.
 
 Modules: loader (ONNX -> Graph), shapes (shape inference for the fixed shape), ops/ (NumPy ops),
-passes/ (one graph pass per file), kernel_choice, arena (liveness-based buffer reuse), executor,
-profile, export (Graph -> ONNX), model (this API). The CLI's model options live in convlab.cli.cliargs.
+passes/ (one graph pass per file), kernel_choice, arena (liveness-based buffer reuse), executor (the
+Python reference executor), native (the graph compiled to C steps run by csrc/engine.c in one call;
+plan files for convlab-run), profile, export (Graph -> ONNX), model (this API). The CLI's model options live in convlab.cli.cliargs.
 Whole models against onnxruntime and ncnn: `convlab bench models` (convlab.bench.models).
 """
 from .errors import ModelInputError, ModelLoadError, UnsupportedOpError
