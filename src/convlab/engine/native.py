@@ -225,6 +225,7 @@ class NativeExecutor(Executor):
         self.n_records = n
         self.segments = self._segments()
         self._arena_ptr = ffi.from_buffer("float[]", self.arena.buffer)
+        self._failed = ffi.new("int *")
         buf = self.arena.buffer
         self.tensor_views = {}        # every float32 activation, views (Reshape outputs) included
         for name, root in self.root.items():
@@ -588,8 +589,20 @@ class NativeExecutor(Executor):
     def run(self, feeds, clock: list | None = None, timer=time.perf_counter) -> dict[str, np.ndarray]:
         ffi, lib = cbackend.ffi, cbackend.lib
         g, views = self.graph, self.tensor_views
+        feeds = self.check_feeds(feeds)
+        if clock is None and len(self.segments) == 1 and isinstance(self.segments[0], tuple) \
+                and all(name in views for name in feeds) and all(o in views for o in g.outputs):
+            # Every step in C (the usual case): feed, one call, copy out. A small model (MTCNN's
+            # R-Net, 0.2 ms) would otherwise spend a quarter of its time building dicts here.
+            for name, x in feeds.items():
+                np.copyto(views[name], x)
+            rc = lib.cl_engine_run(self.engine, self._arena_ptr, 0, self.n_records, self.threads, ffi.NULL, 0,
+                                   self._failed)
+            if rc != lib.CL_OK:
+                self._raise(rc, self._failed[0])
+            return {o: views[o].copy() for o in g.outputs}
         values = dict(g.consts)
-        for name, x in self.check_feeds(feeds).items():
+        for name, x in feeds.items():
             if name in views:
                 np.copyto(views[name], x)
             else:
@@ -598,7 +611,7 @@ class NativeExecutor(Executor):
         seconds = ffi.new("double[]", max(self.n_records, 1)) if clock is not None else ffi.NULL
         code = lib.CL_CLOCK_THREAD_CPU if timer is time.thread_time else lib.CL_CLOCK_WALL
         py_times = {}
-        failed = ffi.new("int *")
+        failed = self._failed
         for seg in self.segments:
             if isinstance(seg, tuple):
                 rc = lib.cl_engine_run(self.engine, self._arena_ptr, seg[0], seg[1], self.threads, seconds, code, failed)
