@@ -100,3 +100,22 @@ def test_blur_threshold_must_be_a_finite_number(bad):
 def test_model_threads_out_of_range_is_refused(threads):
     with pytest.raises(ConvlabError, match="threads"):
         Model.load(_model(), conv="direct", threads=threads)
+
+
+def test_compare_refuses_a_non_positive_repeat(tmp_path, capsys):
+    from convlab.cli import main
+    from engine_util import make_model
+    from onnx import helper
+    src = tmp_path / "m.onnx"
+    src.write_bytes(make_model([helper.make_node("Relu", ["X"], ["Y"])], {"X": (1, 4)}, ["Y"]).SerializeToString())
+    assert main(["compare", str(src), "--repeat", "-5"]) == 2
+    assert "--repeat must be >= 1, got -5" in capsys.readouterr().err
+
+
+def test_a_corrupt_face_model_is_named_in_the_error(tmp_path):
+    from convlab.errors import ConvlabError
+    from convlab.face.runners import ConvlabRunner
+    bad = tmp_path / "detector.onnx"
+    bad.write_bytes(b"garbage")
+    with pytest.raises(ConvlabError, match="detector.onnx: not a readable ONNX model"):
+        ConvlabRunner(bad)

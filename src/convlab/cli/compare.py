@@ -8,6 +8,7 @@ import numpy as np
 import onnx
 
 from . import cliargs
+from ..errors import ConvlabError
 from ..engine.loader import read_model
 from ..peers.onnxruntime_conv import ort_session as peer_session
 
@@ -74,11 +75,13 @@ def compare(model, session, feeds: dict, repeat: int) -> dict:
 
 
 def run(args) -> int:
+    if args.repeat < 1:
+        raise ConvlabError(f"--repeat must be >= 1, got {args.repeat}")
     arrays = cliargs.input_arrays(args.model, args.input)
     model = cliargs.load(args, arrays)
     feeds = model.executor.check_feeds(_inputs(model, arrays, args.seed))
     shapes = {k: shape for k, (shape, dtype) in model.inputs.items()}
-    result = compare(model, ort_session(args.model, args.threads, shapes), feeds, max(1, args.repeat))
+    result = compare(model, ort_session(args.model, args.threads, shapes), feeds, args.repeat)
     fallbacks = [layer for layer in model.layers() if layer["note"]]
     if args.json:
         print(json.dumps(cliargs.to_jsonable({"model": args.model, **model.options, **result,

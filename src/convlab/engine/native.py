@@ -623,8 +623,9 @@ class NativeExecutor(Executor):
             if clock is not None:
                 py_times[seg] = timer() - t0
         if clock is not None:
+            secs = np.frombuffer(ffi.buffer(seconds), np.float64)
             for k, low in enumerate(self.lowered):
-                clock.append(py_times[k] if isinstance(low, str) else sum(seconds[j] for j in range(low[0], low[0] + low[1])))
+                clock.append(py_times[k] if isinstance(low, str) else float(secs[low[0]:low[0] + low[1]].sum()))
         return {o: np.array(values[o], copy=True) for o in g.outputs}
 
     def _run_python(self, step: Step, values: dict) -> None:

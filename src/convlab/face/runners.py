@@ -62,7 +62,8 @@ class ConvlabRunner:
     def __init__(self, model, threads: int = 1, conv: str = "auto", backend: str | None = None, passes="all",
                  overrides=None):
         from ..engine import Model
-        src = model if isinstance(model, onnx.ModelProto) else model_bytes(model)
+        # A path goes to Model.load as a path, so its errors name the file (bytes would be "the given bytes").
+        src = model if isinstance(model, (onnx.ModelProto, bytes, bytearray)) else os.fspath(model)
         from ..registry import resolve_backend
         self.model = Model.load(src, conv=conv, backend=resolve_backend(backend), threads=threads, passes=passes,
                                 overrides=overrides)
