@@ -44,6 +44,7 @@ SHAPES = {
     "3x3s2_16x32_56": dict(c_in=16, c_out=32, k=3, stride=2, groups=1, hw=56),
     "1x1_64x64_28": dict(c_in=64, c_out=64, k=1, stride=1, groups=1, hw=28),
     "dw3x3_64_28": dict(c_in=64, c_out=64, k=3, stride=1, groups=64, hw=28),
+    "stem3x3s2_3x32_112": dict(c_in=3, c_out=32, k=3, stride=2, groups=1, hw=112),
 }
 
 
