@@ -10,6 +10,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 
 import convlab
@@ -97,6 +98,40 @@ def test_tune_round_trips_through_decide_into_auto(detector, tmp_path, monkeypat
     p = convlab.prepare_conv(np.zeros((c_out, c_in, k, k), np.float32), stride=stride, padding=padding,
                              input_hw=(h, w))
     assert p.algo == min(algos, key=lambda a: algos[a]["median_ms"]) and p.choice == "exact"
+
+
+def test_compile_with_the_tuned_table_puts_each_layers_winner_in_the_plan(detector, tmp_path, capsys):
+    """The board workflow's last step: `convlab compile --decision-table TUNED` (auto reads the tuned
+    table) writes a plan whose conv layers run the kernels the tune CSV measured fastest."""
+    import json
+    from convlab import selection
+    from convlab.cli import main
+    plan, out, table = tmp_path / "detector.clp", tmp_path / "tune.csv", tmp_path / "decision.json"
+    onnx_path = tmp_path / "detector.onnx"
+    onnx.save(build_model("detector", calibration_images=4).model, onnx_path)   # seeded: the fixture's model
+    plan.write_bytes(detector.executor.plan_bytes("host"))
+    r = _run([_runner("host"), plan, "--tune", "--repeat", 3, "--warmup", 1, "--out", out])
+    assert r.returncode == 0, r.stderr
+    assert main(["decide", str(out), "--out", str(table)]) == 0
+    winners = {shape: min(a, key=lambda k: a[k]["median_ms"]) for shape, a in _by_shape(store.read_rows(out)).items()}
+    capsys.readouterr()
+    try:
+        assert main(["compile", str(onnx_path), "-o", str(tmp_path / "tuned.clp"), "--decision-table", str(table),
+                     "--json"]) == 0
+    finally:
+        selection.set_table_path(None)
+    kernels = json.loads(capsys.readouterr().out)["kernels"]
+    picked = {}
+    for step in detector.executor.steps:          # the same graph: layer name -> its tuned shape
+        spec = step.spec
+        if spec is None or step.node.name not in kernels:
+            continue
+        _, _, h, w = detector.graph.shapes[step.node.inputs[0]][0]
+        shape = (spec.kh, spec.stride[0], spec.padding[0], spec.c_in, spec.c_out, h, w, spec.groups)
+        picked[shape] = kernels[step.node.name].split("/")[0]
+    checked = [s for s in picked if not (s[0] > 1 and s[3] <= STEM_MAX_C_IN)]
+    assert len(checked) >= 20
+    assert {s: picked[s] for s in checked} == {s: winners[s] for s in checked}
 
 
 def test_tune_refuses_to_overwrite_and_bad_combinations(detector, tmp_path):
