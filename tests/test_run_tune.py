@@ -148,6 +148,14 @@ def test_tune_refuses_to_overwrite_and_bad_combinations(detector, tmp_path):
         assert r.returncode == 2 and len(lines) == 1 and message in lines[0], r.stderr
     r = _run([exe, plan, "--tune", "--out", out, "--force", "--repeat", 1, "--warmup", 0])
     assert r.returncode == 0 and store.read_rows(out) and out.with_suffix(".json").is_file(), r.stderr
+    from engine_util import make_model
+    from onnx import helper
+    relu = tmp_path / "relu.clp"
+    relu.write_bytes(Model.load(make_model([helper.make_node("Relu", ["X"], ["Y"])], {"X": (1, 4)}, ["Y"]))
+                     .executor.plan_bytes("host"))
+    r = _run([exe, relu, "--tune", "--out", tmp_path / "none.csv"])
+    assert r.returncode == 2 and "nothing to tune" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "none.csv").exists()
 
 
 @pytest.mark.skipif(shutil.which(QEMU) is None, reason=f"{QEMU} not installed (make setup installs qemu-user-static)")
