@@ -386,6 +386,52 @@ int cl_engine_create(const cl_step *steps, int nsteps, const unsigned char *cons
     return CL_OK;
 }
 
+/* ---------------------------------------------------------------- the tuner's view */
+
+int cl_engine_nsteps(const cl_engine *e) { return e ? e->nsteps : 0; }
+
+const cl_step *cl_engine_step(const cl_engine *e, int k)
+{
+    return e && k >= 0 && k < e->nsteps ? &e->steps[k] : NULL;
+}
+
+int cl_engine_kernel_supports(const cl_step *s, int kernel)
+{
+    if (!s || s->op != CL_OP_CONV)
+        return 0;
+    cl_conv_shape cs = conv_shape_of(s);
+    switch (kernel) {
+    case CL_CONV_IM2COL: case CL_CONV_DIRECT:
+        return 1;
+    case CL_CONV_DEPTHWISE:
+        return cs.groups == cs.c_in && cs.groups == cs.c_out;
+    case CL_CONV_WINO_F23: case CL_CONV_WINO_F43: case CL_CONV_WINO_F63:
+        return cs.kh == 3 && cs.kw == 3 && cs.sh == 1 && cs.sw == 1 && cs.dh == 1 && cs.dw == 1 && cs.groups == 1;
+    case CL_CONV_STEM:
+        return cs.groups == 1 && cs.c_in <= 8;   /* MAX_C_IN of kernels/c/stem.py */
+    default:
+        return 0;
+    }
+}
+
+int cl_engine_conv_variant(const cl_engine *e, int k, int kernel, int64_t out_at, int64_t arena_floats,
+                           cl_engine **out, char *why, int why_len)
+{
+    *out = NULL;
+    const cl_step *s = cl_engine_step(e, k);
+    if (!cl_engine_kernel_supports(s, kernel)) {
+        if (why && why_len > 0)
+            snprintf(why, (size_t)why_len, "kernel %d does not support step %d", kernel, k);
+        return CL_EINVAL;
+    }
+    cl_step v = *s;
+    v.sub = kernel;
+    v.in[1] = -1;
+    v.out = out_at;
+    int bad;
+    return cl_engine_create(&v, 1, e->consts, e->const_bytes, arena_floats, out, &bad, why, why_len);
+}
+
 /* ---------------------------------------------------------------- ops */
 
 /* exp by range reduction and a degree-6 polynomial (Cephes' expf; relative error ~2e-7 on the

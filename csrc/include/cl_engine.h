@@ -107,4 +107,19 @@ const cl_engine *cl_plan_engine(const cl_plan *p);
 uint64_t cl_plan_checksum(const unsigned char *data, int64_t n);
 /* cffi:end */
 
+/* ---- the tuner's view of an engine (convlab-run --tune; C only) ---- */
+int cl_engine_nsteps(const cl_engine *e);
+const cl_step *cl_engine_step(const cl_engine *e, int k);
+/* 1 when conv kernel CL_CONV_* can run conv step s: the constraints of the Python registry
+ * (src/convlab/kernels/c/, registry.py): im2col and direct any conv; depthwise groups == c_in == c_out;
+ * Winograd 3x3 stride 1 dilation 1 groups 1; stem groups 1 and c_in <= 8. 0 otherwise. */
+int cl_engine_kernel_supports(const cl_step *s, int kernel);
+/* A one-step engine running conv step k of e with kernel CL_CONV_* instead of the plan's, without
+ * its residual add (the activation goes to the kernel's epilogue), writing its output at float
+ * offset out_at of an arena of arena_floats floats (the caller's scratch past e's arena, so the
+ * plan's live activations are untouched). Shares e's constants. CL_EINVAL for a kernel that does
+ * not support the step, or the prepare's code (why[] says which). */
+int cl_engine_conv_variant(const cl_engine *e, int k, int kernel, int64_t out_at, int64_t arena_floats,
+                           cl_engine **out, char *why, int why_len);
+
 #endif

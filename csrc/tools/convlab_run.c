@@ -3,11 +3,14 @@
  *
  *   convlab-run NAME.clp [--threads N] [--repeat R] [--warmup W] [--input X.bin] [--output Y.bin]
  *                        [--layers] [--json]
+ *   convlab-run NAME.clp --tune [--out tune.csv] [--force] [--threads N] [--repeat R] [--warmup W]
  *
  * --input: the model's inputs as raw little-endian float32, concatenated in input order (default:
  * seeded standard-normal values). --output: the outputs the same way. Times are wall clock and
  * the process's CPU time per run: min / median / max over --repeat runs after --warmup runs;
- * --layers adds each step's median wall time. Every failure is one line on stderr and exit 2. */
+ * --layers adds each step's median wall time. --tune times every C kernel that supports each conv
+ * layer and writes a sweep results CSV for `convlab decide` (tune.c). Every failure is one line on
+ * stderr and exit 2. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <math.h>
@@ -18,13 +21,14 @@
 #include <time.h>
 
 #include "cl_engine.h"
+#include "tune.h"
 
 typedef struct {
-    const char *plan, *input, *output;
-    int threads, repeat, warmup, layers, json;
+    const char *plan, *input, *output, *out;
+    int threads, repeat, warmup, layers, json, tune, force;
 } options;
 
-static void die(const char *fmt, ...)
+_Noreturn void die(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -47,7 +51,7 @@ static int int_arg(const char *flag, const char *v, int lo, int hi)
 
 static options parse(int argc, char **argv)
 {
-    options o = {NULL, NULL, NULL, 1, 20, 3, 0, 0};
+    options o = {NULL, NULL, NULL, NULL, 1, 20, 3, 0, 0, 0, 0};
     for (int k = 1; k < argc; k++) {
         const char *a = argv[k], *v = k + 1 < argc ? argv[k + 1] : NULL;
         if (!strcmp(a, "--threads")) o.threads = int_arg(a, v, 1, 256), k++;
@@ -57,9 +61,14 @@ static options parse(int argc, char **argv)
         else if (!strcmp(a, "--output")) { if (!v) die("--output needs a file"); o.output = v, k++; }
         else if (!strcmp(a, "--layers")) o.layers = 1;
         else if (!strcmp(a, "--json")) o.json = 1;
+        else if (!strcmp(a, "--tune")) o.tune = 1;
+        else if (!strcmp(a, "--force")) o.force = 1;
+        else if (!strcmp(a, "--out")) { if (!v) die("--out needs a file"); o.out = v, k++; }
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             puts("usage: convlab-run NAME.clp [--threads N] [--repeat R] [--warmup W] [--input X.bin] "
-                 "[--output Y.bin] [--layers] [--json]");
+                 "[--output Y.bin] [--layers] [--json]\n"
+                 "       convlab-run NAME.clp --tune [--out tune.csv] [--force] [--threads N] [--repeat R] "
+                 "[--warmup W] [--input X.bin]");
             exit(0);
         } else if (a[0] == '-') die("unknown option %s (see --help)", a);
         else if (o.plan) die("one plan file at a time (got %s and %s)", o.plan, a);
@@ -67,6 +76,14 @@ static options parse(int argc, char **argv)
     }
     if (!o.plan)
         die("no plan file given (usage: convlab-run NAME.clp [options]; --help)");
+    if (o.tune && (o.layers || o.json || o.output))
+        die("--tune writes a results CSV (--out); --layers, --json and --output do not go with it");
+    if (o.out && !o.tune)
+        die("--out is the --tune CSV; to write the model's outputs use --output");
+    if (o.force && !o.tune)
+        die("--force goes with --tune (to replace its --out)");
+    if (o.tune && !o.out)
+        o.out = "tune.csv";
     return o;
 }
 
@@ -166,7 +183,7 @@ static double median(double *v, int n)
 }
 
 /* First line of /proc/cpuinfo or sysfs that names the CPU, frequency and governor, where readable. */
-static void read_line(const char *path, const char *key, char *out, size_t n)
+void read_line(const char *path, const char *key, char *out, size_t n)
 {
     char line[256];
     FILE *f = fopen(path, "r");
@@ -200,6 +217,9 @@ static void json_string(const char *s)
 int main(int argc, char **argv)
 {
     options o = parse(argc, argv);
+    cl_tune_options to = {o.plan, o.out, o.threads, o.repeat, o.warmup, o.force};
+    if (o.tune)
+        cl_tune_check_outputs(&to);
     long size;
     unsigned char *data = read_file(o.plan, &size);
     cl_plan *p;
@@ -216,6 +236,13 @@ int main(int argc, char **argv)
         die("out of memory for a %lld-float arena", (long long)h->arena_floats);
     memset(arena, 0, (size_t)h->arena_floats * 4);
     float *inputs = make_inputs(&o, p);
+    if (o.tune) {
+        feed(p, inputs, arena);
+        cl_tune(p, arena, &to);
+        cl_plan_free(p);
+        free(arena), free(inputs), free(step_sum), free(step_t), free(wall), free(cpu);
+        return 0;
+    }
     int failed = -1;
     for (int r = 0; r < o.warmup + o.repeat; r++) {
         int timed = r >= o.warmup;
