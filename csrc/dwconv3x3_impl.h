@@ -151,7 +151,45 @@ static inline __attribute__((always_inline)) const float *ring_row(cl_dw_ring *g
 DW_CHANNEL(dw_channel_s1, 1)
 DW_CHANNEL(dw_channel_s2, 2)
 
+/* Small planes: copy the channel's rows into the zero-bordered plane once, then run the same
+ * two-row steps over it with no ring bookkeeping (same sums, same order: bit-identical). */
+#define DW_PLANE(name, s)                                                                    \
+    static void name(const cl_dw_channel *c)                                                 \
+    {                                                                                        \
+        clv k[9];                                                                            \
+        for (int t = 0; t < 9; t++)                                                          \
+            k[t] = clv_set1(c->k[t]);                                                        \
+        clv bias = clv_set1(c->bias), slope = clv_set1(c->slope);                            \
+        ptrdiff_t ld = c->ring->ld;                                                          \
+        float *plane = c->ring->plane;                                                       \
+        for (int iy = 0; iy < c->h; iy++)                                                    \
+            dw_fill(plane + (ptrdiff_t)(c->pt + iy) * ld, c->x + (ptrdiff_t)iy * c->w, c->w, \
+                    c->pl, s, c->ring->half);                                                \
+        dw_rows_job job = {{0}, c->ring->half, {0}, c->ow, c->act};                          \
+        int oy = 0;                                                                          \
+        for (; oy + 1 < c->oh; oy += 2) {                                                    \
+            const float *r0 = plane + (ptrdiff_t)oy * s * ld;                                \
+            for (int i = 0; i < s + 3; i++)                                                  \
+                job.rows[i] = r0 + i * ld;                                                   \
+            job.y[0] = c->y + (ptrdiff_t)oy * c->ow;                                         \
+            job.y[1] = job.y[0] + c->ow;                                                     \
+            dw_row_span(&job, k, bias, slope, 2, s);                                         \
+        }                                                                                    \
+        if (oy < c->oh) {                                                                    \
+            const float *r0 = plane + (ptrdiff_t)oy * s * ld;                                \
+            for (int i = 0; i < 3; i++)                                                      \
+                job.rows[i] = r0 + i * ld;                                                   \
+            job.y[0] = c->y + (ptrdiff_t)oy * c->ow;                                         \
+            dw_row_span(&job, k, bias, slope, 1, s);                                         \
+        }                                                                                    \
+    }
+DW_PLANE(dw_plane_s1, 1)
+DW_PLANE(dw_plane_s2, 2)
+
 static void dw_channel(const cl_dw_channel *c)
 {
-    (c->stride == 1 ? dw_channel_s1 : dw_channel_s2)(c);
+    if (c->ring->plane)
+        (c->stride == 1 ? dw_plane_s1 : dw_plane_s2)(c);
+    else
+        (c->stride == 1 ? dw_channel_s1 : dw_channel_s2)(c);
 }
