@@ -15,6 +15,7 @@ typedef struct {
     const float *rows[5];
     ptrdiff_t half;
     float *y[2];
+    float *end;   /* the end of the channel's output plane */
     int ow, act;
 } dw_rows_job;
 
@@ -26,11 +27,14 @@ static inline clv dw_taps(clv acc, const float *row, ptrdiff_t x, ptrdiff_t half
     return clv_fma(k[2], clv_loadu(s == 1 ? row + x + 2 : row + x + 1), acc);
 }
 
-static inline void dw_store(float *out, int n, clv v)
+static inline void dw_store(float *out, int n, float *end, clv v)
 {
-    if (n == CLV_W)
+    /* A row narrower than one vector is stored whole while that stays inside the plane: the lanes
+     * past the row land on later rows, which are stored after it (steps go down the plane, the
+     * two rows of a step in order). Only the last rows need the (slow, Zen 4) masked store. */
+    if (n == CLV_W || out + CLV_W <= end)
         clv_storeu(out, v);
-    else   /* a row narrower than one vector */
+    else
         clv_store_first(out, v, n);
 }
 
@@ -50,7 +54,7 @@ static inline __attribute__((always_inline)) void dw_block(const dw_rows_job *r,
     CL_UNROLL for (int o = 0; o < rows; o++)
         CL_UNROLL for (int u = 0; u < ux; u++) {
             clv sum = clv_add(clv_add(part[o][u][0], part[o][u][1]), part[o][u][2]);
-            dw_store(r->y[o] + ox[u], n, clv_act(clv_add(sum, bias), r->act, slope));
+            dw_store(r->y[o] + ox[u], n, r->end, clv_act(clv_add(sum, bias), r->act, slope));
         }
 }
 
@@ -130,7 +134,7 @@ static inline __attribute__((always_inline)) const float *ring_row(cl_dw_ring *g
         for (int t = 0; t < 9; t++)                                                          \
             k[t] = clv_set1(c->k[t]);                                                        \
         clv bias = clv_set1(c->bias), slope = clv_set1(c->slope);                            \
-        dw_rows_job job = {{0}, c->ring->half, {0}, c->ow, c->act};                          \
+        dw_rows_job job = {{0}, c->ring->half, {0}, c->y + (ptrdiff_t)c->oh * c->ow, c->ow, c->act};                          \
         for (int i = 0; i < CL_DW_RING; i++)                                                 \
             c->ring->holds[i] = CL_DW_NONE;                                                  \
         for (int oy = 0; oy < c->oh; oy += 2) {                                              \
@@ -165,7 +169,7 @@ DW_CHANNEL(dw_channel_s2, 2)
         for (int iy = 0; iy < c->h; iy++)                                                    \
             dw_fill(plane + (ptrdiff_t)(c->pt + iy) * ld, c->x + (ptrdiff_t)iy * c->w, c->w, \
                     c->pl, s, c->ring->half);                                                \
-        dw_rows_job job = {{0}, c->ring->half, {0}, c->ow, c->act};                          \
+        dw_rows_job job = {{0}, c->ring->half, {0}, c->y + (ptrdiff_t)c->oh * c->ow, c->ow, c->act};                          \
         int oy = 0;                                                                          \
         for (; oy + 1 < c->oh; oy += 2) {                                                    \
             const float *r0 = plane + (ptrdiff_t)oy * s * ld;                                \
