@@ -32,7 +32,7 @@ static inline void dw_store(float *out, int n, float *end, clv v)
     /* A row narrower than one vector is stored whole while that stays inside the plane: the lanes
      * past the row land on later rows, which are stored after it (steps go down the plane, the
      * two rows of a step in order). Only the last rows need the (slow, Zen 4) masked store. */
-    if (n == CLV_W || out + CLV_W <= end)
+    if (n == CLV_W || end - out >= CLV_W)
         clv_storeu(out, v);
     else
         clv_store_first(out, v, n);
