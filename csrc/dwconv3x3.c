@@ -6,6 +6,12 @@
 #include "cl_conv.h"
 #include "cl_dwconv.h"
 
+/* Planes whose zero-bordered copy (rows of ring.ld floats) fits in this many floats are copied
+ * whole (cl_dw_ring.plane); larger ones go through the row ring. */
+#ifndef CL_DW_PLANE_MAX
+#define CL_DW_PLANE_MAX 8192
+#endif
+
 static int planes(const cl_conv_shape *s, const float *x, const float *w, float *y,
                   const cl_epilogue *ep, int t0, int t1, const void *ctx)
 {
@@ -23,7 +29,11 @@ static int planes(const cl_conv_shape *s, const float *x, const float *w, float 
         ring.half = (padded + 1) / 2 > reach ? (padded + 1) / 2 : reach;
         ring.ld = 2 * ring.half;
     }
-    if (!(ring.buf = calloc((size_t)(ring.ld * CL_DW_RING), sizeof(float))))
+    ptrdiff_t prows = s->pt + s->h + s->pb;
+    if (prows * ring.ld <= CL_DW_PLANE_MAX) {
+        if (!(ring.plane = calloc((size_t)(prows * ring.ld), sizeof(float))))
+            return CL_ENOMEM;
+    } else if (!(ring.buf = calloc((size_t)(ring.ld * CL_DW_RING), sizeof(float))))
         return CL_ENOMEM;
     for (int i = 0; i < CL_DW_RING; i++)
         ring.zero[i] = 1;
@@ -38,6 +48,7 @@ static int planes(const cl_conv_shape *s, const float *x, const float *w, float 
             cl_sigmoid_inplace(job.y, (size_t)out_plane);
     }
     free(ring.buf);
+    free(ring.plane);
     return CL_OK;
 }
 

@@ -15,6 +15,7 @@ typedef struct {
     const float *rows[5];
     ptrdiff_t half;
     float *y[2];
+    float *end;   /* the end of the channel's output plane */
     int ow, act;
 } dw_rows_job;
 
@@ -26,11 +27,14 @@ static inline clv dw_taps(clv acc, const float *row, ptrdiff_t x, ptrdiff_t half
     return clv_fma(k[2], clv_loadu(s == 1 ? row + x + 2 : row + x + 1), acc);
 }
 
-static inline void dw_store(float *out, int n, clv v)
+static inline void dw_store(float *out, int n, float *end, clv v)
 {
-    if (n == CLV_W)
+    /* A row narrower than one vector is stored whole while that stays inside the plane: the lanes
+     * past the row land on later rows, which are stored after it (steps go down the plane, the
+     * two rows of a step in order). Only the last rows need the (slow, Zen 4) masked store. */
+    if (n == CLV_W || end - out >= CLV_W)
         clv_storeu(out, v);
-    else   /* a row narrower than one vector */
+    else
         clv_store_first(out, v, n);
 }
 
@@ -38,19 +42,33 @@ static inline void dw_store(float *out, int n, clv v)
  * sums its three input rows in separate registers and adds them at the end, so a block runs
  * 3 * rows * ux independent chains of 3 FMAs: enough to cover the FMA latency even for a single
  * narrow row. s, rows and ux are constants after inlining. */
+/* Stride 1, a row whose taps all fall in one vector (fit: ow + 2 <= CLV_W, x = 0): one load per
+ * input row, the shifted taps by rotating it in registers instead of two more unaligned loads.
+ * Lanes past the row read rotated-in values and are not stored. */
+static inline __attribute__((always_inline)) clv dw_taps_fit(clv acc, const float *row, ptrdiff_t half,
+                                                             const clv *k, int s)
+{
+    clv v = clv_loadu(row);
+    acc = clv_fma(k[0], v, acc);
+    acc = clv_fma(k[1], clv_rot(v, 1), acc);
+    return clv_fma(k[2], clv_rot(v, 2), acc);
+}
+
 static inline __attribute__((always_inline)) void dw_block(const dw_rows_job *r, const clv *k, clv bias,
-                                                           clv slope, int ox0, int ox1, int rows, int ux, int s)
+                                                           clv slope, int ox0, int ox1, int rows, int ux, int s,
+                                                           int fit)
 {
     int n = r->ow < CLV_W ? r->ow : CLV_W, ox[2] = {ox0, ox1};
     clv part[2][2][3];
     CL_UNROLL for (int i = 0; i < 3; i++)
         CL_UNROLL for (int o = 0; o < rows; o++)
             CL_UNROLL for (int u = 0; u < ux; u++)
-                part[o][u][i] = dw_taps(clv_set1(0.0f), r->rows[o * s + i], ox[u], r->half, k + 3 * i, s);
+                part[o][u][i] = fit ? dw_taps_fit(clv_set1(0.0f), r->rows[o * s + i], r->half, k + 3 * i, s)
+                                    : dw_taps(clv_set1(0.0f), r->rows[o * s + i], ox[u], r->half, k + 3 * i, s);
     CL_UNROLL for (int o = 0; o < rows; o++)
         CL_UNROLL for (int u = 0; u < ux; u++) {
             clv sum = clv_add(clv_add(part[o][u][0], part[o][u][1]), part[o][u][2]);
-            dw_store(r->y[o] + ox[u], n, clv_act(clv_add(sum, bias), r->act, slope));
+            dw_store(r->y[o] + ox[u], n, r->end, clv_act(clv_add(sum, bias), r->act, slope));
         }
 }
 
@@ -60,14 +78,18 @@ static inline __attribute__((always_inline)) void dw_row_span(const dw_rows_job 
                                                               clv slope, int rows, int s)
 {
     int ow = r->ow;
+    if (s == 1 && ow + 2 <= CLV_W) {   /* (stride 2 measured slower this way: its tap 1 is a load anyway) */
+        dw_block(r, k, bias, slope, 0, 0, rows, 1, s, 1);
+        return;
+    }
     if (ow <= CLV_W) {
-        dw_block(r, k, bias, slope, 0, 0, rows, 1, s);
+        dw_block(r, k, bias, slope, 0, 0, rows, 1, s, 0);
         return;
     }
     for (int ox = 0;; ox += 2 * CLV_W) {
         if (ox + 2 * CLV_W > ow)
             ox = ow - 2 * CLV_W < 0 ? 0 : ow - 2 * CLV_W;
-        dw_block(r, k, bias, slope, ox, ox + CLV_W <= ow - CLV_W ? ox + CLV_W : ow - CLV_W, rows, 2, s);
+        dw_block(r, k, bias, slope, ox, ox + CLV_W <= ow - CLV_W ? ox + CLV_W : ow - CLV_W, rows, 2, s, 0);
         if (ox + 2 * CLV_W >= ow)
             return;
     }
@@ -130,7 +152,7 @@ static inline __attribute__((always_inline)) const float *ring_row(cl_dw_ring *g
         for (int t = 0; t < 9; t++)                                                          \
             k[t] = clv_set1(c->k[t]);                                                        \
         clv bias = clv_set1(c->bias), slope = clv_set1(c->slope);                            \
-        dw_rows_job job = {{0}, c->ring->half, {0}, c->ow, c->act};                          \
+        dw_rows_job job = {{0}, c->ring->half, {0}, c->y + (ptrdiff_t)c->oh * c->ow, c->ow, c->act};                          \
         for (int i = 0; i < CL_DW_RING; i++)                                                 \
             c->ring->holds[i] = CL_DW_NONE;                                                  \
         for (int oy = 0; oy < c->oh; oy += 2) {                                              \
@@ -151,7 +173,45 @@ static inline __attribute__((always_inline)) const float *ring_row(cl_dw_ring *g
 DW_CHANNEL(dw_channel_s1, 1)
 DW_CHANNEL(dw_channel_s2, 2)
 
+/* Small planes: copy the channel's rows into the zero-bordered plane once, then run the same
+ * two-row steps over it with no ring bookkeeping (same sums, same order: bit-identical). */
+#define DW_PLANE(name, s)                                                                    \
+    static void name(const cl_dw_channel *c)                                                 \
+    {                                                                                        \
+        clv k[9];                                                                            \
+        for (int t = 0; t < 9; t++)                                                          \
+            k[t] = clv_set1(c->k[t]);                                                        \
+        clv bias = clv_set1(c->bias), slope = clv_set1(c->slope);                            \
+        ptrdiff_t ld = c->ring->ld;                                                          \
+        float *plane = c->ring->plane;                                                       \
+        for (int iy = 0; iy < c->h; iy++)                                                    \
+            dw_fill(plane + (ptrdiff_t)(c->pt + iy) * ld, c->x + (ptrdiff_t)iy * c->w, c->w, \
+                    c->pl, s, c->ring->half);                                                \
+        dw_rows_job job = {{0}, c->ring->half, {0}, c->y + (ptrdiff_t)c->oh * c->ow, c->ow, c->act};                          \
+        int oy = 0;                                                                          \
+        for (; oy + 1 < c->oh; oy += 2) {                                                    \
+            const float *r0 = plane + (ptrdiff_t)oy * s * ld;                                \
+            for (int i = 0; i < s + 3; i++)                                                  \
+                job.rows[i] = r0 + i * ld;                                                   \
+            job.y[0] = c->y + (ptrdiff_t)oy * c->ow;                                         \
+            job.y[1] = job.y[0] + c->ow;                                                     \
+            dw_row_span(&job, k, bias, slope, 2, s);                                         \
+        }                                                                                    \
+        if (oy < c->oh) {                                                                    \
+            const float *r0 = plane + (ptrdiff_t)oy * s * ld;                                \
+            for (int i = 0; i < 3; i++)                                                      \
+                job.rows[i] = r0 + i * ld;                                                   \
+            job.y[0] = c->y + (ptrdiff_t)oy * c->ow;                                         \
+            dw_row_span(&job, k, bias, slope, 1, s);                                         \
+        }                                                                                    \
+    }
+DW_PLANE(dw_plane_s1, 1)
+DW_PLANE(dw_plane_s2, 2)
+
 static void dw_channel(const cl_dw_channel *c)
 {
-    (c->stride == 1 ? dw_channel_s1 : dw_channel_s2)(c);
+    if (c->ring->plane)
+        (c->stride == 1 ? dw_plane_s1 : dw_plane_s2)(c);
+    else
+        (c->stride == 1 ? dw_channel_s1 : dw_channel_s2)(c);
 }

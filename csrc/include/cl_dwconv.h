@@ -17,6 +17,11 @@ typedef struct {
     ptrdiff_t ld, half;
     int holds[CL_DW_RING];  /* input row held by each slot; CL_DW_NONE when unknown */
     int zero[CL_DW_RING];   /* the slot's row is all zeros */
+    /* Small planes: instead of the ring, the whole zero-bordered plane (pt + h + pb rows of ld
+     * floats, same row layout) is copied in once per channel and every output row reads it in
+     * place. Only the interior is written, so the borders zeroed once per call stay zero across
+     * channels. NULL: use the ring. */
+    float *plane;
 } cl_dw_ring;
 
 enum { CL_DW_NONE = -(1 << 30) };

@@ -26,6 +26,12 @@ static inline clv clv_select_neg(clv v, clv if_neg)
 }
 /* Lanes 0..n-1 only (0 <= n <= CLV_W): the loaded lanes past n are zero, nothing is read or
  * written past p + n. For rows narrower than a vector and row tails. */
+/* Lane i takes lane (i + j) % CLV_W, j = 1 or 2 (a constant): a row shifted left in registers. */
+static inline clv clv_rot(clv v, int j)
+{
+    __m512i i = _mm512_castps_si512(v);
+    return _mm512_castsi512_ps(j == 1 ? _mm512_alignr_epi32(i, i, 1) : _mm512_alignr_epi32(i, i, 2));
+}
 static inline clv clv_load_first(const float *p, int n) { return _mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), p); }
 static inline void clv_store_first(float *p, clv v, int n) { _mm512_mask_storeu_ps(p, (__mmask16)((1u << n) - 1), v); }
 /* a, b hold 2 * CLV_W consecutive floats: even = x[0], x[2], ..., odd = x[1], x[3], ... */
@@ -56,6 +62,11 @@ static inline __m256i clv_mask_first(int n)
 {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
+static inline clv clv_rot(clv v, int j)
+{
+    return _mm256_permutevar8x32_ps(v, _mm256_and_si256(_mm256_add_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                                                          _mm256_set1_epi32(j)), _mm256_set1_epi32(7)));
+}
 static inline clv clv_load_first(const float *p, int n) { return _mm256_maskload_ps(p, clv_mask_first(n)); }
 static inline void clv_store_first(float *p, clv v, int n) { _mm256_maskstore_ps(p, clv_mask_first(n), v); }
 static inline void clv_deinterleave(clv a, clv b, clv *even, clv *odd)
@@ -80,6 +91,7 @@ static inline clv clv_select_neg(clv v, clv if_neg)
 {
     return vbslq_f32(vcltq_f32(v, vdupq_n_f32(0.0f)), if_neg, v);
 }
+static inline clv clv_rot(clv v, int j) { return j == 1 ? vextq_f32(v, v, 1) : vextq_f32(v, v, 2); }
 static inline clv clv_load_first(const float *p, int n)
 {
     float t[4] = {0.0f, 0.0f, 0.0f, 0.0f};
@@ -113,6 +125,7 @@ static inline clv clv_mul(clv a, clv b) { return a * b; }
 static inline clv clv_max(clv bound, clv v) { return v < bound ? bound : v; }
 static inline clv clv_min(clv bound, clv v) { return v > bound ? bound : v; }
 static inline clv clv_select_neg(clv v, clv if_neg) { return v < 0.0f ? if_neg : v; }
+static inline clv clv_rot(clv v, int j) { return v; }
 static inline clv clv_load_first(const float *p, int n) { return n > 0 ? *p : 0.0f; }
 static inline void clv_store_first(float *p, clv v, int n)
 {

@@ -47,6 +47,14 @@ static const shape SHAPES[] = {
     {1,   4,   4, 10, 80, 3, 3, 2, 2, 0, 0, 0, 0, 1, 1, 4, CL_ACT_NONE},
     {2,   3,   3, 15, 99, 3, 3, 2, 2, 0, 1, 2, 0, 1, 1, 3, CL_ACT_PRELU},
     {1,   2,   2,  2,  3, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 2, CL_ACT_RELU},
+    /* depthwise 3x3 s1 rows that fit one vector with their taps (rotated taps): NEON, AVX2, AVX-512 */
+    {1,   3,   3,  2,  2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3, CL_ACT_HARDSWISH},
+    {2,   4,   4,  6,  6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 4, CL_ACT_SIGMOID},
+    {1,   2,   2,  5,  4, 3, 3, 1, 1, 0, 2, 1, 0, 1, 1, 2, CL_ACT_PRELU},
+    {1,   5,   5, 14, 14, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 5, CL_ACT_RELU6},
+    /* depthwise 3x3 planes too large for the whole-plane copy (CL_DW_PLANE_MAX): the row ring */
+    {1,   2,   2, 70, 130, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2, CL_ACT_RELU},
+    {1,   2,   2, 71, 150, 3, 3, 2, 2, 0, 1, 1, 0, 1, 1, 2, CL_ACT_PRELU},
     /* depthwise KxK: global 7x7, 5x5 s1/s2 with asymmetric padding, 3x3 s3, dilation, non-square */
     {2,   6,   6,  7,  7, 7, 7, 1, 1, 0, 0, 0, 0, 1, 1, 6, CL_ACT_PRELU},
     {1,   5,   5, 13, 17, 5, 5, 1, 1, 2, 1, 2, 3, 1, 1, 5, CL_ACT_HARDSWISH},
