@@ -1,6 +1,7 @@
 """Model: load an ONNX file for a fixed input shape, optimise it, run it, profile it."""
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import numpy as np
@@ -59,7 +60,8 @@ class Model:
     def outputs(self) -> list[str]:
         return list(self.graph.outputs)
 
-    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    @contextlib.contextmanager
+    def _exclusive(self):
         # The executor's arena (preallocated activations) is per Model: two concurrent runs would
         # overwrite each other's activations (issue 16: 23 of 60 outputs wrong). Refuse, never block.
         lock = self.__dict__.setdefault("_running", threading.Lock())
@@ -67,9 +69,13 @@ class Model:
             raise ModelInputError("this Model is already running in another thread; use one Model per thread "
                                   "(Model.load again: plans and weights are cheap to load, activations are per Model)")
         try:
-            return self.executor.run(feeds)
+            yield
         finally:
             lock.release()
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        with self._exclusive():
+            return self.executor.run(feeds)
 
     __call__ = run
 
@@ -84,7 +90,8 @@ class Model:
         feeds = self.random_inputs() if feeds is None else feeds
         if clock not in TIMERS:
             raise ModelInputError(f"clock must be one of {sorted(TIMERS)}, got {clock!r}")
-        return measure(self.executor, feeds, repeat, warmup, self.pass_report, self.options["threads"], clock)
+        with self._exclusive():     # a profile runs the same arena
+            return measure(self.executor, feeds, repeat, warmup, self.pass_report, self.options["threads"], clock)
 
     def layers(self) -> list[dict]:
         """Each conv layer's kernel, and the reason when it fell back from the one asked for."""
