@@ -163,14 +163,14 @@ static void write_outputs(const options *o, const cl_plan *p, const float *arena
         die("%s: write failed", o->output);
 }
 
-static double seconds(clockid_t c)
+double seconds(clockid_t c)
 {
     struct timespec t;
     clock_gettime(c, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static int cmp(const void *a, const void *b)
+int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -178,7 +178,7 @@ static int cmp(const void *a, const void *b)
 
 static double median(double *v, int n)
 {
-    qsort(v, (size_t)n, sizeof *v, cmp);
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 

@@ -155,19 +155,6 @@ static void device_id(char *out, size_t n)
 
 /* ---- timing ---- */
 
-static double now(clockid_t c)
-{
-    struct timespec t;
-    clock_gettime(c, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static double percentile(const double *sorted, int n, double q)
 {
     double pos = q * (n - 1);
@@ -310,9 +297,9 @@ void cl_tune(const cl_plan *p, const float *arena_in, const cl_tune_options *o)
                     if (!cl_engine_kernel_supports(s, a))
                         continue;
                     cand[nc++] = a;
-                    double t0 = now(CLOCK_MONOTONIC);
+                    double t0 = seconds(CLOCK_MONOTONIC);
                     int rc = cl_engine_conv_variant(e, k, a, base, base + tail, &v[a], why[a], sizeof why[a]);
-                    prep_ms[a] = 1e3 * (now(CLOCK_MONOTONIC) - t0);
+                    prep_ms[a] = 1e3 * (seconds(CLOCK_MONOTONIC) - t0);
                     if (rc != CL_OK) {
                         snprintf(why[a], sizeof why[a], "prepare failed (code %d%s)", rc,
                                  rc == CL_ENOMEM ? ", out of memory" : "");
@@ -326,9 +313,9 @@ void cl_tune(const cl_plan *p, const float *arena_in, const cl_tune_options *o)
                         int a = cand[c];
                         if (!ok[a])
                             continue;
-                        double t0 = now(clk);
+                        double t0 = seconds(clk);
                         int rc = cl_engine_run(v[a], arena, 0, 1, o->threads, NULL, CL_CLOCK_WALL, NULL);
-                        double dt = now(clk) - t0;
+                        double dt = seconds(clk) - t0;
                         if (rc != CL_OK) {
                             ok[a] = 0;
                             snprintf(why[a], sizeof why[a], "run failed (code %d)", rc);
@@ -348,7 +335,7 @@ void cl_tune(const cl_plan *p, const float *arena_in, const cl_tune_options *o)
                         i[7], i[0], o->threads, ALGO[a]);
                     if (ok[a]) {
                         double *ts = t + a * o->repeat;
-                        qsort(ts, (size_t)o->repeat, sizeof *ts, cmp);
+                        qsort(ts, (size_t)o->repeat, sizeof *ts, cmp_double);
                         double med = percentile(ts, o->repeat, 0.5), q1 = percentile(ts, o->repeat, 0.25),
                                q3 = percentile(ts, o->repeat, 0.75);
                         put(&csv, "ok,,%.6g,%.6g,%.6g,%d,%.4f,,%.6g,%.6g,%s\n", 1e3 * med, 1e3 * q1, 1e3 * q3,

@@ -4,6 +4,8 @@
 #ifndef CL_TUNE_H
 #define CL_TUNE_H
 
+#include <time.h>
+
 #include "cl_engine.h"
 
 typedef struct {
@@ -12,9 +14,12 @@ typedef struct {
     int threads, repeat, warmup, force;
 } cl_tune_options;
 
-/* Shared with convlab_run.c: one-line error on stderr and exit 2; a /proc or sysfs line. */
+/* Shared with convlab_run.c: one-line error on stderr and exit 2; a /proc or sysfs line; a clock
+ * (CLOCK_*) in seconds; the qsort order of doubles. */
 _Noreturn void die(const char *fmt, ...);
 void read_line(const char *path, const char *key, char *out, size_t n);
+double seconds(clockid_t c);
+int cmp_double(const void *a, const void *b);
 
 /* Checks that the outputs can be written (before any timing). */
 void cl_tune_check_outputs(const cl_tune_options *o);

@@ -48,22 +48,29 @@ def conv_param(spec: ConvSpec, input_shape) -> str:
     return f"7767517\n2 2\nInput data 0 1 data 0={w} 1={h} 2={c}\n{layer} conv 1 1 data out {p}\n"
 
 
+def fp32_net(ncnn, threads: int):
+    """An ncnn.Net set up for an fp32 comparison: its fast CPU paths on, every reduced-precision
+    storage/arithmetic (fp16, bf16, int8) and Vulkan off, `threads` threads."""
+    net = ncnn.Net()
+    opt = net.opt
+    opt.num_threads = threads
+    opt.use_winograd_convolution = True
+    opt.use_sgemm_convolution = True
+    opt.use_packing_layout = True
+    for flag in ("use_fp16_storage", "use_fp16_arithmetic", "use_fp16_packed",
+                 "use_bf16_storage", "use_bf16_packed", "use_int8_inference", "use_vulkan_compute"):
+        if hasattr(opt, flag):
+            setattr(opt, flag, False)
+    return net
+
+
 class NcnnConv:
     """A loaded ncnn net for one conv shape; call with NCHW float32 x."""
 
     def __init__(self, spec: ConvSpec, w, b, input_shape, threads: int = 1):
         import ncnn
         self._ncnn = ncnn
-        self.net = ncnn.Net()
-        opt = self.net.opt
-        opt.num_threads = threads
-        opt.use_winograd_convolution = True
-        opt.use_sgemm_convolution = True
-        opt.use_packing_layout = True
-        for flag in ("use_fp16_storage", "use_fp16_arithmetic", "use_fp16_packed",
-                     "use_bf16_storage", "use_bf16_packed", "use_int8_inference", "use_vulkan_compute"):
-            if hasattr(opt, flag):
-                setattr(opt, flag, False)
+        self.net = fp32_net(ncnn, threads)
         bias = np.zeros(spec.c_out, np.float32) if b is None else b
         with tempfile.TemporaryDirectory(prefix="convlab-ncnn-") as d:
             param, model = os.path.join(d, "conv.param"), os.path.join(d, "conv.bin")

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConvlabError
+from .ncnn_conv import fp32_net
 
 
 class NcnnUnavailable(ConvlabError):
@@ -180,16 +181,7 @@ class NcnnModel:
         except ImportError:
             raise NcnnUnavailable("ncnn not installed (pip install ncnn; it is in convlab's dev and peers extras)") from None
         self._ncnn = ncnn
-        self.net = ncnn.Net()
-        opt = self.net.opt
-        opt.num_threads = threads
-        opt.use_winograd_convolution = True
-        opt.use_sgemm_convolution = True
-        opt.use_packing_layout = True
-        for flag in ("use_fp16_storage", "use_fp16_arithmetic", "use_fp16_packed",
-                     "use_bf16_storage", "use_bf16_packed", "use_int8_inference", "use_vulkan_compute"):
-            if hasattr(opt, flag):
-                setattr(opt, flag, False)
+        self.net = fp32_net(ncnn, threads)
         if self.net.load_param(param) != 0 or self.net.load_model(binf) != 0:
             raise NcnnUnavailable(f"ncnn rejected the pnnx output {param}")
         self.inputs = [(f"in{i}", name) for i, name in enumerate(input_names)]
