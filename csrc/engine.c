@@ -705,53 +705,100 @@ static int run_softmax(const cl_step *s, float *arena)
 /* Max / average pooling of (planes, h, w): i = planes, h, w, oh, ow, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr.
  * A window's taps outside the input are skipped; the average divides by the taps inside the input
  * (or, counting pads, inside the explicitly padded input, as ONNX's count_include_pad does). */
-/* Undilated windows (nearly every pool): each output's window clipped to the input once, so the
- * tap loops carry no bounds tests. */
-static void run_pool_dense(const cl_step *s, float *arena, int nthreads)
+/* Taps of the window starting at `start` (input coordinates) that fall in [lo, hi). */
+static int taps_inside(int start, int k, int lo, int hi)
+{
+    int a = start > lo ? start : lo, b = start + k < hi ? start + k : hi;
+    return b > a ? b - a : 0;
+}
+
+/* Undilated windows (nearly every pool) are separable: a vertical pass over the window's rows,
+ * contiguous so it vectorises, into one row padded with the identity, then a horizontal pass along
+ * that row at the stride. No tap needs a bounds test, and each input row is read kh/sh times
+ * instead of kh*kw/sw. Max keeps ONNX's NaN propagation with a per-column flag, since the vector
+ * max drops a NaN in one operand. Returns 0 (caller takes the general loop) if the rows cannot be
+ * allocated. */
+static int run_pool_separable(const cl_step *s, float *arena, int nthreads)
 {
     const int *i = s->i;
     int planes = i[0], h = i[1], w = i[2], oh = i[3], ow = i[4], kh = i[5], kw = i[6];
     int sh = i[7], sw = i[8], pt = i[11], pl = i[12], pb = i[13], pr = i[14];
+    int row = (ow - 1) * sw + kw;                    /* the padded row the windows span */
+    if (row < pl + w)
+        row = pl + w;
+    const int is_max = s->sub == CL_POOL_MAX;
+    const float identity = is_max ? -INFINITY : 0.0f;
+    float *rows = malloc(sizeof(float) * (size_t)row * (size_t)nthreads);
+    int *nans = malloc(sizeof(int) * (size_t)row * (size_t)nthreads);
+    float *col_count = malloc(sizeof(float) * (size_t)ow);
+    if (!rows || !nans || !col_count) {
+        free(rows);
+        free(nans);
+        free(col_count);
+        return 0;
+    }
+    const int lo = s->sub == CL_POOL_AVG_INCLUDE_PAD ? -pl : 0, hi = s->sub == CL_POOL_AVG_INCLUDE_PAD ? w + pr : w;
+    for (int ox = 0; ox < ow; ox++)
+        col_count[ox] = (float)taps_inside(ox * sw - pl, kw, lo, hi);
     const float *x = arena + s->in[0];
     float *y = arena + s->out;
     CL_PARALLEL_FOR(nthreads)
     for (int p = 0; p < planes; p++) {
+        int t = cl_thread_num();
+        float *v = rows + (size_t)t * row;
+        int *nan = nans + (size_t)t * row;
         const float *xp = x + (int64_t)p * h * w;
         float *yp = y + (int64_t)p * oh * ow;
         for (int oy = 0; oy < oh; oy++) {
             int y0 = oy * sh - pt, ky0 = y0 < 0 ? -y0 : 0, ky1 = h - y0 < kh ? h - y0 : kh;
-            /* rows inside the explicitly padded input, for count_include_pad */
-            int py1 = h + pb - y0 < kh ? h + pb - y0 : kh;
-            for (int ox = 0; ox < ow; ox++) {
-                int x0 = ox * sw - pl, kx0 = x0 < 0 ? -x0 : 0, kx1 = w - x0 < kw ? w - x0 : kw;
-                float acc;
-                if (s->sub == CL_POOL_MAX) {
-                    acc = -INFINITY;
-                    int nan = 0;
-                    for (int ky = ky0; ky < ky1; ky++) {
-                        const float *r = xp + (int64_t)(y0 + ky) * w + x0;
-                        for (int kx = kx0; kx < kx1; kx++) {
-                            acc = r[kx] > acc ? r[kx] : acc;
-                            nan |= r[kx] != r[kx];
-                        }
+            for (int c = 0; c < row; c++) {
+                v[c] = identity;
+                nan[c] = 0;
+            }
+            float *vr = v + pl;
+            int *nr = nan + pl;
+            for (int ky = ky0; ky < ky1; ky++) {
+                const float *r = xp + (int64_t)(y0 + ky) * w;
+                if (is_max)
+                    for (int c = 0; c < w; c++) {
+                        vr[c] = r[c] > vr[c] ? r[c] : vr[c];
+                        nr[c] |= r[c] != r[c];
                     }
-                    acc = nan ? NAN : acc;
-                } else {
-                    acc = 0.0f;
-                    for (int ky = ky0; ky < ky1; ky++) {
-                        const float *r = xp + (int64_t)(y0 + ky) * w + x0;
-                        for (int kx = kx0; kx < kx1; kx++)
-                            acc += r[kx];
+                else
+                    for (int c = 0; c < w; c++)
+                        vr[c] += r[c];
+            }
+            float *yr = yp + (int64_t)oy * ow;
+            if (is_max) {
+                for (int ox = 0; ox < ow; ox++) {
+                    const float *win = v + ox * sw;
+                    const int *wn = nan + ox * sw;
+                    float m = win[0];
+                    int any = wn[0];
+                    for (int kx = 1; kx < kw; kx++) {
+                        m = win[kx] > m ? win[kx] : m;
+                        any |= wn[kx];
                     }
-                    int px1 = w + pr - x0 < kw ? w + pr - x0 : kw;
-                    int count = s->sub == CL_POOL_AVG ? (ky1 - ky0) * (kx1 - kx0)
-                                                      : (py1 - (y0 < -pt ? -pt - y0 : 0)) * (px1 - (x0 < -pl ? -pl - x0 : 0));
-                    acc = count > 0 ? acc / (float)count : 0.0f;
+                    yr[ox] = any ? NAN : m;
                 }
-                yp[oy * ow + ox] = acc;
+            } else {
+                float rows_in = (float)(s->sub == CL_POOL_AVG_INCLUDE_PAD ? taps_inside(y0, kh, -pt, h + pb)
+                                                                          : ky1 - ky0);
+                for (int ox = 0; ox < ow; ox++) {
+                    const float *win = v + ox * sw;
+                    float acc = 0.0f;
+                    for (int kx = 0; kx < kw; kx++)
+                        acc += win[kx];
+                    float count = rows_in * col_count[ox];
+                    yr[ox] = count > 0.0f ? acc / count : 0.0f;
+                }
             }
         }
     }
+    free(rows);
+    free(nans);
+    free(col_count);
+    return 1;
 }
 
 static void run_pool(const cl_step *s, float *arena, int nthreads)
@@ -761,10 +808,8 @@ static void run_pool(const cl_step *s, float *arena, int nthreads)
     int sh = i[7], sw = i[8], dh = i[9], dw = i[10], pt = i[11], pl = i[12], pb = i[13], pr = i[14];
     const float *x = arena + s->in[0];
     float *y = arena + s->out;
-    if (dh == 1 && dw == 1) {
-        run_pool_dense(s, arena, nthreads);
+    if (dh == 1 && dw == 1 && run_pool_separable(s, arena, nthreads))
         return;
-    }
     CL_PARALLEL_FOR(nthreads)
     for (int p = 0; p < planes; p++) {
         const float *xp = x + (int64_t)p * h * w;

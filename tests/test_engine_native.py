@@ -155,3 +155,47 @@ def test_c_refuses_to_run_outside_its_steps():
     ex = _c_steps(make_model([helper.make_node("Relu", ["X"], ["Y"])], {"X": (1, 3)}, ["Y"]))
     for first, last, threads in ((0, ex.n_records + 1, 1), (1, 0, 1), (-1, 1, 1), (0, 1, 0)):
         assert lib.cl_engine_run(ex.engine, ex._arena_ptr, first, last, threads, ffi.NULL, 0, ffi.NULL) == lib.CL_EINVAL
+
+
+# Pools: the C separable path (undilated windows) against onnxruntime over drawn geometries, and
+# NaN propagation (which the vector max would drop) against the Python executor.
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@st.composite
+def pool_case(draw):
+    op = draw(st.sampled_from(["MaxPool", "AveragePool"]))
+    k = [draw(st.integers(1, 4)), draw(st.integers(1, 4))]
+    s = [draw(st.integers(1, 3)), draw(st.integers(1, 3))]
+    pads = [draw(st.integers(0, k[0] - 1)), draw(st.integers(0, k[1] - 1)),
+            draw(st.integers(0, k[0] - 1)), draw(st.integers(0, k[1] - 1))]
+    hw = (draw(st.integers(max(k[0], 1), 13)), draw(st.integers(max(k[1], 1), 13)))
+    attrs = dict(kernel_shape=k, strides=s, pads=pads, ceil_mode=draw(st.integers(0, 1)))
+    if op == "AveragePool":
+        attrs["count_include_pad"] = draw(st.integers(0, 1))
+    return op, attrs, (1, draw(st.integers(1, 5)), *hw)
+
+
+@settings(max_examples=60, deadline=None)
+@given(pool_case())
+def test_pool_matches_onnxruntime(case):
+    from onnx import helper
+    op, attrs, shape = case
+    model = make_model([helper.make_node(op, ["X"], ["Y"], **attrs)], {"X": shape}, ["Y"])
+    x = rand(*shape, seed=11)
+    got = Model.load(model, passes="none").run({"X": x})["Y"]
+    np.testing.assert_allclose(got, ort_run(model, {"X": x})[0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_maxpool_propagates_nan_like_the_reference(threads):
+    from onnx import helper
+    model = make_model([helper.make_node("MaxPool", ["X"], ["Y"], kernel_shape=[3, 3], strides=[2, 2],
+                                         pads=[1, 1, 1, 1])], {"X": (1, 2, 9, 11)}, ["Y"])
+    x = rand(1, 2, 9, 11, seed=12)
+    x[0, 0, 4, 5], x[0, 1, 0, 0], x[0, 1, 8, 10] = np.nan, np.nan, np.inf
+    got = Model.load(model, passes="none", threads=threads).run({"X": x})["Y"]
+    ref = Model.load(model, passes="none", engine="python").run({"X": x})["Y"]
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+    assert np.isnan(got).sum() == 3   # (4, 5) lies in 1 row x 2 column windows, (0, 0) in one
+    np.testing.assert_array_equal(got[~np.isnan(got)], ref[~np.isnan(ref)])

@@ -62,9 +62,12 @@ void cl_sigmoid_inplace(float *y, size_t n);
 #define CL_PRAGMA(x) _Pragma(#x)
 #define CL_PARALLEL_FOR(nt) CL_PRAGMA(omp parallel for num_threads(nt) schedule(static) if((nt) > 1))
 #define CL_ATOMIC_WRITE CL_PRAGMA(omp atomic write)
+/* Which of a CL_PARALLEL_FOR's threads runs this iteration: indexes per-thread scratch. */
+static inline int cl_thread_num(void) { return omp_get_thread_num(); }
 #else
 #define CL_PARALLEL_FOR(nt)
 #define CL_ATOMIC_WRITE
+static inline int cl_thread_num(void) { return 0; }
 #endif
 
 #endif

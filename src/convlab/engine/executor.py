@@ -134,8 +134,8 @@ class Executor:
     def check_feeds(self, feeds) -> dict[str, np.ndarray]:
         if not isinstance(feeds, dict):
             raise ModelInputError(f"inputs must be a dict {{name: array}}, got {type(feeds).__name__}")
-        unknown = sorted(set(feeds) - set(self.graph.inputs))
-        if unknown:
+        if len(feeds) > len(self.graph.inputs) or not feeds.keys() <= self.graph.inputs.keys():
+            unknown = sorted(set(feeds) - set(self.graph.inputs))
             raise ModelInputError(f"unknown input(s) {unknown}; the model's inputs are {sorted(self.graph.inputs)}")
         out = {}
         for name, (shape, dtype) in self.graph.inputs.items():
