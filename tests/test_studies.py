@@ -141,3 +141,20 @@ def test_microbenchmark_probe_reads_the_mode_inside_numba():
 def test_study_cli_errors(tmp_path, capsys, argv, message):
     assert main(argv + ["--out", str(tmp_path)]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_real_model_input_follows_the_models_layout_and_normalisation():
+    from convlab.realmodels import MODELS
+    photo = np.zeros((3, 40, 60), np.float32)
+    photo[0] = 255.0                                   # pure red
+    nhwc = subnormal.real_model_input(MODELS["mtcnn_rnet"], photo)    # NHWC, (p - 127.5) / 128
+    assert nhwc.shape == (1, 24, 24, 3) and nhwc.dtype == np.float32
+    np.testing.assert_allclose(nhwc[0, 5, 5], [127.5 / 128, -127.5 / 128, -127.5 / 128], rtol=1e-5)
+    nchw = subnormal.real_model_input(MODELS["centerface"], photo)    # NCHW, raw pixels
+    assert nchw.shape == (1, 3, 480, 800)
+    np.testing.assert_allclose(nchw[0, :, 100, 100], [255, 0, 0], rtol=1e-5)
+
+
+def test_subnormal_study_real_refuses_with_model(tmp_path, capsys):
+    assert main(["study", "subnormal", "--real", "--model", "x.onnx", "--out", str(tmp_path)]) != 0
+    assert "give --model or --real, not both" in capsys.readouterr().err

@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConvlabError
+from ..peers.onnxruntime_conv import ort_model_bytes
 
 RUNNERS = ("convlab", "onnxruntime", "ncnn")
 PEERS = ("onnxruntime", "ncnn")
@@ -146,21 +147,6 @@ def parse_shapes(specs: list[str], inputs: list[str], path) -> dict[str, tuple[i
         except ValueError:
             raise ConvlabError(f"--shape {spec}: dims must be comma-separated integers") from None
     return out
-
-
-def ort_model_bytes(data: bytes) -> tuple[bytes, int]:
-    """The model without initializers among its graph inputs (old exporters list them there, which
-    makes onnxruntime treat them as overridable and skip constant folding / BN fusion on them)."""
-    import onnx
-    m = onnx.load_from_string(data)
-    inits = {i.name for i in m.graph.initializer}
-    keep = [vi for vi in m.graph.input if vi.name not in inits]
-    dropped = len(m.graph.input) - len(keep)
-    if not dropped:
-        return data, 0
-    del m.graph.input[:]
-    m.graph.input.extend(keep)
-    return m.SerializeToString(), dropped
 
 
 def check(outputs: list[np.ndarray], reference: list[np.ndarray], names: list[str]) -> dict:

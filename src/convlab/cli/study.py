@@ -25,6 +25,8 @@ def register(sub) -> None:
                    help="tiny repeat counts, one image, one model: checks the study runs; timings mean nothing")
     p.add_argument("--json", action="store_true", help="print the result rows as JSON")
     p.add_argument("--model", metavar="X.onnx", help="subnormal: study this ONNX model instead of the zoo")
+    p.add_argument("--real", action="store_true",
+                   help="subnormal: study every trained model in the cache (`convlab models list`) on a photograph")
     p.add_argument("--threads", default="1,2", help="nms: thread counts (default 1,2)")
     p.add_argument("--models", help="fusion: comma-separated zoo models (default the five)")
     p.set_defaults(func=_run)
@@ -35,8 +37,10 @@ def _run(args) -> int:
     from ..studies import fusion, nms, subnormal
     from ..paths import check_output
     from ..studies.output import out_dir
-    if args.model and args.name != "subnormal":
-        raise ConvlabError("--model applies to the subnormal study only")
+    if (args.model or args.real) and args.name != "subnormal":
+        raise ConvlabError("--model and --real apply to the subnormal study only")
+    if args.model and args.real:
+        raise ConvlabError("give --model or --real, not both")
     for name in FILES[args.name]:
         check_output(out_dir(args.out) / name, force=args.force, inputs=[args.model], what="study output")
     if args.name == "nms":
@@ -50,7 +54,7 @@ def _run(args) -> int:
     elif args.name == "fusion":
         result = fusion.run(args.out, args.quick, models=args.models.split(",") if args.models else None)
     else:
-        result = subnormal.run(args.out, args.quick, model=args.model)
+        result = subnormal.run(args.out, args.quick, model=args.model, real=args.real)
     if args.json:
         print(json.dumps(result, indent=1, default=str))
     else:

@@ -77,6 +77,21 @@ def build_conv_model(spec: ConvSpec, w: np.ndarray, b: np.ndarray | None, input_
     return model
 
 
+def ort_model_bytes(data: bytes) -> tuple[bytes, int]:
+    """The model without initializers among its graph inputs (old exporters list them there, which
+    makes onnxruntime treat them as overridable and skip constant folding / BN fusion on them)."""
+    import onnx
+    m = onnx.load_from_string(data)
+    inits = {i.name for i in m.graph.initializer}
+    keep = [vi for vi in m.graph.input if vi.name not in inits]
+    dropped = len(m.graph.input) - len(keep)
+    if not dropped:
+        return data, 0
+    del m.graph.input[:]
+    m.graph.input.extend(keep)
+    return m.SerializeToString(), dropped
+
+
 def ort_session(model: bytes | str, threads: int = 1, level: str = "ORT_ENABLE_ALL", denormal_as_zero: bool = False):
     """onnxruntime as every comparison in convlab runs it: CPU provider, `threads` intra-op threads and
     no inter-op parallelism (so a thread count means the same as convlab's), sequential execution."""
@@ -86,6 +101,7 @@ def ort_session(model: bytes | str, threads: int = 1, level: str = "ORT_ENABLE_A
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
+    so.log_severity_level = 3     # errors only: exporters' unused initializers would flood the terminal
     if denormal_as_zero:
         so.add_session_config_entry("session.set_denormal_as_zero", "1")
     try:

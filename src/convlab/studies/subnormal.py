@@ -28,7 +28,7 @@ from ..bench.timing import time_interleaved
 from ..errors import ConvlabError
 from ..zoo.subnormal import conv_weight_names, inject_subnormals
 from . import output, subnormal_microbench
-from ..peers.onnxruntime_conv import ort_session
+from ..peers.onnxruntime_conv import ort_model_bytes, ort_session
 from .models import model_input, zoo_model
 from .images import study_images
 
@@ -58,14 +58,14 @@ def flushed(model: onnx.ModelProto) -> onnx.ModelProto:
     return m
 
 
-def weight_counts(name: str, model: onnx.ModelProto, fraction: float) -> list[dict]:
+def weight_counts(name: str, model: onnx.ModelProto, fraction: float, shapes: dict | None = None) -> list[dict]:
     """Per conv layer: weights, subnormal as stored, subnormal as the kernels see them (after the engine's
     passes without flushing) and after flushing."""
     from ..engine import Model
     inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
     seen = {}
     for passes, key in ((NO_FLUSH, "subnormal_after_fold"), ("all", "subnormal_after_flush")):
-        m = Model.load(model, passes=passes)
+        m = Model.load(model, shapes, passes=passes)
         seen[key] = {n.name: count(m.graph.consts[n.input(1)]) for n in m.graph.nodes if n.op == "Conv"}
     return [{"model": name, "fraction": fraction, "layer": layer, "weights": int(inits[w].size),
              "subnormal": count(inits[w]), "subnormal_after_fold": seen["subnormal_after_fold"].get(layer),
@@ -76,7 +76,7 @@ def weight_counts(name: str, model: onnx.ModelProto, fraction: float) -> list[di
 def activation_counts(name: str, model: onnx.ModelProto, feeds: dict, fraction: float) -> list[dict]:
     """Subnormal values per intermediate tensor in one run (the engine with no buffer reuse, no flushing)."""
     from ..engine import Model
-    m = Model.load(model, passes=NO_FLUSH, backend="c", reuse=False)
+    m = Model.load(model, {k: v.shape for k, v in feeds.items()}, passes=NO_FLUSH, backend="c", reuse=False)
     m.run(feeds)
     producer = {o: n for n in m.graph.nodes for o in n.outputs}
     rows = []
@@ -89,10 +89,12 @@ def activation_counts(name: str, model: onnx.ModelProto, feeds: dict, fraction: 
 
 def _runner(backend: str, model: onnx.ModelProto, feeds: dict, flush_weights: bool, daz: bool):
     if backend == "onnxruntime":
-        s = ort_session((flushed(model) if flush_weights else model).SerializeToString(), denormal_as_zero=daz)
+        data, _ = ort_model_bytes((flushed(model) if flush_weights else model).SerializeToString())
+        s = ort_session(data, denormal_as_zero=daz)
         return lambda: s.run(None, feeds)
     from ..engine import Model
-    m = Model.load(model, backend=backend, threads=1, passes="all" if flush_weights else NO_FLUSH)
+    m = Model.load(model, {k: v.shape for k, v in feeds.items()}, backend=backend, threads=1,
+                   passes="all" if flush_weights else NO_FLUSH)
     return lambda: m.run(feeds)
 
 
@@ -140,9 +142,49 @@ def kernel_probes(backends) -> list[dict]:
     return rows
 
 
-def _models(model_path, quick):
-    """[(name, model, feeds maker, fractions)]: a given ONNX file as is, or zoo models with injected fractions."""
+def real_model_input(real, image: np.ndarray) -> dict[str, np.ndarray]:
+    """A trained model's feed from one (3, H, W) RGB photo: resized to its benchmark shape, laid out
+    and normalised as its RealModel entry says."""
+    from skimage import transform
+    n, a, b, c = real.bench_shape
+    h, w = (b, c) if real.layout == "NCHW" else (a, b)
+    x = transform.resize(image.transpose(1, 2, 0), (h, w), preserve_range=True, anti_aliasing=True)
+    x = (x.astype(np.float32) - real.mean) / real.std
+    x = np.broadcast_to(x.transpose(2, 0, 1) if real.layout == "NCHW" else x, real.bench_shape[1:])
+    return np.ascontiguousarray(np.broadcast_to(x, real.bench_shape), np.float32)
+
+
+def _real_models() -> list:
+    """Every trained model in the cache (realmodels), fed the astronaut photograph."""
+    from .. import realmodels
+    from ..engine import Model
+    _, images = study_images(512, 512, 0, people=("astronaut",))
+    out = []
+    for name, real in realmodels.MODELS.items():
+        try:
+            path = realmodels.path(name)
+        except ConvlabError:
+            continue                  # not fetched: the report lists what it studied
+        m = onnx.load(str(path))
+        feed_name = next(iter(Model.load(m, {_graph_input(m): real.bench_shape}, passes="none").inputs))
+        feeds = {feed_name: real_model_input(real, images[0])}
+        out.append((f"{name} (trained)", lambda m=m: m, lambda f=feeds: f, (None,)))
+    if not out:
+        raise ConvlabError(f"no trained model is in the cache: {realmodels.FETCH_HINT}")
+    return out
+
+
+def _graph_input(m: onnx.ModelProto) -> str:
+    inits = {t.name for t in m.graph.initializer}
+    return next(i.name for i in m.graph.input if i.name not in inits)
+
+
+def _models(model_path, quick, real=False):
+    """[(name, model, feeds maker, fractions)]: a given ONNX file as is, every cached trained model
+    on a photograph, or zoo models with injected fractions."""
     from .. import zoo
+    if real:
+        return _real_models()
     if model_path:
         try:
             m = onnx.load(str(model_path))
@@ -169,28 +211,28 @@ def _injected(model: onnx.ModelProto, fraction: float | None) -> tuple[onnx.Mode
 
 
 def run(out_dir=None, quick: bool = False, model=None, latency_models=("detector", "mobilenet_v2"),
-        backends=BACKENDS, repeats: int | None = None, max_time: float | None = None) -> dict:
+        backends=BACKENDS, repeats: int | None = None, max_time: float | None = None, real: bool = False) -> dict:
     out = output.out_dir(out_dir)
     repeats = repeats or (2 if quick else 9)
     max_time = max_time if max_time is not None else (0.5 if quick else 20.0)
     meta_path = out / "subnormal.json"
     timing = (f"Single thread. Median of >= {repeats} interleaved runs; ms is process CPU time, wall beside it. "
               f"Subnormal vs flushed weights are interleaved; the FTZ/DAZ pair is a second block.")
-    meta = output.write_meta(meta_path, {"quick": quick, "model": str(model) if model else None,
+    meta = output.write_meta(meta_path, {"quick": quick, "model": str(model) if model else None, "real": real,
                                          "latency_models": list(latency_models), "backends": list(backends)},
                              timing, 1)
     t0 = time.perf_counter()
     weights, acts, lat = [], [], []
-    for name, get_model, get_feeds, fractions in _models(model, quick):
+    for name, get_model, get_feeds, fractions in _models(model, quick, real):
         base, feeds = get_model(), get_feeds()
         for f in fractions:
             m, injected = _injected(base, f)
-            rows = weight_counts(name, m, f)
+            rows = weight_counts(name, m, f, {k: v.shape for k, v in feeds.items()})
             for r in rows:
                 r["injected_total"] = injected
             weights += rows
             acts += activation_counts(name, m, feeds, f)
-            if model or quick or name in latency_models:
+            if model or real or quick or name in latency_models:
                 lat += latency(name, m, feeds, f, backends, repeats, max_time)
     probes = kernel_probes(backends)
     micro, micro_probes = subnormal_microbench.run(repeats=repeats, max_time=max_time / 4)
