@@ -3,7 +3,8 @@
 downloaded at run time.
 
 - ``face_recognition`` 1.3.0, its **sdist** (the wheel leaves the tests out): ``tests/test_images/``,
-  Barack Obama in five photographs (two of them cropped to part of the face) and Joe Biden in one.
+  Barack Obama in five photographs (two of them the official portrait cut at the face) and Joe Biden
+  in one.
 - ``insightface`` 2.1 wheel: ``insightface/data/images/``, ``t1.jpg`` (a group photograph, six people
   around a table) and ``Tom_Hanks_54745.png`` (a 112x112 face already aligned on the ArcFace points).
 - scikit-image's ``astronaut`` (Eileen Collins), a dependency of convlab: read from the installed
@@ -57,22 +58,22 @@ _IF = "insightface/data/images/"
 PHOTOS: dict[str, Photo] = {p.name: p for p in [
     Photo("obama", "barack_obama", FACE_RECOGNITION, True, _FR + "obama.jpg",
           "0930e3aa8cae5920329c0c8cbc6a2ab70f47b0e67b432875beaa95cbf7e741f6", 1,
-          "Barack Obama speaking at a lectern, 1137x910"),
+          "Barack Obama, official portrait, arms crossed, 910x1137"),
     Photo("obama2", "barack_obama", FACE_RECOGNITION, True, _FR + "obama2.jpg",
           "a7efcc907375274796f39646510704aa86672d59f6d5469d69af3c85590976a6", 1,
-          "Barack Obama, official portrait, 1200x626"),
+          "Barack Obama speaking at a lectern, 626x1200"),
     Photo("obama3", "barack_obama", FACE_RECOGNITION, True, _FR + "obama3.jpg",
           "76ac6bf97c36dc2da0ad16a537d6a5ac1b10f48d49aac29a0cca9a17cdbc3ca3", 1,
-          "Barack Obama standing, small face, 2333x1434"),
+          "Barack Obama standing in a room, small face, 1434x2333"),
     Photo("obama_partial_face", "barack_obama", FACE_RECOGNITION, True, _FR + "obama_partial_face.jpg",
           "c2d1f09e7ef3042352b41e41286e6eb0522f64f88308be13886991b95db52117", 1,
-          "obama2 cropped through the face, 1137x491"),
+          "the official portrait cut through the face (left edge), 491x1137"),
     Photo("obama_partial_face2", "barack_obama", FACE_RECOGNITION, True, _FR + "obama_partial_face2.jpg",
           "9a812347f97633542b8cd9992de22def11b74f79d82056bc3ee830f13878e028", 1,
-          "obama2 cropped through the face, 1137x551"),
+          "the official portrait cut near the face (left edge), 551x1137"),
     Photo("biden", "joe_biden", FACE_RECOGNITION, True, _FR + "biden.jpg",
           "3c17508bb91554c637a2eabddfae790e5bb1caba93130814fc2ac50be9760c4c", 1,
-          "Joe Biden standing, 2204x970"),
+          "Joe Biden standing, arms crossed, 970x2204"),
     Photo("tom_hanks", "tom_hanks", INSIGHTFACE, False, _IF + "Tom_Hanks_54745.png",
           "8545da294e8c7c79911169c3915fed8528f1960cd0ed99b92453788ca4275083", 1,
           "Tom Hanks, grey, 112x112, aligned on the ArcFace 5 points"),

@@ -1,7 +1,7 @@
 """`convlab run`, `convlab verify`, `convlab gallery`: the face pipeline from the command line.
 
 Without --detector/--fitter/--extractor each stage uses the trained built-in model of its role when
-`make setup` has cached one (face.models.default_models: CenterFace, with its own landmarks), else
+`make setup` has cached one (face.models.default_models: CenterFace, then MTCNN O-Net), else
 the zoo model built in memory from a fixed seed, with a note saying what to install. Zoo models are
 untrained: the faces they "find" are arbitrary, their templates say nothing about identity; what is
 real with them is the runner: stage outputs, per-stage times, budget verdicts for this machine.
