@@ -233,3 +233,25 @@ def test_missing_photograph_says_to_run_make_setup(cache, capsys):
     assert "make setup" in capsys.readouterr().err
     assert main(["photos", "list"]) == 0
     assert "make setup" in capsys.readouterr().out
+
+
+def _cached_trained_extractor():
+    from convlab.face.models import real_models
+    return [n for n in real_models("extractor") if (REAL_MODELS / realmodels.MODELS[n].file_name).is_file()]
+
+
+@needs_models
+@pytest.mark.skipif(not _cached_trained_extractor(), reason="no trained template extractor is built in and cached yet "
+                                                           "(convlab.realmodels has none with role 'extractor')")
+def test_labelled_photographs_verify_with_the_trained_extractor():
+    """Same-person pairs of the labelled set score above different-person pairs on average (the least any
+    trained extractor must do; its own thresholds come from measuring it)."""
+    chosen, _ = default_models()
+    pipe = build_pipeline(chosen["detector"], chosen["fitter"], chosen["extractor"], runner="onnxruntime")
+    labelled = photos.labelled()
+    templates = [pipe.template(image)[0] for image, _ in labelled]
+    same, other = [], []
+    for i, (_, a) in enumerate(labelled):
+        for j in range(i + 1, len(labelled)):
+            (same if labelled[j][1] == a else other).append(float(templates[i] @ templates[j]))
+    assert same and other and np.mean(same) > np.mean(other)
