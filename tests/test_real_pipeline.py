@@ -128,18 +128,22 @@ def test_without_cached_models_the_zoo_runs_with_a_note(cache, capsys):
 
 
 @needs_models
-def test_any_real_model_with_role_extractor_is_the_default_extractor(cache, monkeypatch, capsys):
-    """The resolution is by role: a new realmodels entry with role "extractor" and an "embedding" face_spec
-    is used without further code (here the zoo's extractor stands in for a trained one)."""
+@pytest.mark.parametrize("spec_in", ["face_spec", "file beside"])
+def test_any_real_model_with_role_extractor_is_the_default_extractor(cache, monkeypatch, capsys, spec_in):
+    """The resolution is by role: a new realmodels entry with role "extractor" and an "embedding" spec (its
+    face_spec, or a spec file its fetch writes beside the cached model) is used without further code (here
+    the zoo's extractor stands in for a trained one)."""
     from convlab.face.models import zoo_model
     (cache / "models").mkdir(parents=True)
     for n in ("centerface", "mtcnn_onet"):
         (cache / "models" / f"{n}.onnx").symlink_to(REAL_MODELS / f"{n}.onnx")
     model, spec = zoo_model("extractor")
     (cache / "models" / "stand_in.onnx").write_bytes(model.SerializeToString())
+    if spec_in == "file beside":
+        spec.save(cache / "models" / "stand_in.json")
     monkeypatch.setitem(realmodels.MODELS, "stand_in", realmodels.RealModel(
         "stand_in", "none==0", "stand_in.onnx", "0" * 64, (1, 3, 112, 112), "NCHW", 127.5, 128.0, "a stand-in",
-        role="extractor", face_spec=spec.to_dict()))
+        role="extractor", face_spec=spec.to_dict() if spec_in == "face_spec" else None))
     assert default_models()[0] == {"detector": "builtin:centerface", "fitter": "builtin:mtcnn_onet",
                                    "extractor": "builtin:stand_in"}
     assert main(["run", "--demo", "--json"]) == 0

@@ -60,8 +60,6 @@ class RealModel:
         return f"{self.name}.onnx"
 
 
-ROLES = ("detector", "fitter", "extractor", "cascade")
-
 # CenterFace's own demo feeds cv2.dnn.blobFromImage(swapRB=True) of raw pixels: RGB, no scaling.
 CENTERFACE_SPEC = {
     "name": "centerface", "onnx": "centerface.onnx",

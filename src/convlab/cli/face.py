@@ -24,8 +24,11 @@ from .npu import add_stage_option
 DEMO_IMAGE = BUILTIN_PREFIX + "astronaut"
 UNTRAINED_NOTE = ("note: the zoo models are untrained (seeded weights): these faces are arbitrary; "
                   "timings and stage outputs are what is real")
-UNTRAINED_EXTRACTOR_NOTE = ("note: the templates come from the untrained zoo extractor: their cosines say nothing "
-                            "about identity (the faces and landmarks come from trained models)")
+# What an untrained fitter / extractor behind a trained detector makes of the output.
+UNTRAINED_STAGE_NOTES = {"fitter": "the landmarks come from the untrained zoo fitter: they are arbitrary, and so is "
+                                   "the alignment",
+                         "extractor": "the templates come from the untrained zoo extractor: their cosines say nothing "
+                                      "about identity"}
 
 
 def add_pipeline_options(p: argparse.ArgumentParser) -> None:
@@ -68,17 +71,14 @@ def add_pipeline_options(p: argparse.ArgumentParser) -> None:
 
 def apply_default_models(args) -> list[str]:
     """Fill the stages the user left unnamed with face.models.default_models(); returns its notes for
-    the stages it filled (idempotent: a second call fills nothing)."""
+    the stages it filled."""
     from ..face.models import default_models
-    if getattr(args, "_defaults_applied", False):
-        return []
     chosen, notes = default_models()
     unnamed = {role for role in ("detector", "extractor") if getattr(args, role) is None}
     if args.detector is None and args.fitter is None:
         args.fitter = chosen["fitter"]
     for role in unnamed:
         setattr(args, role, chosen[role])
-    args._defaults_applied = True
     return [notes[role] for role in ("detector", "extractor") if role in unnamed and role in notes]
 
 
@@ -94,7 +94,7 @@ def model_notes(pipe) -> list[str]:
     m = pipe.models
     if m["detector"]["trained"] is False:
         return [UNTRAINED_NOTE]
-    return [UNTRAINED_EXTRACTOR_NOTE] if m["extractor"]["trained"] is False else []
+    return [f"note: {text}" for role, text in UNTRAINED_STAGE_NOTES.items() if m[role]["trained"] is False]
 
 
 def pipeline_from_args(args):

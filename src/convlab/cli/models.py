@@ -58,14 +58,16 @@ def _list(args) -> int:
 
 
 def _export(args) -> int:
+    import hashlib
+    from dataclasses import replace
     from pathlib import Path
 
     from .. import realmodels
     from ..errors import ConvlabError
+    from ..face.models import builtin_model, real_models
     from ..fileio import atomic_write
     from ..paths import check_output, check_writable_dir
-    from ..zoo.spec import ModelSpec
-    with_spec = [m.name for m in realmodels.MODELS.values() if m.face_spec is not None]
+    with_spec = [n for role in ("detector", "fitter", "extractor") for n in real_models(role)]
     names = args.names or with_spec
     refused = [n for n in names if n not in with_spec]
     if refused:
@@ -73,19 +75,20 @@ def _export(args) -> int:
                            f"spec ({', '.join(with_spec)})")
     out = Path(args.dir)
     check_writable_dir(out, what="models export")
-    sources = {n: realmodels.path(n) for n in names}       # every model cached, before anything is written
+    # Every model cached and its spec read before anything is written: name -> (cached path, spec).
+    resolved = {n: builtin_model(realmodels.MODELS[n].role, n) for n in names}
     for n in names:
         for ext in (".onnx", ".json"):
-            check_output(out / f"{n}{ext}", force=args.force, inputs=(sources[n],), what="models export",
+            check_output(out / f"{n}{ext}", force=args.force, inputs=(resolved[n][0],), what="models export",
                          allow_shipped=False)
     rows = []
     for n in names:
         m = realmodels.MODELS[n]
-        atomic_write(out / m.file_name, sources[n].read_bytes())
-        spec = ModelSpec.from_dict({**m.face_spec, "onnx": m.file_name}, f"builtin:{n}")
-        spec.save(out / f"{n}.json")
+        data = Path(resolved[n][0]).read_bytes()
+        atomic_write(out / m.file_name, data)
+        replace(resolved[n][1], onnx=m.file_name).save(out / f"{n}.json")
         rows.append({"model": n, "role": m.role, "onnx": str(out / m.file_name), "spec": str(out / f"{n}.json"),
-                     "sha256": m.sha256})
+                     "sha256": hashlib.sha256(data).hexdigest()})
     if args.json:
         print(json.dumps(rows, indent=2))
     else:

@@ -17,7 +17,7 @@ from ..zoo import build_model
 from ..zoo.spec import ModelSpec, ModelSpecError
 from .pipeline import FacePipeline
 from .runners import fingerprint, make_runner
-from .specs import ROLES, load_model_spec, stage_spec
+from .specs import ROLES, load_model_spec, spec_path_for, stage_spec
 from .stages import Detector, Extractor, Fitter
 
 ZOO_SEED = 0
@@ -41,10 +41,16 @@ def is_builtin(model) -> bool:
     return isinstance(model, str) and model.startswith(BUILTIN)
 
 
-def real_models(role: str) -> list[str]:
-    """The names of the real models of a role, in convlab.realmodels' order."""
+def _has_spec(m) -> bool:
+    """A real model the pipeline can run: its face_spec, or a spec written beside its cached file at fetch."""
     from .. import realmodels
-    return [m.name for m in realmodels.MODELS.values() if m.role == role]
+    return m.face_spec is not None or spec_path_for(realmodels.cache_dir() / m.file_name) is not None
+
+
+def real_models(role: str) -> list[str]:
+    """The names of the real models of a role with a face-pipeline spec, in convlab.realmodels' order."""
+    from .. import realmodels
+    return [m.name for m in realmodels.MODELS.values() if m.role == role and _has_spec(m)]
 
 
 def builtin_model(role: str, name: str) -> tuple[str, ModelSpec]:
@@ -55,10 +61,13 @@ def builtin_model(role: str, name: str) -> tuple[str, ModelSpec]:
         raise ModelSpecError(f"unknown built-in model {name!r}; built-in {role}s: "
                              f"{', '.join(real_models(role)) or 'none yet'}")
     m = realmodels.MODELS[name]
-    if m.role != role or m.face_spec is None:
-        raise ModelSpecError(f"built-in model {name!r} is a {m.role} model, not a {role}; built-in {role}s: "
+    if m.role != role or not _has_spec(m):
+        what = f"a {m.role} model" if _has_spec(m) else f"not a face-pipeline model ({m.role})"
+        raise ModelSpecError(f"built-in model {name!r} is {what}, not a {role}; built-in {role}s: "
                              f"{', '.join(real_models(role)) or 'none yet'}")
-    return str(realmodels.path(name)), ModelSpec.from_dict(m.face_spec, f"{BUILTIN}{name}")
+    path = realmodels.path(name)
+    ms = ModelSpec.from_dict(m.face_spec, f"{BUILTIN}{name}") if m.face_spec is not None else load_model_spec(path)
+    return str(path), ms
 
 
 def resolve(role: str, model, spec=None, seed: int = ZOO_SEED) -> tuple[object, ModelSpec]:
