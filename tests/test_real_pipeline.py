@@ -259,3 +259,38 @@ def test_labelled_photographs_verify_with_the_trained_extractor():
         for j in range(i + 1, len(labelled)):
             (same if labelled[j][1] == a else other).append(float(templates[i] @ templates[j]))
     assert same and other and np.mean(same) > np.mean(other)
+
+
+def test_a_transposed_planar_fitter_maps_points_back_to_the_image():
+    """MTCNN O-Net's conventions (the crop fed transposed, points as 5 x then 5 y): a stand-in network that
+    points at the brightest pixel it is shown must land on that pixel of the image."""
+    from convlab.face.specs import stage_spec
+    from convlab.face.stages import Fitter
+    from convlab.zoo.spec import ModelSpec
+
+    class BrightestPixel:
+        input_names, output_names = ["input_3"], ["dense_5", "dense_6", "softmax_2"]
+
+        def __call__(self, feeds):
+            x = feeds["input_3"][0, :, :, 0]                 # (crop x, crop y): the crop arrives transposed
+            cx, cy = np.unravel_index(np.argmax(x), x.shape)
+            pts = np.r_[[(cx + 0.5) / 48] * 5, [(cy + 0.5) / 48] * 5]
+            return {"dense_5": np.zeros((1, 4)), "dense_6": pts[None], "softmax_2": np.array([[0.0, 1.0]])}
+
+    img = np.zeros((100, 200, 3), np.uint8)
+    img[39:42, 129:132] = 255                                 # a dot centred on pixel (130, 40)
+    fitter = Fitter(BrightestPixel(), stage_spec(ModelSpec.from_dict(realmodels.MTCNN_ONET_SPEC)))
+    pts = fitter(img, np.array([100.0, 20.0, 160.0, 80.0]))
+    assert np.abs(pts - [130.5, 40.5]).max() < 1.5, pts      # pixel (130, 40) covers [130, 131] x [40, 41]
+
+
+@needs_models
+def test_nms_real_study_quick(tmp_path, capsys):
+    assert main(["study", "nms-real", "--quick", "--out", str(tmp_path), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    settings = [(r["nms_top_k"], r["top_k"], r["confidence"]) for r in doc["rows"]]
+    assert settings[0] == (5000, 750, 0.1) and (1250, 750, 0.05) in settings
+    assert all(r["ap_drop_confident_pct"] == 0.0 for r in doc["rows"])       # confident faces survive every cut
+    assert doc["detections"][0]["image"] == "astronaut" and doc["detections"][0]["detections"] == 1
+    md = (tmp_path / "nms_real.md").read_text()
+    assert "seed accuracy drop" in md and "i7-4770hq" in md and "trained" in md
