@@ -83,10 +83,8 @@ def apply_default_models(args) -> list[str]:
 
 
 def models_line(models: dict) -> str:
-    def one(role, d):
-        trained = {True: "trained", False: "UNTRAINED", None: "user file"}[d["trained"]]
-        return f"{role} {d['model']}" + ("" if d["model"].startswith("the detector") else f" ({trained})")
-    return "models: " + ", ".join(one(r, d) for r, d in models.items())
+    trained = {True: "trained", False: "UNTRAINED", None: "user file"}
+    return "models: " + ", ".join(f"{role} {d['model']} ({trained[d['trained']]})" for role, d in models.items())
 
 
 def model_notes(pipe) -> list[str]:

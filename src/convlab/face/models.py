@@ -1,7 +1,8 @@
 """Putting a pipeline together: which model file and spec each stage uses, and which runner runs it.
 
 A stage's model is a file (its spec beside it or given), "builtin:NAME" for a trained model of
-convlab.realmodels (cached by `make setup`; its spec is the model's ``face_spec``), or "zoo" /
+convlab.realmodels (cached by `make setup`; its spec is the model's ``face_spec``, or the spec its
+fetch wrote beside the cached file), or "zoo" /
 "zoo:NAME" / None for a zoo model, built in memory from a fixed seed (untrained: the faces such a
 pipeline "finds" on a photo are arbitrary; what is real is the runner, its timings and the
 stage-by-stage agreement between engines).
@@ -103,11 +104,11 @@ def default_models() -> tuple[dict[str, str | None], dict[str, str]]:
     chosen: dict[str, str | None] = {}
     notes = {}
     for role in ("detector", "fitter", "extractor"):
-        names = real_models(role)
-        cached = [n for n in names if (realmodels.cache_dir() / realmodels.MODELS[n].file_name).is_file()]
+        cached = [n for n in real_models(role) if (realmodels.cache_dir() / realmodels.MODELS[n].file_name).is_file()]
         chosen[role] = BUILTIN + cached[0] if cached else None
         if cached or role == "fitter":
             continue
+        names = [m.name for m in realmodels.MODELS.values() if m.role == role]    # fetched or not
         if names:
             notes[role] = (f"note: the trained {role} {', '.join(names)} is not in the cache "
                            f"({realmodels.FETCH_HINT}); using the untrained zoo {role}")
@@ -118,10 +119,8 @@ def default_models() -> tuple[dict[str, str | None], dict[str, str]]:
     return chosen, notes
 
 
-def describe(role: str, model, skipped: bool = False) -> dict:
+def describe(role: str, model) -> dict:
     """Which model a stage ran and whether it is trained (None: a user's file, convlab cannot tell)."""
-    if skipped:
-        return {"model": "the detector's own landmarks", "trained": None}
     if is_zoo(model):
         return {"model": model if model not in (None, DEFAULT) else f"zoo:{role}", "trained": False}
     return {"model": str(model), "trained": True if is_builtin(model) else None}
@@ -157,6 +156,9 @@ def build_pipeline(detector=None, fitter=None, extractor=None, *, detector_spec=
     m, ms, run, spec = net("extractor", extractor, extractor_spec)
     ext = Extractor(run, spec, fingerprint=f"{ms.name}:{fingerprint(m)}")
     pipe = FacePipeline(det, ext, fit, blur_threshold=blur_threshold)
-    pipe.models = {"detector": describe("detector", detector), "fitter": describe("fitter", fitter, skip),
+    det_model = describe("detector", detector)
+    pipe.models = {"detector": det_model,
+                   "fitter": ({"model": "the detector's own landmarks", "trained": det_model["trained"]} if skip
+                              else describe("fitter", fitter)),
                    "extractor": describe("extractor", extractor)}
     return pipe
