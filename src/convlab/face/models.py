@@ -138,8 +138,8 @@ def build_pipeline(detector=None, fitter=None, extractor=None, *, detector_spec=
     zoo fitter unless the detector gives its own landmarks (then none is needed); "zoo" forces the zoo
     fitter; "none" skips it. resize None: letterbox for a built-in (trained) detector, which keeps the
     faces' proportions as in training (stretched into 800x480, CenterFace missed 2 of 5 portraits and its
-    landmark error doubled, results/real_models/landmarks.md), stretch otherwise. The pipeline's `models` says which model
-    each stage ran and whether it is trained.
+    landmark error doubled, results/real_models/landmarks.md), stretch otherwise. The pipeline's `models`
+    says which model each stage ran and whether it is trained.
     """
     if resize is None:
         resize = "letterbox" if is_builtin(detector) else "stretch"
