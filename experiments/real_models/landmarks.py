@@ -1,6 +1,7 @@
 """Which 5 landmarks are better on real photographs: CenterFace's own (its input letterboxed, as the
-pipeline feeds it, or stretched), or MTCNN O-Net's on a 48x48 crop of CenterFace's box? Both against points marked by hand (eye centres, nose tip, mouth corners; read off
-a 2x-5x zoomed grid, about +-3 px), plus Tom Hanks' 112x112 face, which insightface ships aligned on the
+pipeline feeds it, or stretched), or MTCNN O-Net's on a 48x48 crop of CenterFace's box? Both against
+points marked by hand (eye centres, nose tip, mouth corners; read off a 2x-5x zoomed grid, about
++-3 px), plus Tom Hanks' 112x112 face, which insightface ships aligned on the
 ArcFace points (so its truth is those points), pasted into a 336x336 grey canvas so that it is a face
 in a photograph rather than the whole image.
 
@@ -55,10 +56,11 @@ def main() -> int:
                 continue
             nme = np.linalg.norm(faces[0].landmarks - truth, axis=1) / iod
             means[label].append(nme)
-            rows.append(f"| {name} | {iod:.0f} | {label} | " + " | ".join(f"{v:.3f}" for v in nme) + f" | {nme.mean():.3f} |")
+            rows.append(f"| {name} | {iod:.0f} | {label} | " + " | ".join(f"{v:.3f}" for v in nme)
+                        + f" | {nme.mean():.3f} |")
     head = "| image | inter-ocular px | landmarks | " + " | ".join(NAMES) + " | mean |"
-    summary = [f"| {k} ({len(v)} faces found) | " + " | ".join(f"{v:.3f}" for v in np.mean(v, 0)) + f" | {np.mean(v):.3f} |"
-               for k, v in means.items()]
+    summary = [f"| {k} ({len(v)} faces found) | " + " | ".join(f"{x:.3f}" for x in np.mean(v, 0))
+               + f" | {np.mean(v):.3f} |" for k, v in means.items()]
     text = "\n".join([
         "# Landmarks on real photographs: CenterFace's own vs MTCNN O-Net", "",
         "Trained models (CenterFace 800x480 letterboxed, as the pipeline feeds it, or stretched; O-Net on a 48x48 crop "
