@@ -86,9 +86,6 @@ def ort_session(model: bytes | str, threads: int = 1, level: str = "ORT_ENABLE_A
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
-    # Errors only: old exporters (CenterFace's PyTorch 1.2) list every initializer as a graph input, and
-    # onnxruntime warns once per initializer, a hundred lines per session, about a model that runs correctly.
-    so.log_severity_level = 3
     if denormal_as_zero:
         so.add_session_config_entry("session.set_denormal_as_zero", "1")
     try:
