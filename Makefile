@@ -2,9 +2,9 @@
 PY      := .venv/bin/python
 APT_PKGS := gcc g++ make gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static llvm-19
 
-.PHONY: setup test demo apt venv runner rknn models bench-regress fuzz
+.PHONY: setup test demo apt venv runner rknn models photos bench-regress fuzz
 
-setup: apt venv runner rknn models
+setup: apt venv runner rknn models photos
 
 apt:
 	@if command -v apt-get >/dev/null; then \
@@ -33,6 +33,11 @@ rknn:
 # (convlab.realmodels); skipped when already cached with the right sha256, a failed fetch fails setup.
 models:
 	$(PY) -m convlab models fetch
+
+# Photographs of people (face_recognition 1.3.0 sdist, insightface 2.1 wheel) into $CONVLAB_CACHE/photos
+# (convlab.photos): the face pipeline's real test images, pinned by sha256 like the models.
+photos:
+	$(PY) -m convlab photos fetch
 
 test:
 	$(PY) -m pytest -q

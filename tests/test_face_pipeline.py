@@ -325,17 +325,20 @@ def test_bad_images_give_clear_errors(ort_pipe, tmp_path):
 
 def test_cli_run_json_and_visualisation(tmp_path, capsys):
     vis = tmp_path / "vis.png"
-    assert main(["run", "--demo", "--json", "--max-faces", "2", "--save-vis", str(vis)]) == 0
+    # The zoo detector named explicitly: `run` defaults to the trained built-in detector when it is cached.
+    assert main(["run", "--demo", "--detector", "zoo", "--json", "--max-faces", "2", "--save-vis", str(vis)]) == 0
     out, err = capsys.readouterr()
     doc = json.loads(out)
-    assert set(doc) == {"faces", "stages", "budgets"} and len(doc["faces"]) == 2
+    assert set(doc) == {"faces", "stages", "budgets", "models"} and len(doc["faces"]) == 2
+    assert doc["models"]["detector"] == {"model": "zoo:detector", "trained": False}
     assert "untrained" in err
     assert Image.open(vis).size == (512, 512)
     assert (load_image(str(vis)) != load_image("builtin:astronaut")).any()     # something was drawn
 
 
 def test_cli_run_text_with_crosscheck(capsys):
-    assert main(["run", "builtin:camera", "--max-faces", "1", "--backend", "numba", "--crosscheck"]) == 0
+    assert main(["run", "builtin:camera", "--detector", "zoo", "--max-faces", "1", "--backend", "numba",
+                 "--crosscheck"]) == 0
     out = capsys.readouterr().out
     assert "detector+fitter" in out and "not the RK3568" in out
     assert "crosscheck against onnxruntime" in out and "extractor" in out
@@ -344,15 +347,16 @@ def test_cli_run_text_with_crosscheck(capsys):
 def test_cli_verify_and_gallery(tmp_path, capsys):
     a = tmp_path / "a.png"
     Image.fromarray(generated_image(3)).save(a)
-    assert main(["verify", str(a), str(a), "--json", "--max-faces", "1"]) == 0
+    assert main(["verify", str(a), str(a), "--detector", "zoo", "--json", "--max-faces", "1"]) == 0
     v = json.loads(capsys.readouterr().out)
     assert v["cosine"] == pytest.approx(1.0, abs=1e-6) and v["l2"] == pytest.approx(0.0, abs=1e-3)
     assert v["same_person"] is True
     g = ["gallery", "--gallery", str(tmp_path / "g.json")]
-    assert main(g + ["enroll", "astro", "builtin:astronaut", "--max-faces", "1"]) == 0
-    assert main(g + ["enroll", "gen", str(a), "--max-faces", "1"]) == 0
+    zoo = ["--detector", "zoo", "--max-faces", "1"]     # a generated image has no face a trained detector finds
+    assert main(g + ["enroll", "astro", "builtin:astronaut"] + zoo) == 0
+    assert main(g + ["enroll", "gen", str(a)] + zoo) == 0
     capsys.readouterr()
-    assert main(g + ["identify", str(a), "--json", "--max-faces", "1"]) == 0
+    assert main(g + ["identify", str(a), "--json"] + zoo) == 0
     ident = json.loads(capsys.readouterr().out)
     assert ident["candidates"][0]["name"] == "gen" and ident["candidates"][0]["score"] == pytest.approx(1.0, abs=1e-6)
     assert main(g + ["list", "--json"]) == 0

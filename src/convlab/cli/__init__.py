@@ -15,7 +15,7 @@ import sys
 from ..errors import ConvlabError
 
 # Command modules, in the order `convlab --help` lists them.
-COMMANDS = ["bench", "sweep", "zoo", "models", "decide", "face", "results", "profile", "compare", "optimize", "compile",
+COMMANDS = ["bench", "sweep", "zoo", "models", "photos", "decide", "face", "results", "profile", "compare", "optimize", "compile",
             "regress", "npu", "study", "a55"]
 
 EXIT_ERROR, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 2, 130, 141

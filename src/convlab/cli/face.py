@@ -1,8 +1,11 @@
 """`convlab run`, `convlab verify`, `convlab gallery`: the face pipeline from the command line.
 
-Without --detector/--fitter/--extractor the zoo models are built in memory from a fixed seed.
-They are untrained: the faces they "find" on a photo are arbitrary. What the commands show for
-real is the runner: stage outputs, per-stage times, budget verdicts for this machine.
+Without --detector/--fitter/--extractor each stage uses the trained built-in model of its role when
+`make setup` has cached one (face.models.default_models: CenterFace, then MTCNN O-Net), else
+the zoo model built in memory from a fixed seed, with a note saying what to install. Zoo models are
+untrained: the faces they "find" are arbitrary, their templates say nothing about identity; what is
+real with them is the runner: stage outputs, per-stage times, budget verdicts for this machine.
+Every output names the model of each stage and whether it is trained.
 Coordinates are pixels of the image as it is displayed (EXIF orientation applied), x right, y
 down, with the image covering [0, W] x [0, H].
 """
@@ -15,22 +18,29 @@ import sys
 
 from ..errors import ConvlabError
 from ..face.budgets import BUDGETS_MS, verdicts
-from ..face.image import BUILTIN_PREFIX, BUILTINS
+from ..face.image import BUILTIN_PREFIX, builtin_names
 from .npu import add_stage_option
 
 DEMO_IMAGE = BUILTIN_PREFIX + "astronaut"
 UNTRAINED_NOTE = ("note: the zoo models are untrained (seeded weights): these faces are arbitrary; "
                   "timings and stage outputs are what is real")
+# What an untrained fitter / extractor behind a trained detector makes of the output.
+UNTRAINED_STAGE_NOTES = {"fitter": "the landmarks come from the untrained zoo fitter: they are arbitrary, and so is "
+                                   "the alignment",
+                         "extractor": "the templates come from the untrained zoo extractor: their cosines say nothing "
+                                      "about identity"}
 
 
 def add_pipeline_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("models (default: the zoo's, built in memory from a fixed seed)")
+    g = p.add_argument_group("models (default: the trained built-in model of each stage when `make setup` cached "
+                             "it, else the zoo's, built in memory from a fixed seed)")
     g.add_argument("--detector", metavar="X.onnx",
-                   help="detector model (spec: X.json next to it, or --detector-spec), or zoo:NAME "
-                        "(e.g. zoo:faceboxes)")
+                   help="detector model (spec: X.json next to it, or --detector-spec), builtin:NAME (e.g. "
+                        "builtin:centerface), zoo, or zoo:NAME (e.g. zoo:faceboxes)")
     g.add_argument("--fitter", metavar="Y.onnx",
-                   help="fitter model, 'zoo', or 'none' to use the detector's own landmarks")
-    g.add_argument("--extractor", metavar="Z.onnx", help="template extractor model")
+                   help="fitter model, builtin:NAME (e.g. builtin:mtcnn_onet), 'zoo', or 'none' to use the "
+                        "detector's own landmarks")
+    g.add_argument("--extractor", metavar="Z.onnx", help="template extractor model, builtin:NAME, or zoo")
     g.add_argument("--detector-spec", metavar="SPEC")
     g.add_argument("--fitter-spec", metavar="SPEC")
     g.add_argument("--extractor-spec", metavar="SPEC")
@@ -51,11 +61,38 @@ def add_pipeline_options(p: argparse.ArgumentParser) -> None:
     d.add_argument("--nms-iou", type=float, default=0.4)
     d.add_argument("--top-k", type=int, default=750, help="candidates kept before NMS")
     d.add_argument("--max-faces", type=int, default=10)
-    d.add_argument("--resize", choices=["stretch", "letterbox"], default="stretch",
-                   help="how the image is fitted to the detector input")
+    d.add_argument("--resize", choices=["stretch", "letterbox"], default=None,
+                   help="how the image is fitted to the detector input (default: letterbox for a built-in "
+                        "detector, stretch otherwise)")
     d.add_argument("--crop-expand", type=float, default=1.0, help="fitter crop = detector box grown by this")
     d.add_argument("--blur-threshold", type=float, default=None,
                    help="reject images whose variance of the Laplacian is below this (e.g. 100)")
+
+
+def apply_default_models(args) -> list[str]:
+    """Fill the stages the user left unnamed with face.models.default_models(); returns its notes for
+    the stages it filled."""
+    from ..face.models import default_models
+    chosen, notes = default_models()
+    unnamed = {role for role in ("detector", "extractor") if getattr(args, role) is None}
+    if args.detector is None and args.fitter is None:
+        args.fitter = chosen["fitter"]
+    for role in unnamed:
+        setattr(args, role, chosen[role])
+    return [notes[role] for role in ("detector", "extractor") if role in unnamed and role in notes]
+
+
+def models_line(models: dict) -> str:
+    trained = {True: "trained", False: "UNTRAINED", None: "user file"}
+    return "models: " + ", ".join(f"{role} {d['model']} ({trained[d['trained']]})" for role, d in models.items())
+
+
+def model_notes(pipe) -> list[str]:
+    """What the untrained stages mean for the output."""
+    m = pipe.models
+    if m["detector"]["trained"] is False:
+        return [UNTRAINED_NOTE]
+    return [f"note: {text}" for role, text in UNTRAINED_STAGE_NOTES.items() if m[role]["trained"] is False]
 
 
 def pipeline_from_args(args):
@@ -92,12 +129,6 @@ def placed_pipeline(args):
 def _where(args) -> str:
     from ..registry import resolve_backend
     return ", ".join([resolve_backend(args.backend)] + args.stage)
-
-
-def _uses_zoo(args, pipe) -> bool:
-    def zoo(m):
-        return m is None or m == "zoo" or m.startswith("zoo:")
-    return zoo(args.detector) or zoo(args.extractor) or (pipe.fitter is not None and zoo(args.fitter))
 
 
 def _format_budget(b: dict) -> str:
@@ -140,6 +171,7 @@ def cmd_run(args) -> int:
 
         from ..paths import check_existing_dir
         check_existing_dir(Path(args.save_vis).parent, what=f"--save-vis {args.save_vis}")
+    notes = apply_default_models(args)
     with placed_pipeline(args) as pipe:
         res = pipe.run_repeated(image, args.repeat, warmup=not args.cold)
         crosscheck = crosscheck_lines(args, pipe, image) if args.crosscheck else []
@@ -147,15 +179,16 @@ def cmd_run(args) -> int:
         from ..face.visualise import save_visualisation
         save_visualisation(res.image, res.faces, args.save_vis)
     if args.json:
-        print(json.dumps(res.to_json()))
+        print(json.dumps({**res.to_json(), "models": pipe.models}))
     else:
+        print(models_line(pipe.models))
         print_result(res, backend=_where(args), threads=args.threads)
         if args.save_vis:
             print(f"visualisation written to {args.save_vis}")
     for line in crosscheck:       # on stderr when stdout carries JSON
         print(line, file=sys.stderr if args.json else sys.stdout)
-    if _uses_zoo(args, pipe):
-        print(UNTRAINED_NOTE, file=sys.stderr)
+    for line in notes + model_notes(pipe):
+        print(line, file=sys.stderr)
     return 0
 
 
@@ -176,20 +209,22 @@ def crosscheck_lines(args, pipe, image) -> list[str]:
 
 def cmd_verify(args) -> int:
     from ..face.compare import cosine, l2_distance
+    notes = apply_default_models(args)
     with placed_pipeline(args) as pipe:
         ta, ra = pipe.template(args.image_a)
         tb, rb = pipe.template(args.image_b)
     cos, l2 = cosine(ta, tb), l2_distance(ta, tb)
     same = cos >= args.threshold
     out = {"cosine": round(cos, 6), "l2": round(l2, 6), "threshold": args.threshold, "same_person": same,
-           "faces": [ra.faces[0].to_json(), rb.faces[0].to_json()]}
+           "faces": [ra.faces[0].to_json(), rb.faces[0].to_json()], "models": pipe.models}
     if args.json:
         print(json.dumps(out))
     else:
+        print(models_line(pipe.models))
         print(f"cosine {cos:.6f}  L2 {l2:.6f}  threshold {args.threshold:g}: "
               f"{'SAME person' if same else 'DIFFERENT people'}")
-    if _uses_zoo(args, pipe):
-        print(UNTRAINED_NOTE, file=sys.stderr)
+    for line in notes + model_notes(pipe):
+        print(line, file=sys.stderr)
     return 0
 
 
@@ -208,24 +243,26 @@ def cmd_gallery(args) -> int:
         n = Gallery(args.gallery).remove(args.name)
         print(f"removed {args.name!r} ({n} template(s))")
         return 0
+    notes = apply_default_models(args)
     pipe = pipeline_from_args(args)
     g = Gallery(args.gallery, extractor=pipe.extractor.fingerprint)
     template, _ = pipe.template(args.image)
     if args.action == "enroll":
         n = g.enroll(args.name, template)
-        print(f"enrolled {args.name!r} ({n} template(s)) in {args.gallery}")
-        return 0
-    matches = g.identify(template, top=args.top)
-    rows = [{"name": m.name, "score": round(m.score, 6), "match": m.score >= args.threshold} for m in matches]
-    if args.json:
-        print(json.dumps({"threshold": args.threshold, "candidates": rows}))
+        print(f"enrolled {args.name!r} ({n} template(s)) in {args.gallery}; {models_line(pipe.models)}")
     else:
-        if not rows:
-            print("the gallery is empty")
-        for r in rows:
-            print(f"{r['name']}\tcosine {r['score']:.6f}\t{'MATCH' if r['match'] else '-'}")
-    if _uses_zoo(args, pipe):
-        print(UNTRAINED_NOTE, file=sys.stderr)
+        matches = g.identify(template, top=args.top)
+        rows = [{"name": m.name, "score": round(m.score, 6), "match": m.score >= args.threshold} for m in matches]
+        if args.json:
+            print(json.dumps({"threshold": args.threshold, "candidates": rows, "models": pipe.models}))
+        else:
+            print(models_line(pipe.models))
+            if not rows:
+                print("the gallery is empty")
+            for r in rows:
+                print(f"{r['name']}\tcosine {r['score']:.6f}\t{'MATCH' if r['match'] else '-'}")
+    for line in notes + model_notes(pipe):
+        print(line, file=sys.stderr)
     return 0
 
 
@@ -252,10 +289,12 @@ def cmd_latency(args) -> int:
 
 
 def register(sub) -> None:
-    builtins = ", ".join(BUILTIN_PREFIX + n for n in BUILTINS)
+    builtins = ", ".join(BUILTIN_PREFIX + n for n in builtin_names())
     p = sub.add_parser("run", help="run the face pipeline on an image",
                        description=f"Detect, fit, align and extract every face in IMAGE (a PNG/JPEG file or "
-                                   f"{builtins}). {UNTRAINED_NOTE}.")
+                                   f"{builtins}; the photographs other than astronaut and camera are cached by "
+                                   f"`make setup`, see `convlab photos list`). The models are the trained built-in "
+                                   f"ones when cached, else the zoo's; the output names them.")
     p.add_argument("image", nargs="?", metavar="IMAGE")
     p.add_argument("--demo", action="store_true", help=f"use the built-in photo {DEMO_IMAGE}")
     p.add_argument("--json", action="store_true", help='print {"faces": [...], "stages": {...}, "budgets": {...}}')

@@ -1,4 +1,4 @@
-"""`convlab study nms|fusion|subnormal`: reproduce a seed study's table on this machine."""
+"""`convlab study nms|nms-real|fusion|subnormal`: reproduce a seed study's table on this machine."""
 from __future__ import annotations
 
 import argparse
@@ -8,6 +8,7 @@ import json
 # What each study writes into its output folder (checked before the study starts: nothing is overwritten
 # without --force).
 FILES = {"nms": ["nms_topk.json", "nms_topk.csv", "nms_stages.csv", "nms_topk.md", "nms_topk.png"],
+         "nms-real": ["nms_real.json", "nms_real.csv", "nms_real_detections.csv", "nms_real.md"],
          "fusion": ["fusion.json", "fusion.csv", "fusion.md", "fusion.png"],
          "subnormal": ["subnormal.json", "subnormal_weights.csv", "subnormal_activations.csv", "subnormal_latency.csv",
                        "subnormal_microbench.csv", "subnormal_probes.csv", "subnormal.md", "subnormal.png"]}
@@ -34,7 +35,7 @@ def register(sub) -> None:
 
 def _run(args) -> int:
     from ..errors import ConvlabError
-    from ..studies import fusion, nms, subnormal
+    from ..studies import fusion, nms, nms_real, subnormal
     from ..paths import check_output
     from ..studies.output import out_dir
     if (args.model or args.real) and args.name != "subnormal":
@@ -51,6 +52,8 @@ def _run(args) -> int:
         if not threads or min(threads) < 1 or 1 not in threads:
             raise ConvlabError(f"--threads must include 1 (the reference) and be positive, got {args.threads!r}")
         result = nms.run(args.out, args.quick, threads=threads)
+    elif args.name == "nms-real":
+        result = nms_real.run(args.out, args.quick)
     elif args.name == "fusion":
         result = fusion.run(args.out, args.quick, models=args.models.split(",") if args.models else None)
     else:

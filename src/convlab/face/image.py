@@ -11,10 +11,12 @@ import os
 
 import numpy as np
 
+from ..errors import ConvlabError
 from .errors import ImageError
 
 BUILTIN_PREFIX = "builtin:"
-# scikit-image ships these photographs with people inside the wheel (no download).
+# scikit-image ships these photographs with people inside the wheel (no download); the photographs of
+# convlab.photos (cached by `make setup`) are built in too, as builtin:NAME.
 BUILTINS = {"astronaut": "astronaut", "camera": "camera"}
 MIN_SIDE = 8
 MAX_PIXELS = 64_000_000
@@ -24,9 +26,22 @@ _CONVERTIBLE = {"RGB", "RGBA", "RGBX", "RGBa", "L", "LA", "La", "1", "CMYK", "YC
 _SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N")
 
 
+def builtin_names() -> list[str]:
+    """Every built-in image: scikit-image's, then the photographs `make setup` caches (convlab.photos)."""
+    from .. import photos
+    return sorted(BUILTINS) + list(photos.PHOTOS)
+
+
 def builtin_image(name: str) -> np.ndarray:
+    from .. import photos
+    if name in photos.PHOTOS:
+        try:
+            path = photos.path(name)
+        except ConvlabError as e:
+            raise ImageError(str(e)) from None
+        return load_image(path)
     if name not in BUILTINS:
-        raise ImageError(f"unknown built-in image {name!r}; known: {', '.join(sorted(BUILTINS))}")
+        raise ImageError(f"unknown built-in image {name!r}; known: {', '.join(builtin_names())}")
     try:
         import skimage.data
     except ImportError as e:

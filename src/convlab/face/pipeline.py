@@ -88,6 +88,8 @@ class FacePipeline:
             # NaN compared false with every sharpness, silently disabling the check (issue 16)
             raise ImageError(f"blur threshold must be a finite number >= 0, got {blur_threshold!r}")
         self.blur_threshold = blur_threshold
+        # role -> {"model": ..., "trained": True/False/None}; build_pipeline fills it in
+        self.models: dict[str, dict] = {}
 
     def run(self, image, *, max_faces: int | None = None) -> Result:
         """max_faces: fit and extract only the best this many of the detected faces."""

@@ -58,6 +58,8 @@ class StageSpec:
     decoder: SSDSpec | HeatmapSpec | None = None  # detector
     normalized: bool = True               # fitter: points as fractions of the crop (else crop pixels)
     crop_expand: float = 1.0              # fitter
+    point_layout: str = "xy"              # fitter: "xy" pairs or "planar" (all x, then all y)
+    transposed: bool = False              # fitter: the network sees the crop transposed (MTCNN)
     model_name: str = ""
 
 
@@ -94,7 +96,8 @@ def stage_spec(ms: ModelSpec, *, resize: str = "stretch", crop_expand: float = 1
         raise ModelSpecError(f"{ms.name}: embedding normalize {d.get('normalize')!r}; the pipeline compares "
                              "L2-normalised templates")
     return StageSpec(role, inp, output=d["output"], normalized=bool(d.get("normalized", True)),
-                     crop_expand=crop_expand, model_name=ms.name)
+                     crop_expand=crop_expand, point_layout=d.get("point_layout", "xy"),
+                     transposed=bool(d.get("transposed", False)), model_name=ms.name)
 
 
 def spec_path_for(model_path) -> str | None:

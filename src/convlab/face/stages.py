@@ -151,11 +151,15 @@ class Fitter(Network):
 
     def __call__(self, rgb: np.ndarray, box: np.ndarray) -> np.ndarray:
         ih, iw = self.spec.input.size
-        m = box_to_crop_matrix(box, (ih, iw), self.spec.crop_expand)
-        out = np.asarray(self.run(warp_affine(rgb, m, (ih, iw)))[self.spec.output], np.float64)
+        ch, cw = (iw, ih) if self.spec.transposed else (ih, iw)     # the crop as the image shows it
+        m = box_to_crop_matrix(box, (ch, cw), self.spec.crop_expand)
+        crop = warp_affine(rgb, m, (ch, cw))
+        out = np.asarray(self.run(crop.transpose(1, 0, 2) if self.spec.transposed else crop)[self.spec.output],
+                         np.float64)
         if out.size != 10:
             raise ModelSpecError(f"fitter output {self.spec.output!r} has {out.size} values, expected 10 (5 points)")
-        crop_pts = out.reshape(5, 2) * (np.array([iw, ih]) if self.spec.normalized else 1.0)
+        pts = out.reshape(2, 5).T if self.spec.point_layout == "planar" else out.reshape(5, 2)
+        crop_pts = pts * (np.array([cw, ch]) if self.spec.normalized else 1.0)
         pts = apply_affine(invert_affine(m), crop_pts)
         return clip_to_boxes(pts[None], np.asarray(box, np.float64)[None])[0].astype(np.float32)
 

@@ -7,7 +7,8 @@ beside ours. `quick` shrinks repeats, images and models so tests can run every s
 its timings mean nothing.
 
     nms        detector post-processing latency and accuracy over NMS_TOP_K x TOP_K x confidence
+    nms-real   the same grid on a trained detector (CenterFace) over real photographs, + faces found per photograph
     fusion     model latency: original / + BN folding / + conv-activation fusion, per backend
     subnormal  subnormal weights: counts, injected fractions, flushed vs FTZ/DAZ, a per-operation microbenchmark
 """
-STUDIES = ("nms", "fusion", "subnormal")
+STUDIES = ("nms", "nms-real", "fusion", "subnormal")

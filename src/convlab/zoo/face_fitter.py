@@ -46,7 +46,8 @@ def build(seed: int | list[int], num_points: int = 5):
         name, InputSpec("input", (1, 3, SIZE, SIZE), "NCHW", (0.0,) * 3, (255.0,) * 3, "RGB"),
         (OutputSpec("landmarks", (1, num_points, 2)),),
         {"kind": "landmarks", "output": "landmarks", "num_points": num_points, "normalized": True,
-         "reference_points": [[x / SIZE, y / SIZE] for x, y in TEMPLATE_5] if num_points == 5 else None},
+         "reference_points": [[x / SIZE, y / SIZE] for x, y in TEMPLATE_5] if num_points == 5 else None,
+         "point_layout": "xy", "transposed": False},
         description=f"PFLD-style {num_points}-point landmark regressor on a 112x112 crop, coordinates "
                     "normalised to the crop; seeded untrained weights (meaningless but well scaled)")
     return b.finish([("landmarks", [1, num_points, 2])], spec.description), spec

@@ -47,7 +47,11 @@ DECODINGS: dict[str, tuple[tuple[str, ...], dict]] = {
     # dialect: "centerface" (log sizes, (y, x) channels, +0.5 cell centre) or "centernet" (linear
     # sizes, (x, y) channels, 3x3 peak picking); see convlab.face.heatmap_decode.
     "centerface": (("heatmap", "scale", "offset"), {"landmarks": None, "stride": 4, "dialect": "centerface"}),
-    "landmarks": (("output", "num_points"), {"normalized": True, "reference_points": None}),
+    # point_layout: "xy" (x1, y1, x2, y2, ...) or "planar" (x1..xN then y1..yN, MTCNN's O-Net);
+    # transposed: the network sees the crop with rows and columns swapped (MTCNN, trained in column-major
+    # Caffe/Matlab), its points still in the crop's own x, y.
+    "landmarks": (("output", "num_points"),
+                  {"normalized": True, "reference_points": None, "point_layout": "xy", "transposed": False}),
     "embedding": (("output", "dim"), {"normalize": "l2"}),
 }
 _OUTPUT_KEYS = {"output", "loc", "conf", "heatmap", "scale", "offset", "landmarks"}
@@ -198,6 +202,9 @@ def _parse(d, src: str) -> ModelSpec:
             raise ModelSpecError(f"{src}: decoding.{k} = {dec[k]!r} is not one of the outputs {sorted(names)}")
     if kind == "centerface" and dec["dialect"] not in ("centerface", "centernet"):
         raise ModelSpecError(f"{src}: decoding.dialect must be centerface or centernet, got {dec['dialect']!r}")
+    if kind == "landmarks" and (dec["point_layout"] not in ("xy", "planar") or not isinstance(dec["transposed"], bool)):
+        raise ModelSpecError(f"{src}: decoding.point_layout must be xy or planar and decoding.transposed a boolean, "
+                             f"got {dec['point_layout']!r}, {dec['transposed']!r}")
     if kind == "ssd":
         _check_priors(dec["priors"], f"{src}: decoding.priors")
         _numbers(dec["variances"], 2, f"{src}: decoding.variances")
