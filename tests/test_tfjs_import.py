@@ -1,0 +1,323 @@
+"""convlab.importers.tfjs: TF.js graph models -> ONNX (NCHW), checked three ways.
+
+- Op coverage without downloads: tiny hand-written TF.js models (tests/tfjs_models.py) converted, run
+  with onnxruntime and convlab's engine, and compared with a NumPy reference of TensorFlow's NHWC
+  semantics; quantised weights (uint8, uint16, float16) and multi-shard weights included.
+- Against the source framework: the same models, and the real MobileFaceNet when it is cached, run by
+  TF.js itself (tfjs-core + tfjs-converter + the pure-JS CPU backend in Node); skipped with the reason
+  when node or those npm packages are absent (`make setup` installs them).
+- A bad-file corpus: every malformed model is a TfjsImportError (a ConvlabError) naming what is wrong.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from convlab import realmodels
+from convlab.engine import Model
+from convlab.errors import ConvlabError
+from convlab.importers import tfjs
+from convlab.importers.tfjs import TfjsImportError
+
+from tfjs_models import TfjsGraph, dequantized, reference
+
+RUN_TFJS = Path(__file__).parent / "tfjs" / "run_tfjs.js"
+rng = np.random.default_rng(13)
+
+
+def r(*shape, scale=0.5):
+    return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+
+def conv_bias_relu6():
+    g = TfjsGraph((1, 9, 11, 3))
+    g.op("Conv2D", "conv", ["x", g.const("w", r(3, 3, 3, 5))], padding="SAME", strides=[1, 2, 2, 1],
+         data_format="NHWC")
+    g.op("BiasAdd", "bias", ["conv", g.const("b", r(5))], data_format="NHWC")
+    g.op("Relu6", "out", ["bias"])
+    return g
+
+
+def fused_conv_dilated_valid_relu():
+    g = TfjsGraph((1, 12, 10, 4))
+    g.op("_FusedConv2D", "out", ["x", g.const("w", r(3, 2, 4, 6)), g.const("b", r(6))], padding="VALID",
+         strides=[1, 1, 1, 1], dilations=[1, 2, 2, 1], fused_ops=["BiasAdd", "Relu"], num_args=1)
+    return g
+
+
+def fused_depthwise_prelu_multiplier():
+    g = TfjsGraph((1, 10, 9, 3))
+    g.op("FusedDepthwiseConv2dNative", "out", ["x", g.const("w", r(3, 3, 3, 2)), g.const("b", r(6)),
+                                               g.const("alpha", np.abs(r(6)))],
+         padding="SAME", strides=[1, 2, 2, 1], fused_ops=["BiasAdd", "Prelu"], num_args=2)
+    return g
+
+
+def prelu_as_mobilefacenet_writes_it():
+    """relu(x) + (x - |x|) * alpha/2, on a depthwise conv, then a residual Add and Maximum/Minimum."""
+    g = TfjsGraph((1, 8, 8, 4))
+    g.op("DepthwiseConv2dNative", "dw", ["x", g.const("w", r(3, 3, 4, 1))], padding="SAME", strides=[1, 1, 1, 1])
+    g.op("Relu", "relu", ["dw"])
+    g.op("Abs", "abs", ["dw"])
+    g.op("Sub", "sub", ["dw", "abs"])
+    g.op("Mul", "mul", ["sub", g.const("half_alpha", np.abs(r(4)))])
+    g.op("Add", "prelu", ["relu", "mul"])
+    g.op("AddV2", "res", ["prelu", "x"])
+    g.op("Maximum", "lo", ["res", g.const("m", -0.5)])
+    g.op("Minimum", "out", ["lo", g.const("k", r(1, 1, 1, 4) + 1)])
+    return g
+
+
+def pools_and_concat():
+    g = TfjsGraph((1, 9, 7, 3))
+    g.op("MaxPool", "max", ["x"], ksize=[1, 3, 3, 1], strides=[1, 2, 2, 1], padding="SAME")
+    g.op("AvgPool", "avg", ["x"], ksize=[1, 3, 3, 1], strides=[1, 2, 2, 1], padding="SAME")
+    g.op("ConcatV2", "cat", ["max", "avg", g.const("axis", 3, np.int32)], N=2)
+    g.op("Mul", "out", ["cat", g.const("s", r(6))])
+    return g
+
+
+def pad_valid_mean_dense_softmax():
+    g = TfjsGraph((1, 7, 8, 3))
+    g.op("Pad", "pad", ["x", g.const("p", [[0, 0], [1, 2], [2, 1], [0, 0]], np.int32)])
+    g.op("Conv2D", "conv", ["pad", g.const("w", r(3, 3, 3, 4))], padding="VALID", strides=[1, 2, 2, 1])
+    g.op("Mean", "gap", ["conv", g.const("axes", [1, 2], np.int32)], keep_dims=False)
+    g.op("_FusedMatMul", "fc", ["gap", g.const("wfc", r(4, 5)), g.const("bfc", r(5))], fused_ops=["BiasAdd", "Relu"],
+         num_args=1, transpose_a=False, transpose_b=False)
+    g.op("Softmax", "out", ["fc"])
+    return g
+
+
+def reshape_through_nhwc_order():
+    """A Reshape that flattens H, W and C (NHWC memory order matters) and one back to 4-D."""
+    g = TfjsGraph((1, 3, 4, 5))
+    g.op("Relu", "relu", ["x"])
+    g.op("Reshape", "flat", ["relu", g.const("shape", [1, -1], np.int32)])
+    g.op("MatMul", "fc", ["flat", g.const("w", r(24, 60))], transpose_b=True)
+    g.op("Reshape", "img", ["fc", g.const("shape4", [1, 2, 3, 4], np.int32)])
+    g.op("Conv2D", "out", ["img", g.const("w2", r(1, 1, 4, 2))], padding="SAME", strides=[1, 1, 1, 1])
+    return g
+
+
+def squeeze_reduce_l2_tail():
+    """MobileFaceNet's head: a 1x1 spatial map squeezed, then x / sqrt(max(sum(x^2), eps))."""
+    g = TfjsGraph((1, 5, 5, 6))
+    g.op("DepthwiseConv2dNative", "gdc", ["x", g.const("w", r(5, 5, 6, 1))], padding="VALID",
+         strides=[1, 1, 1, 1])
+    g.op("Squeeze", "sq", ["gdc"], squeeze_dims=[1, 2])
+    g.op("Square", "sqr", ["sq"])
+    g.op("Sum", "sum", ["sqr", g.const("ax", 1, np.int32)], keep_dims=True)
+    g.op("Maximum", "max", ["sum", g.const("eps", 1e-10)])
+    g.op("Rsqrt", "rs", ["max"])
+    g.op("Mul", "out", ["sq", "rs"])
+    return g
+
+
+def reductions_on_nhwc_axes():
+    """Reductions whose kept axes come out in another order in NCHW (so the importer goes back to NHWC)."""
+    g = TfjsGraph((1, 4, 5, 3))
+    g.op("Mean", "mean_h", ["x", g.const("a1", [1], np.int32)], keep_dims=False)      # -> N, W, C
+    g.op("Sum", "sum_c", ["mean_h", g.const("a2", [2], np.int32)], keep_dims=True)    # -> N, W, 1
+    g.op("Max", "max_w", ["x", g.const("a3", [2], np.int32)], keep_dims=True)        # 4-D, keep
+    g.op("Reshape", "m2", ["max_w", g.const("s", [1, 4, 3], np.int32)])
+    g.op("Sum", "m3", ["m2", g.const("a4", [2], np.int32)], keep_dims=True)           # N, H, 1
+    g.op("Mul", "prod", ["sum_c", g.const("one", np.ones((1, 1, 1)))])
+    g.op("ConcatV2", "out", ["prod", "m3", g.const("axis", 1, np.int32)], N=2)
+    return g
+
+
+def batchnorm_and_bias():
+    g = TfjsGraph((1, 6, 6, 3))
+    g.op("FusedBatchNormV3", "bn", ["x", g.const("s", r(3) + 1), g.const("o", r(3)), g.const("m", r(3)),
+                                    g.const("v", np.abs(r(3)) + 0.5)], epsilon=0.001, is_training=False)
+    g.op("Tanh", "out", ["bn"])
+    return g
+
+
+CASES = {f.__name__: f for f in (conv_bias_relu6, fused_conv_dilated_valid_relu, fused_depthwise_prelu_multiplier,
+                                 prelu_as_mobilefacenet_writes_it, pools_and_concat, pad_valid_mean_dense_softmax,
+                                 reshape_through_nhwc_order, squeeze_reduce_l2_tail, reductions_on_nhwc_axes,
+                                 batchnorm_and_bias)}
+
+
+def _close(got, want, what):
+    err, peak = float(np.abs(got - want).max()), float(np.abs(want).max())
+    assert got.shape == want.shape, f"{what}: shape {got.shape} vs {want.shape}"
+    assert err <= 1e-4 * max(peak, 1e-6), f"{what}: max abs err {err:.3g} vs max |out| {peak:.3g}"
+
+
+def _run_ort(model: onnx.ModelProto, x_nchw: np.ndarray) -> np.ndarray:
+    s = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return s.run(None, {s.get_inputs()[0].name: x_nchw})[0]
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_synthetic_models_match_tensorflow_semantics(name, tmp_path):
+    g = CASES[name]()
+    x = rng.uniform(-1, 1, g.input_shape).astype(np.float32)
+    want = reference(g, x)
+    model = tfjs.convert(g.write(tmp_path))
+    onnx.checker.check_model(model, full_check=True)
+    x_nchw = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    _close(_run_ort(model, x_nchw), want, "onnxruntime")
+    _close(Model.load(model, engine="python").run({"x": x_nchw})[g.output], want, "convlab engine")
+
+
+@pytest.mark.parametrize("quantize", ["uint8", "uint16", "float16"])
+def test_quantized_and_sharded_weights_decode_as_tfjs_does(quantize, tmp_path):
+    g = fused_depthwise_prelu_multiplier()
+    x = rng.uniform(-1, 1, g.input_shape).astype(np.float32)
+    path = g.write(tmp_path, quantize=quantize, shards=3)
+    want = reference(g, x, {k: dequantized(v, quantize) for k, v in g.weights.items()})
+    _close(_run_ort(tfjs.convert(path), np.ascontiguousarray(x.transpose(0, 3, 1, 2))), want, quantize)
+
+
+def test_nhwc_input_keeps_the_tfjs_contract(tmp_path):
+    g = pools_and_concat()
+    x = rng.uniform(-1, 1, g.input_shape).astype(np.float32)
+    model = tfjs.convert(g.write(tmp_path), input_layout="NHWC")
+    assert [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim] == list(g.input_shape)
+    assert sum(n.op_type == "Transpose" for n in model.graph.node) == 2     # after the input, before the output
+    _close(_run_ort(model, x), reference(g, x), "NHWC input")
+
+
+# ---- against TF.js itself ------------------------------------------------------------------------------
+
+def _tfjs_modules() -> Path:
+    return Path(os.environ.get("CONVLAB_CACHE") or Path.home() / ".cache" / "convlab") / "tfjs" / "node_modules"
+
+
+def _run_tfjs(jobs: list[dict], tmp_path: Path) -> None:
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed (Debian package nodejs; `make setup` installs it)")
+    modules = _tfjs_modules()
+    if not all((modules / "@tensorflow" / p).is_dir() for p in ("tfjs-core", "tfjs-converter", "tfjs-backend-cpu")):
+        pytest.skip(f"@tensorflow/tfjs-core, -converter, -backend-cpu are not in {modules} (`make setup` installs them)")
+    job_file = tmp_path / "jobs.json"
+    job_file.write_text(json.dumps(jobs))
+    r = subprocess.run(["node", str(RUN_TFJS), str(job_file)], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "NODE_PATH": str(modules)})
+    assert r.returncode == 0, r.stderr[-2000:]
+
+
+def _job(tmp_path: Path, name: str, model_json: Path, x: np.ndarray) -> dict:
+    x.astype("<f4").tofile(tmp_path / f"{name}.in")
+    return {"model": str(model_json), "input": str(tmp_path / f"{name}.in"), "shape": list(x.shape),
+            "output": str(tmp_path / f"{name}.out")}
+
+
+def test_synthetic_models_match_tfjs(tmp_path):
+    jobs, expect = [], {}
+    for name, build in [*CASES.items(), *((f"{q}_weights", lambda: fused_depthwise_prelu_multiplier())
+                                          for q in ("uint8", "float16"))]:
+        g = build()
+        quantize = name.split("_")[0] if name.endswith("_weights") else None
+        path = g.write(tmp_path / name, quantize=quantize, shards=2)
+        x = rng.uniform(-1, 1, g.input_shape).astype(np.float32)
+        jobs.append(_job(tmp_path, name, path, x))
+        expect[name] = _run_ort(tfjs.convert(path), np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+    _run_tfjs(jobs, tmp_path)
+    for name, got in expect.items():
+        _close(got, np.fromfile(tmp_path / f"{name}.out", "<f4").reshape(got.shape), f"{name} vs tfjs")
+
+
+def test_real_mobilefacenet_matches_tfjs(tmp_path):
+    try:
+        onnx_path = realmodels.path("mobilefacenet")
+        model_json = realmodels.source_path("mobilefacenet")
+    except ConvlabError as e:
+        pytest.skip(str(e))
+    x = np.random.default_rng(5).uniform(-1, 1, (2, 1, 112, 112, 3)).astype(np.float32)
+    jobs = [_job(tmp_path, f"face{k}", model_json, x[k]) for k in range(2)]
+    _run_tfjs(jobs, tmp_path)
+    engine = Model.load(onnx_path)
+    s = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    for k in range(2):
+        want = np.fromfile(tmp_path / f"face{k}.out", "<f4").reshape(1, 192)
+        x_nchw = np.ascontiguousarray(x[k].transpose(0, 3, 1, 2))
+        _close(s.run(None, {"img_inputs": x_nchw})[0], want, "onnxruntime vs tfjs")
+        _close(engine.run({"img_inputs": x_nchw})["embeddings"], want, "convlab vs tfjs")
+
+
+# ---- bad files -----------------------------------------------------------------------------------------
+
+def _good(tmp_path) -> Path:
+    return conv_bias_relu6().write(tmp_path / "m", shards=2)
+
+
+def _edit(path: Path, f) -> Path:
+    m = json.loads(path.read_text())
+    f(m)
+    path.write_text(json.dumps(m))
+    return path
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def _node(m, name):
+    return next(n for n in m["modelTopology"]["node"] if n["name"] == name)
+
+
+BAD = {
+    "truncated_json": (lambda p: _write(p, p.read_bytes()[:len(p.read_bytes()) // 2]), "not valid JSON"),
+    "not_an_object": (lambda p: _write(p, b"[1, 2]"), "JSON object"),
+    "layers_model": (lambda p: _edit(p, lambda m: m.update(format="layers-model")), "layers model"),
+    "no_topology": (lambda p: _edit(p, lambda m: m.pop("modelTopology")), "not a TF.js graph model"),
+    "missing_shard": (lambda p: (p.parent / "group1-shard2of2.bin").unlink() or p, "shard2of2.bin is missing"),
+    "short_shard": (lambda p: _write(p.parent / "group1-shard2of2.bin",
+                                     (p.parent / "group1-shard2of2.bin").read_bytes()[:-3]) and p,
+                    "truncated shard or wrong weight sizes"),
+    "wrong_weight_shape": (lambda p: _edit(p, lambda m: m["weightsManifest"][0]["weights"][0].update(shape=[3, 3, 3, 4])),
+                           "wrong weight sizes"),
+    "wrong_dtype": (lambda p: _edit(p, lambda m: m["weightsManifest"][0]["weights"][0].update(dtype="complex64")),
+                    "dtype 'complex64'"),
+    "bad_quantization": (lambda p: _edit(p, lambda m: m["weightsManifest"][0]["weights"][0].update(
+        quantization={"dtype": "int4"})), "quantization"),
+    "shard_outside": (lambda p: _edit(p, lambda m: m["weightsManifest"][0]["paths"].__setitem__(0, "../x.bin")),
+                      "relative path"),
+    "unknown_op": (lambda p: _edit(p, lambda m: _node(m, "out").update(op="Cumsum")), "'out' \\(Cumsum\\)"),
+    "dangling_input": (lambda p: _edit(p, lambda m: _node(m, "out").update(input=["nowhere"])), "'nowhere'"),
+    "const_without_weight": (lambda p: _edit(p, lambda m: m["modelTopology"]["node"].append(
+        {"name": "extra", "op": "Const"}) or _node(m, "out").update(input=["extra"])), "no entry in the weights"),
+    "filter_channels": (lambda p: _edit(p, lambda m: _node(m, "x")["attr"]["shape"]["shape"]["dim"][3].update(size="4")),
+                        "filter for 3 input channels"),
+    "nchw_data_format": (lambda p: _edit(p, lambda m: _node(m, "conv")["attr"].update(
+        data_format={"s": "TkNIVw=="})), "data_format NCHW"),
+    "bad_attribute": (lambda p: _edit(p, lambda m: _node(m, "conv")["attr"].update(strides={"list": {"i": ["x"]}})),
+                      "'conv' \\(Conv2D\\)"),
+}
+
+
+@pytest.mark.parametrize("case", BAD)
+def test_bad_files_are_clear_errors(case, tmp_path):
+    break_it, message = BAD[case]
+    with pytest.raises(TfjsImportError, match=message):
+        tfjs.convert(break_it(_good(tmp_path)))
+
+
+def test_mutated_files_fail_only_with_convlab_errors(tmp_path):
+    good = _good(tmp_path)
+    text, shard = good.read_text(), (good.parent / "group1-shard1of2.bin").read_bytes()
+    mutations = np.random.default_rng(3)
+    for _ in range(40):
+        t = bytearray(text.encode())
+        for pos in mutations.integers(0, len(t), 3):
+            t[pos] = int(mutations.integers(32, 127))
+        good.write_bytes(bytes(t))
+        cut = int(mutations.integers(0, len(shard) + 1))
+        (good.parent / "group1-shard1of2.bin").write_bytes(shard[:cut])
+        try:
+            tfjs.convert(good)
+        except ConvlabError:
+            pass
