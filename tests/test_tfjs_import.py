@@ -190,6 +190,23 @@ def test_synthetic_models_match_tensorflow_semantics(name, tmp_path):
     _close(Model.load(model, engine="python").run({"x": x_nchw})[g.output], want, "convlab engine")
 
 
+def test_prelu_spellings_become_one_prelu(tmp_path):
+    """Both elementary-op spellings of PReLU turn into ONNX PRelu (which convlab fuses into the conv);
+    a chain whose intermediate value is read elsewhere stays as written."""
+    for build in (prelu_as_mobilefacenet_writes_it, mobileface_graph_form):
+        ops = [n.op_type for n in tfjs.convert(build().write(tmp_path / build.__name__)).graph.node]
+        assert ops.count("PRelu") == 1 and not {"Abs", "Min", "Max"} & set(ops[:ops.index("PRelu")]), ops
+    g = mobileface_graph_form()
+    g.op("Mul", "neg_too", ["neg", g.const("two", 2.0)])          # min(0, x) is read twice now
+    g.op("Reshape", "neg_flat", ["neg_too", g.const("shape2", [1, -1], np.int32)])
+    g.op("ConcatV2", "both", ["out", "neg_flat", g.const("axis", 1, np.int32)], N=2)
+    ops = [n.op_type for n in tfjs.convert(g.write(tmp_path / "shared")).graph.node]
+    assert "PRelu" not in ops and "Min" in ops
+    x = rng.uniform(-1, 1, g.input_shape).astype(np.float32)
+    _close(_run_ort(tfjs.convert(tmp_path / "shared" / "model.json"), np.ascontiguousarray(x.transpose(0, 3, 1, 2))),
+           reference(g, x), "shared PReLU chain")
+
+
 @pytest.mark.parametrize("quantize", ["uint8", "uint16", "float16"])
 def test_quantized_and_sharded_weights_decode_as_tfjs_does(quantize, tmp_path):
     g = fused_depthwise_prelu_multiplier()

@@ -18,6 +18,8 @@ The batch is fixed (default 1), as convlab's engine fixes input shapes at load.
 
 Ops converted (TF op -> ONNX), see `SUPPORTED_OPS`; any other op is a `TfjsImportError` naming each
 offending node. Only ops on the path to the outputs are converted, as TF.js executes only those.
+PReLU spelled out in elementary ops (max(0, x) + a min(0, x), or relu(x) + m (x - |x|)) becomes one
+ONNX PRelu, bit for bit the same values, so convlab fuses it into the conv before it.
 """
 from __future__ import annotations
 
@@ -185,6 +187,81 @@ def _ref(ref: str) -> tuple[str, int]:
     return name, int(idx) if idx.isdigit() else 0
 
 
+# ---- PReLU written out in elementary ops ---------------------------------------------------------------
+
+def _is_zero(weights: dict, tf: str) -> bool:
+    v = weights.get(tf)
+    return v is not None and v.size == 1 and v.dtype == np.float32 and float(v.reshape(-1)[0]) == 0.0
+
+
+def _fold_prelus(by_name: dict, outputs: list[str], weights: dict) -> int:
+    """Rewrite the two ways exporters spell PReLU(x, a) without a PReLU op into TF's Prelu node, in place:
+
+    - max(0, x) + a * min(0, x)        (MXNet / Keras converts; exact: each side is 0 where the other is not)
+    - relu(x) + (x - |x|) * m, a = 2m  (TF's slim-era prelu; exact: x - |x| is 2x, and scaling by 2 is exact)
+
+    The Add node becomes the Prelu, so the intermediate nodes fall off the path to the outputs and are
+    never converted: convlab then fuses the PReLU into the conv before it. Only chains whose intermediate
+    values nothing else reads are rewritten. Returns how many."""
+    uses: dict[str, int] = {}
+    for n in by_name.values():
+        for i in n.get("input", []):
+            if not i.startswith("^"):
+                uses[_ref(i)[0]] = uses.get(_ref(i)[0], 0) + 1
+    for o in outputs:
+        uses[o] = uses.get(o, 0) + 1
+
+    def node(ref: str, *ops: str) -> dict | None:
+        n = by_name.get(_ref(ref)[0])
+        return n if n is not None and n["op"] in ops and uses.get(n["name"], 0) == 1 else None
+
+    def ins(n: dict) -> list[str]:
+        return [_ref(i)[0] for i in n.get("input", []) if not i.startswith("^")]
+
+    def match(pos_ref: str, neg_ref: str) -> tuple[str, str, np.ndarray] | None:
+        mul = node(neg_ref, "Mul")
+        if mul is None or len(ins(mul)) != 2:
+            return None
+        for other, const in (ins(mul), ins(mul)[::-1]):
+            if const not in weights or weights[const].dtype != np.float32:
+                continue
+            pos = node(pos_ref, "Maximum", "Relu")
+            if pos is None:
+                return None
+            if pos["op"] == "Maximum":           # max(0, x) + a * min(0, x)
+                neg = node(other, "Minimum")
+                if neg is None or len(ins(pos)) != 2 or len(ins(neg)) != 2:
+                    return None
+                xs = [t for t in ins(pos) if not _is_zero(weights, t)]
+                if len(xs) == 1 and [t for t in ins(neg) if not _is_zero(weights, t)] == xs:
+                    return xs[0], const, weights[const]
+                return None
+            sub = node(other, "Sub")              # relu(x) + (x - |x|) * m
+            if sub is None or len(ins(sub)) != 2 or len(ins(pos)) != 1:
+                return None
+            x = ins(pos)[0]
+            absolute = node(ins(sub)[1], "Abs")
+            if ins(sub)[0] == x and absolute is not None and ins(absolute) == [x]:
+                return x, const + "/prelu_slope", 2 * weights[const]
+            return None
+        return None
+
+    count = 0
+    for n in list(by_name.values()):
+        if n["op"] not in ("Add", "AddV2") or len(ins(n)) != 2:
+            continue
+        a, b = ins(n)
+        found = match(a, b) or match(b, a)
+        if found is None:
+            continue
+        x, slope_name, slope = found
+        weights[slope_name] = slope.astype(np.float32)
+        by_name.setdefault(slope_name, {"name": slope_name, "op": "Const"})
+        by_name[n["name"]] = {"name": n["name"], "op": "Prelu", "input": [x, slope_name]}
+        count += 1
+    return count
+
+
 # ---- conversion ----------------------------------------------------------------------------------------
 
 class _Converter:
@@ -202,13 +279,15 @@ class _Converter:
                                       f"mapping; got {n!r:.80}")
             self.by_name[n["name"]] = n
         self.outputs = self._graph_outputs(model)
+        self.prelus = _fold_prelus(self.by_name, self.outputs, weights)
         self.nodes: list[onnx.NodeProto] = []
         self.inits: list[onnx.TensorProto] = []
         self.inputs: list[onnx.ValueInfoProto] = []
         self.value: dict[str, str] = {}        # TF node -> ONNX value (NCHW when 4-D)
         self.shape: dict[str, tuple] = {}      # TF node -> static shape, TF (NHWC) order
         self.const: dict[str, np.ndarray] = {}  # TF node -> value, TF order, for constants
-        self.taken = set(self.outputs)
+        # graph inputs and outputs keep their TF names, so no generated name may take one
+        self.taken = set(self.outputs) | {n for n, node in self.by_name.items() if node["op"] == "Placeholder"}
 
     def _graph_outputs(self, model: dict) -> list[str]:
         sig = model.get("signature") or (model.get("userDefinedMetadata") or {}).get("signature") or {}
