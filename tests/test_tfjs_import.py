@@ -207,6 +207,19 @@ def test_prelu_spellings_become_one_prelu(tmp_path):
            reference(g, x), "shared PReLU chain")
 
 
+def test_zero_pad_before_a_valid_conv_becomes_its_padding(tmp_path):
+    ops = [n.op_type for n in tfjs.convert(pad_valid_mean_dense_softmax().write(tmp_path / "a")).graph.node]
+    assert "Pad" not in ops
+    g = pad_valid_mean_dense_softmax()
+    g.op("Sum", "pad_sum", ["pad", g.const("all", [1, 2, 3], np.int32)], keep_dims=False)   # the Pad read twice
+    g.op("Mul", "out2", ["out", "pad_sum"])
+    ops = [n.op_type for n in tfjs.convert(g.write(tmp_path / "b")).graph.node]
+    assert "Pad" in ops
+    x = rng.uniform(-1, 1, g.input_shape).astype(np.float32)
+    _close(_run_ort(tfjs.convert(tmp_path / "b" / "model.json"), np.ascontiguousarray(x.transpose(0, 3, 1, 2))),
+           reference(g, x), "Pad read twice")
+
+
 @pytest.mark.parametrize("quantize", ["uint8", "uint16", "float16"])
 def test_quantized_and_sharded_weights_decode_as_tfjs_does(quantize, tmp_path):
     g = fused_depthwise_prelu_multiplier()

@@ -19,7 +19,8 @@ The batch is fixed (default 1), as convlab's engine fixes input shapes at load.
 Ops converted (TF op -> ONNX), see `SUPPORTED_OPS`; any other op is a `TfjsImportError` naming each
 offending node. Only ops on the path to the outputs are converted, as TF.js executes only those.
 PReLU spelled out in elementary ops (max(0, x) + a min(0, x), or relu(x) + m (x - |x|)) becomes one
-ONNX PRelu, bit for bit the same values, so convlab fuses it into the conv before it.
+ONNX PRelu, bit for bit the same values, so convlab fuses it into the conv before it; a zero Pad
+feeding a VALID conv becomes that conv's padding.
 """
 from __future__ import annotations
 
@@ -203,13 +204,7 @@ def _fold_prelus(by_name: dict, outputs: list[str], weights: dict) -> int:
     The Add node becomes the Prelu, so the intermediate nodes fall off the path to the outputs and are
     never converted: convlab then fuses the PReLU into the conv before it. Only chains whose intermediate
     values nothing else reads are rewritten. Returns how many."""
-    uses: dict[str, int] = {}
-    for n in by_name.values():
-        for i in n.get("input", []):
-            if not i.startswith("^"):
-                uses[_ref(i)[0]] = uses.get(_ref(i)[0], 0) + 1
-    for o in outputs:
-        uses[o] = uses.get(o, 0) + 1
+    uses = _uses(by_name, outputs)
 
     def node(ref: str, *ops: str) -> dict | None:
         n = by_name.get(_ref(ref)[0])
@@ -262,6 +257,44 @@ def _fold_prelus(by_name: dict, outputs: list[str], weights: dict) -> int:
     return count
 
 
+def _uses(by_name: dict, outputs: list[str]) -> dict[str, int]:
+    uses: dict[str, int] = {}
+    for n in by_name.values():
+        for i in n.get("input", []):
+            if not i.startswith("^"):
+                uses[_ref(i)[0]] = uses.get(_ref(i)[0], 0) + 1
+    for o in outputs:
+        uses[o] = uses.get(o, 0) + 1
+    return uses
+
+
+def _fold_pads(by_name: dict, outputs: list[str], weights: dict) -> int:
+    """A zero Pad of H and W read only by a VALID conv becomes the conv's own explicit padding (TF's
+    padding="EXPLICIT"), in place: the same values, one node less, and an ONNX file that runtimes without
+    a standalone Pad layer (ncnn through pnnx) also take. Returns how many."""
+    uses = _uses(by_name, outputs)
+    count = 0
+    for n in list(by_name.values()):
+        if n["op"] not in ("Conv2D", "_FusedConv2D", "DepthwiseConv2dNative", "FusedDepthwiseConv2dNative") \
+                or _attr(n, "padding") != "VALID" or not n.get("input"):
+            continue
+        pad = by_name.get(_ref(n["input"][0])[0])
+        if pad is None or pad["op"] not in ("Pad", "PadV2") or uses.get(pad["name"], 0) != 1:
+            continue
+        refs = [_ref(i)[0] for i in pad.get("input", []) if not i.startswith("^")]
+        paddings = weights.get(refs[1]) if len(refs) > 1 else None
+        value = weights.get(refs[2]) if len(refs) > 2 else np.zeros(1, np.float32)
+        if paddings is None or paddings.shape != (4, 2) or value is None or value.size != 1 or float(value.reshape(-1)[0]) \
+                or paddings[0].any() or paddings[3].any() or (paddings < 0).any():
+            continue
+        explicit = [0, 0, *(int(v) for v in paddings[1]), *(int(v) for v in paddings[2]), 0, 0]
+        attr = dict(n.get("attr", {}), padding={"s": base64.b64encode(b"EXPLICIT").decode()},
+                    explicit_paddings={"list": {"i": [str(v) for v in explicit]}})
+        by_name[n["name"]] = dict(n, input=[pad["input"][0], *n["input"][1:]], attr=attr)
+        count += 1
+    return count
+
+
 # ---- conversion ----------------------------------------------------------------------------------------
 
 class _Converter:
@@ -279,7 +312,8 @@ class _Converter:
                                       f"mapping; got {n!r:.80}")
             self.by_name[n["name"]] = n
         self.outputs = self._graph_outputs(model)
-        self.prelus = _fold_prelus(self.by_name, self.outputs, weights)
+        _fold_prelus(self.by_name, self.outputs, weights)
+        _fold_pads(self.by_name, self.outputs, weights)
         self.nodes: list[onnx.NodeProto] = []
         self.inits: list[onnx.TensorProto] = []
         self.inputs: list[onnx.ValueInfoProto] = []
@@ -826,7 +860,8 @@ class _Converter:
         rows, k = self.shape[a][::-1] if ta else self.shape[a]
         if b.shape[0] != k:
             raise TfjsImportError(f"node {n['name']!r} ({n['op']}): [{rows}, {k}] x {list(b.shape)} do not multiply")
-        gemm_in = [self.value[a], self.init(b.astype(np.float32), n["name"] + "/weight")]
+        # stored (out, in) with transB, a fully connected layer's layout, which converters (pnnx) map to one
+        gemm_in = [self.value[a], self.init(np.ascontiguousarray(b.T, np.float32), n["name"] + "/weight")]
         args, ops = ins[2:], list(fused_ops)
         if ops[:1] == ["BiasAdd"]:
             bias = self.const_of(n, args[0], "bias").reshape(-1) if args else None
@@ -834,7 +869,7 @@ class _Converter:
                 raise TfjsImportError(f"node {n['name']!r} ({n['op']}): fused BiasAdd needs {b.shape[1]} bias values")
             gemm_in.append(self.init(bias.astype(np.float32), n["name"] + "/bias"))
             ops, args = ops[1:], args[1:]
-        y = self.emit("Gemm", gemm_in, n["name"], transA=int(ta))
+        y = self.emit("Gemm", gemm_in, n["name"], transA=int(ta), transB=1)
         shape = (rows, b.shape[1])
         self._set(n, self._activations(n, y, shape, ops, args), shape)
 
