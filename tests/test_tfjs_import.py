@@ -351,6 +351,34 @@ def test_bad_files_are_clear_errors(case, tmp_path):
         tfjs.convert(break_it(_good(tmp_path)))
 
 
+def _json_paths(obj, path=()):
+    yield path
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list) else ()
+    for k, v in items:
+        yield from _json_paths(v, (*path, k))
+
+
+def test_mutated_json_values_fail_only_with_convlab_errors(tmp_path):
+    """Any value of model.json replaced by junk of another type: a TfjsImportError or a model, nothing else."""
+    good = mobileface_graph_form().write(tmp_path / "m")
+    original = json.loads(good.read_text())
+    paths = [p for p in _json_paths(original) if p]
+    junk = [None, 7, -1, "x", "", [], {}, [1, "a"], {"s": "!!"}, {"list": {"i": ["q"]}}, 1e300, True]
+    pick = np.random.default_rng(11)
+    for _ in range(300):
+        m = json.loads(json.dumps(original))
+        *parent, key = paths[int(pick.integers(len(paths)))]
+        target = m
+        for k in parent:
+            target = target[k]
+        target[key] = junk[int(pick.integers(len(junk)))]
+        good.write_text(json.dumps(m))
+        try:
+            tfjs.convert(good)
+        except ConvlabError:
+            pass
+
+
 def test_mutated_files_fail_only_with_convlab_errors(tmp_path):
     good = _good(tmp_path)
     text, shard = good.read_text(), (good.parent / "group1-shard1of2.bin").read_bytes()

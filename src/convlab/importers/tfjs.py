@@ -47,7 +47,7 @@ class TfjsImportError(ConvlabError):
 _DTYPES = {"float32": ("<f4", np.float32), "int32": ("<i4", np.int32), "bool": ("u1", np.bool_)}
 _QUANTIZED = {"uint8": "u1", "uint16": "<u2", "float16": "<f2"}
 
-# NHWC axis -> its index in NCHW, and the inverse
+# the Transpose perm NHWC -> NCHW, and where each NHWC axis sits in NCHW
 _TO_NCHW = (0, 3, 1, 2)
 _TF_AXIS_IN_NCHW = {0: 0, 1: 2, 2: 3, 3: 1}
 
@@ -96,11 +96,11 @@ def _weight_spec(w, where: str) -> tuple[str, tuple[int, ...], str, dict | None]
     name, shape, dtype = w["name"], w.get("shape"), w.get("dtype")
     if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
         raise TfjsImportError(f"{where}: weight {name!r} has shape {shape!r}; expected a list of non-negative ints")
-    if dtype not in _DTYPES:
+    if not isinstance(dtype, str) or dtype not in _DTYPES:
         raise TfjsImportError(f"{where}: weight {name!r} has dtype {dtype!r}; convertible: {', '.join(_DTYPES)}")
     q = w.get("quantization")
     if q is not None:
-        if not isinstance(q, dict) or q.get("dtype") not in _QUANTIZED:
+        if not isinstance(q, dict) or not isinstance(q.get("dtype"), str) or q["dtype"] not in _QUANTIZED:
             raise TfjsImportError(f"{where}: weight {name!r} has quantization {q!r:.80}; known: "
                                   f"{', '.join(_QUANTIZED)}")
         if q["dtype"] == "float16" and dtype != "float32":
@@ -195,7 +195,7 @@ def _is_zero(weights: dict, tf: str) -> bool:
     return v is not None and v.size == 1 and v.dtype == np.float32 and float(v.reshape(-1)[0]) == 0.0
 
 
-def _fold_prelus(by_name: dict, outputs: list[str], weights: dict) -> int:
+def _fold_prelus(by_name: dict, outputs: list[str], weights: dict) -> None:
     """Rewrite the two ways exporters spell PReLU(x, a) without a PReLU op into TF's Prelu node, in place:
 
     - max(0, x) + a * min(0, x)        (MXNet / Keras converts; exact: each side is 0 where the other is not)
@@ -203,7 +203,7 @@ def _fold_prelus(by_name: dict, outputs: list[str], weights: dict) -> int:
 
     The Add node becomes the Prelu, so the intermediate nodes fall off the path to the outputs and are
     never converted: convlab then fuses the PReLU into the conv before it. Only chains whose intermediate
-    values nothing else reads are rewritten. Returns how many."""
+    values nothing else reads are rewritten."""
     uses = _uses(by_name, outputs)
 
     def node(ref: str, *ops: str) -> dict | None:
@@ -241,7 +241,6 @@ def _fold_prelus(by_name: dict, outputs: list[str], weights: dict) -> int:
             return None
         return None
 
-    count = 0
     for n in list(by_name.values()):
         if n["op"] not in ("Add", "AddV2") or len(ins(n)) != 2:
             continue
@@ -253,8 +252,6 @@ def _fold_prelus(by_name: dict, outputs: list[str], weights: dict) -> int:
         weights[slope_name] = slope.astype(np.float32)
         by_name.setdefault(slope_name, {"name": slope_name, "op": "Const"})
         by_name[n["name"]] = {"name": n["name"], "op": "Prelu", "input": [x, slope_name]}
-        count += 1
-    return count
 
 
 def _uses(by_name: dict, outputs: list[str]) -> dict[str, int]:
@@ -268,12 +265,11 @@ def _uses(by_name: dict, outputs: list[str]) -> dict[str, int]:
     return uses
 
 
-def _fold_pads(by_name: dict, outputs: list[str], weights: dict) -> int:
+def _fold_pads(by_name: dict, outputs: list[str], weights: dict) -> None:
     """A zero Pad of H and W read only by a VALID conv becomes the conv's own explicit padding (TF's
     padding="EXPLICIT"), in place: the same values, one node less, and an ONNX file that runtimes without
-    a standalone Pad layer (ncnn through pnnx) also take. Returns how many."""
+    a standalone Pad layer (ncnn through pnnx) also take."""
     uses = _uses(by_name, outputs)
-    count = 0
     for n in list(by_name.values()):
         if n["op"] not in ("Conv2D", "_FusedConv2D", "DepthwiseConv2dNative", "FusedDepthwiseConv2dNative") \
                 or _attr(n, "padding") != "VALID" or not n.get("input"):
@@ -291,8 +287,6 @@ def _fold_pads(by_name: dict, outputs: list[str], weights: dict) -> int:
         attr = dict(n.get("attr", {}), padding={"s": base64.b64encode(b"EXPLICIT").decode()},
                     explicit_paddings={"list": {"i": [str(v) for v in explicit]}})
         by_name[n["name"]] = dict(n, input=[pad["input"][0], *n["input"][1:]], attr=attr)
-        count += 1
-    return count
 
 
 # ---- conversion ----------------------------------------------------------------------------------------
@@ -312,8 +306,11 @@ class _Converter:
                                       f"mapping; got {n!r:.80}")
             self.by_name[n["name"]] = n
         self.outputs = self._graph_outputs(model)
-        _fold_prelus(self.by_name, self.outputs, weights)
-        _fold_pads(self.by_name, self.outputs, weights)
+        try:
+            _fold_prelus(self.by_name, self.outputs, weights)
+            _fold_pads(self.by_name, self.outputs, weights)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as e:
+            raise TfjsImportError(f"{where}: malformed nodes or attributes ({type(e).__name__}: {e})") from None
         self.nodes: list[onnx.NodeProto] = []
         self.inits: list[onnx.TensorProto] = []
         self.inputs: list[onnx.ValueInfoProto] = []
@@ -324,7 +321,8 @@ class _Converter:
         self.taken = set(self.outputs) | {n for n, node in self.by_name.items() if node["op"] == "Placeholder"}
 
     def _graph_outputs(self, model: dict) -> list[str]:
-        sig = model.get("signature") or (model.get("userDefinedMetadata") or {}).get("signature") or {}
+        meta = model.get("userDefinedMetadata")
+        sig = model.get("signature") or (meta.get("signature") if isinstance(meta, dict) else None) or {}
         outputs = sig.get("outputs") if isinstance(sig, dict) else None
         if not isinstance(outputs, (dict, type(None))) or \
                 not all(isinstance(o, dict) and isinstance(o.get("name", k), str) for k, o in (outputs or {}).items()):
