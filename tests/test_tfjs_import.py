@@ -265,10 +265,10 @@ def _job(tmp_path: Path, name: str, model_json: Path, x: np.ndarray) -> dict:
 
 def test_synthetic_models_match_tfjs(tmp_path):
     jobs, expect = [], {}
-    for name, build in [*CASES.items(), *((f"{q}_weights", lambda: fused_depthwise_prelu_multiplier())
-                                          for q in ("uint8", "float16"))]:
+    cases = [(name, build, None) for name, build in CASES.items()] + \
+            [(f"{q}_weights", fused_depthwise_prelu_multiplier, q) for q in ("uint8", "uint16", "float16")]
+    for name, build, quantize in cases:
         g = build()
-        quantize = name.split("_")[0] if name.endswith("_weights") else None
         path = g.write(tmp_path / name, quantize=quantize, shards=2)
         x = rng.uniform(-1, 1, g.input_shape).astype(np.float32)
         jobs.append(_job(tmp_path, name, path, x))
