@@ -25,7 +25,7 @@ GROUND_FLOOR = {"convlab.fileio": set(), "convlab.device": set(), "convlab.error
 FLOORS = {
     0: "errors fileio device paths progress memory",
     1: "convlab spec activation registry kernels _native selection api fpenv peers",
-    2: "engine zoo postprocess realmodels photos",
+    2: "engine zoo postprocess realmodels photos importers",
     3: "bench sweep studies face npu a55",
     4: "cli __main__",
 }

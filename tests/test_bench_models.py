@@ -91,6 +91,18 @@ def test_table_output_and_pnnx_cache_reused(cache, capsys, tmp_path):
     assert meta.stat().st_mtime_ns == stamp
 
 
+def test_ncnn_runs_a_model_whose_first_layer_works_in_place(cache, capsys, tmp_path):
+    """(x - 127.5) first, as TF.js / MXNet face models start: ncnn ran that scalar op in place on the
+    caller's NumPy memory and crashed the process."""
+    nodes = [helper.make_node("Sub", ["x", "mean"], ["s"], name="sub"),
+             helper.make_node("Conv", ["s", "w"], ["y"], pads=[1, 1, 1, 1], name="conv")]
+    m = make_model(nodes, {"x": (1, 3, 10, 10)}, ["y"], {"mean": np.array(127.5, np.float32),
+                                                          "w": rand(8, 3, 3, 3, seed=1)}, opset=13)
+    onnx.save(m, tmp_path / "in_place.onnx")
+    ncnn = _run(capsys, str(tmp_path / "in_place.onnx"), "--peers", "ncnn")["models"][0]["runners"]["ncnn"]
+    assert ncnn["status"] == "ok" and ncnn["check"]["ok"], ncnn
+
+
 def test_convlab_option_is_passed_to_model_load(cache, capsys, tmp_path):
     f = _tiny_model(tmp_path / "tiny.onnx")
     r = _run(capsys, str(f), "--peers", "onnxruntime", "--convlab-option", "backend=c", "--convlab-option", "passes=none",

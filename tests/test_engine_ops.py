@@ -128,6 +128,14 @@ CASES = {
     "pad_opset21": one("Pad", dict(mode="edge"), {"p": c([0, 0, 2, 1, 0, 0, 1, 2], np.int64)}, ["p"], opset=21),
     "reshape_allowzero_opset21": one("Reshape", dict(allowzero=1), {"s": c([3, 7, 9], np.int64)}, ["s"], opset=21),
     "identity": one("Identity"),
+    "abs": one("Abs"),
+    # reductions: axes as an attribute, then as an input (ReduceSum from 13, the others from 18)
+    "reducesum_attr_opset11": one("ReduceSum", dict(axes=[1], keepdims=0), opset=11),
+    "reducesum_input_opset13": one("ReduceSum", {}, {"a": c([-1], np.int64)}, ["a"], opset=13),
+    "reducesum_all_opset13": one("ReduceSum", dict(keepdims=0), opset=13),
+    "reducemean_attr_opset13": one("ReduceMean", dict(axes=[2, 3]), opset=13),
+    "reducemean_input_opset18": one("ReduceMean", dict(keepdims=0), {"a": c([1], np.int64)}, ["a"], opset=18),
+    "reducemax_attr_opset13": one("ReduceMax", dict(axes=[0, 3], keepdims=0), opset=13),
     "cast_to_int64": one("Cast", dict(to=TensorProto.INT64), out_types={"Y0": TensorProto.INT64}),
     "cast_to_float16": one("Cast", dict(to=TensorProto.FLOAT16), out_types={"Y0": TensorProto.FLOAT16}),
 }

@@ -194,7 +194,9 @@ class NcnnModel:
             x = feeds[name]
             if x.shape[0] != 1:
                 raise NcnnUnavailable(f"input {name!r} has batch {x.shape[0]}; the ncnn runner takes batch 1")
-            ex.input(blob, self._ncnn.Mat(np.ascontiguousarray(x[0])))
+            # a copy ncnn owns: a Mat over NumPy's memory crashes ncnn when the first layer works in place
+            # (a scalar BinaryOp: the pixel normalisation TF.js and MXNet models start with)
+            ex.input(blob, self._ncnn.Mat(np.ascontiguousarray(x[0])).clone())
         out = []
         for blob, shape in self.outputs:
             rc, y = ex.extract(blob)

@@ -26,11 +26,11 @@ def positive_ints(node, name: str, values, n: int | None, minimum: int = 1) -> l
     return values
 
 
-from . import elementwise, linalg, pool, resize, tensor, conv_transpose
+from . import elementwise, linalg, pool, reduce, resize, tensor, conv_transpose
 
 OPS: dict = {}
 CHECKS: dict = {}
-for _m in (elementwise, linalg, pool, resize, tensor, conv_transpose):
+for _m in (elementwise, linalg, pool, reduce, resize, tensor, conv_transpose):
     OPS.update(_m.OPS)
     CHECKS.update(getattr(_m, "CHECKS", {}))
 

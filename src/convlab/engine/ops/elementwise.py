@@ -102,7 +102,7 @@ OPS = {
     "Relu": _unary(lambda x: np.maximum(x, x.dtype.type(0))), "Sigmoid": _unary(_sigmoid),
     "Tanh": _unary(np.tanh), "HardSigmoid": _hard_sigmoid, "HardSwish": _unary(_hard_swish),
     "LeakyRelu": _leaky, "PRelu": _prelu, "Clip": _clip, "Neg": _unary(np.negative),
-    "Sqrt": _unary(np.sqrt), "Exp": _unary(np.exp), "Floor": _unary(np.floor), "Ceil": _unary(np.ceil),
+    "Abs": _unary(np.abs), "Sqrt": _unary(np.sqrt), "Exp": _unary(np.exp), "Floor": _unary(np.floor), "Ceil": _unary(np.ceil),
     "Identity": _unary(lambda x: x), "Dropout": _unary(lambda x: x), "Cast": _cast,
 }
 

@@ -10,7 +10,7 @@ def _ints(a) -> list[int]:
     return [int(v) for v in np.asarray(a).reshape(-1)]
 
 
-def _axes(node, ins, opset, first_input_opset: int, index: int = 1) -> list[int] | None:
+def axes_arg(node, ins, opset, first_input_opset: int, index: int = 1) -> list[int] | None:
     """`axes` as an attribute before `first_input_opset`, as an optional input from then on."""
     if opset < first_input_opset:
         v = node.attr("axes")
@@ -68,7 +68,7 @@ def _split(node, ins, opset):
 
 def _squeeze(node, ins, opset):
     x = ins[0]
-    axes = _axes(node, ins, opset, 13)
+    axes = axes_arg(node, ins, opset, 13)
     if axes is None:
         axes = [i for i, d in enumerate(x.shape) if d == 1]
     return [np.squeeze(x, axis=tuple(a % x.ndim for a in axes))]
@@ -76,7 +76,7 @@ def _squeeze(node, ins, opset):
 
 def _unsqueeze(node, ins, opset):
     x = ins[0]
-    axes = _axes(node, ins, opset, 13)
+    axes = axes_arg(node, ins, opset, 13)
     rank = x.ndim + len(axes)
     return [np.expand_dims(x, tuple(sorted(a % rank for a in axes)))]
 
