@@ -125,7 +125,7 @@ MODELS: dict[str, RealModel] = {m.name: m for m in [
               role="extractor", channel_order="BGR", output="256-d, not normalised (the pipeline L2-normalises)"),
 ]}
 # The ones `convlab bench models --real` adds (P-Net's cost depends on the pyramid, so it is opt-in).
-BENCH_DEFAULT = ["centerface", "mtcnn_rnet", "mtcnn_onet"]
+BENCH_DEFAULT = ["centerface", "mtcnn_rnet", "mtcnn_onet", "mobileface"]
 
 
 def cache_dir() -> Path:
