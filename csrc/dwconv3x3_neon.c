@@ -1,5 +1,5 @@
-/* Depthwise 3x3 channel kernel (stride 1 and 2 rows, from an L1 row ring), NEON build of dwconv3x3_impl.h
- * (stride 2 rows are split with vld2q_f32). */
+/* Depthwise 3x3 channel kernel, NEON build of dwconv3x3_impl.h (stride 2 rows are split into even
+ * and odd columns by vld2q_f32). */
 #include "cl_dwconv.h"
 #include "cl_isa.h"
 

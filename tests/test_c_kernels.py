@@ -108,3 +108,39 @@ def test_plan_reused_across_input_sizes():
         x = rng.standard_normal((1, 4) + hw, dtype=np.float32)
         ref = convlab.conv2d(x, w, padding=1, algo="reference", backend="numpy")
         np.testing.assert_allclose(plan(x), ref, rtol=1e-4, atol=1e-4)
+
+
+# Depthwise 3x3 edges: stride 1 rows come from zero-bordered copies, stride 2 rows are read in
+# place with masked loads at the row ends, the last vector of a row first and the rest left to
+# right (csrc/dwconv3x3_impl.h). Widths 1..20 and around whole vectors at stride 2 (AVX-512 16,
+# AVX2 8, NEON 4 outputs: 2 * that input columns), heights 1..20, pads 0..2 asymmetric, a channel
+# count that is a multiple of nothing.
+_DW_WIDTHS = list(range(1, 21)) + [29, 31, 32, 33, 34, 35, 63, 64, 65, 66, 67]
+_DW_PADS = [(1, 1, 1, 1), (0, 0, 0, 0), (0, 1, 1, 0), (1, 0, 0, 1), (2, 2, 1, 0), (0, 2, 2, 1), (1, 3, 0, 2)]
+
+
+def _dw_cases(stride):
+    heights = (1, 2, 3, 4, 5, 7, 8, 13, 20)
+    for i, w in enumerate(_DW_WIDTHS):
+        for j, h in enumerate(heights):
+            pad = _DW_PADS[(i + 3 * j) % len(_DW_PADS)]
+            if (h + pad[0] + pad[2] - 3) // stride + 1 >= 1 and (w + pad[1] + pad[3] - 3) // stride + 1 >= 1:
+                yield h, w, pad
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_depthwise3x3_edges_every_isa_and_thread_count(isa, stride):
+    rng = np.random.default_rng(stride)
+    c = 7
+    slopes = np.linspace(-0.5, 1.5, c, dtype=np.float32)
+    wt = rng.standard_normal((c, 1, 3, 3), dtype=np.float32)
+    b = rng.standard_normal(c, dtype=np.float32)
+    for h, w, pad in _dw_cases(stride):
+        spec = ConvSpec.build(c, c, 3, 3, stride=stride, padding=pad, groups=c, activation=("prelu", slopes),
+                              has_bias=True)
+        x = rng.standard_normal((2, c, h, w), dtype=np.float32)
+        ys = [convlab.conv2d(x, wt, b, stride=stride, padding=pad, groups=c, activation=("prelu", slopes),
+                             algo="depthwise", backend="c", threads=t) for t in (1, 2, 4)]
+        assert_conv_close(ys[0], x, wt, b, spec, 1.0, label=f"depthwise/c [{isa}] {h}x{w} pad {pad}")
+        for y in ys[1:]:
+            np.testing.assert_array_equal(y, ys[0], err_msg=f"[{isa}] {h}x{w} pad {pad}: threads change the result")

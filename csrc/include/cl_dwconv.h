@@ -6,15 +6,14 @@
 
 #include "cl_conv.h"
 
-enum { CL_DW_RING = 16 };  /* a power of 2 >= the rows of two steps of two output rows (2 * stride + 3 + stride) */
+enum { CL_DW_RING = 8 };   /* a power of 2 >= the rows of two stride-1 steps of two output rows */
 
-/* Input rows copied (by the row kernel's fill) into zero-bordered buffers that stay in L1.
- * Stride 1: padded column c of a row at buf[c]. Stride 2: even padded columns at buf[c / 2], odd
- * ones at buf[half + c / 2], so every tap is a unit-stride load. Rows are ld floats, wide enough
- * for the last vector of outputs (see dwconv3x3.c). */
+/* Stride 1: input rows copied (by the channel kernel's fill) into zero-bordered buffers that stay
+ * in L1, padded column c of a row at buf[c]; rows are ld floats, wide enough for the last vector of
+ * outputs (see dwconv3x3.c). (Stride 2 reads its rows in place.) */
 typedef struct {
     float *buf;
-    ptrdiff_t ld, half;
+    ptrdiff_t ld;
     int holds[CL_DW_RING];  /* input row held by each slot; CL_DW_NONE when unknown */
     int zero[CL_DW_RING];   /* the slot's row is all zeros */
     /* Small planes: instead of the ring, the whole zero-bordered plane (pt + h + pb rows of ld
@@ -34,7 +33,8 @@ typedef struct {
     const float *k;         /* the channel's 9 weights */
     float bias, slope;
     int act;                /* sigmoid is left to the caller */
-    cl_dw_ring *ring;
+    cl_dw_ring *ring;       /* stride 1 */
+    const float *zero_row;  /* stride 2: w zeros, read for the padding rows */
 } cl_dw_channel;
 
 typedef void (*cl_dw_channel_fn)(const cl_dw_channel *c);

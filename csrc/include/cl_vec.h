@@ -24,16 +24,30 @@ static inline clv clv_select_neg(clv v, clv if_neg)
 {
     return _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), if_neg);
 }
-/* Lanes 0..n-1 only (0 <= n <= CLV_W): the loaded lanes past n are zero, nothing is read or
- * written past p + n. For rows narrower than a vector and row tails. */
 /* Lane i takes lane (i + j) % CLV_W, j = 1 or 2 (a constant): a row shifted left in registers. */
 static inline clv clv_rot(clv v, int j)
 {
     __m512i i = _mm512_castps_si512(v);
     return _mm512_castsi512_ps(j == 1 ? _mm512_alignr_epi32(i, i, 1) : _mm512_alignr_epi32(i, i, 2));
 }
-static inline clv clv_load_first(const float *p, int n) { return _mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), p); }
+/* Row edges (padding columns, tails, rows narrower than a vector): clv_lanes_in(col, w) names the
+ * lanes i with 0 <= col + i < w; clv_load_lanes(row, col, m) gives row[col + i] in those lanes and
+ * zeros elsewhere, reading nothing outside them (masked-off lanes do not fault). */
+typedef __mmask16 clv_lanes;
+static inline clv_lanes clv_lanes_in(ptrdiff_t col, ptrdiff_t w)
+{
+    ptrdiff_t lo = col < 0 ? (-col < CLV_W ? -col : CLV_W) : 0, hi = w - col < CLV_W ? w - col : CLV_W;
+    hi = hi < 0 ? 0 : hi;
+    return (clv_lanes)(((1u << hi) - 1) & ~((1u << lo) - 1));
+}
+static inline clv clv_load_lanes(const float *row, ptrdiff_t col, clv_lanes m) { return _mm512_maskz_loadu_ps(m, row + col); }
+/* Lanes 0..n-1 only (0 <= n <= CLV_W): nothing is written past p + n. */
 static inline void clv_store_first(float *p, clv v, int n) { _mm512_mask_storeu_ps(p, (__mmask16)((1u << n) - 1), v); }
+/* Lane 0 takes prev's last lane, lane i cur[i - 1]: a row shifted right by one, continuing prev. */
+static inline clv clv_shift_in(clv prev, clv cur)
+{
+    return _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(cur), _mm512_castps_si512(prev), CLV_W - 1));
+}
 /* a, b hold 2 * CLV_W consecutive floats: even = x[0], x[2], ..., odd = x[1], x[3], ... */
 static inline void clv_deinterleave(clv a, clv b, clv *even, clv *odd)
 {
@@ -67,8 +81,22 @@ static inline clv clv_rot(clv v, int j)
     return _mm256_permutevar8x32_ps(v, _mm256_and_si256(_mm256_add_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
                                                                           _mm256_set1_epi32(j)), _mm256_set1_epi32(7)));
 }
-static inline clv clv_load_first(const float *p, int n) { return _mm256_maskload_ps(p, clv_mask_first(n)); }
+typedef __m256i clv_lanes;
+static inline clv_lanes clv_lanes_in(ptrdiff_t col, ptrdiff_t w)
+{
+    ptrdiff_t lo = col < 0 ? (-col < CLV_W ? -col : CLV_W) : 0, hi = w - col < CLV_W ? w - col : CLV_W;
+    __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)lo), lane),
+                               _mm256_cmpgt_epi32(_mm256_set1_epi32((int)hi), lane));
+}
+static inline clv clv_load_lanes(const float *row, ptrdiff_t col, clv_lanes m) { return _mm256_maskload_ps(row + col, m); }
 static inline void clv_store_first(float *p, clv v, int n) { _mm256_maskstore_ps(p, clv_mask_first(n), v); }
+static inline clv clv_shift_in(clv prev, clv cur)
+{
+    /* per 128-bit half: (cur0..3 : prev4..7) and (cur4..7 : cur0..3), shifted by three floats */
+    __m256 mid = _mm256_permute2f128_ps(prev, cur, 0x21);
+    return _mm256_castsi256_ps(_mm256_alignr_epi8(_mm256_castps_si256(cur), _mm256_castps_si256(mid), 12));
+}
 static inline void clv_deinterleave(clv a, clv b, clv *even, clv *odd)
 {
     /* shuffle picks within 128-bit lanes: a0 a2 b0 b2 | a4 a6 b4 b6; the permute fixes the order */
@@ -92,11 +120,13 @@ static inline clv clv_select_neg(clv v, clv if_neg)
     return vbslq_f32(vcltq_f32(v, vdupq_n_f32(0.0f)), if_neg, v);
 }
 static inline clv clv_rot(clv v, int j) { return j == 1 ? vextq_f32(v, v, 1) : vextq_f32(v, v, 2); }
-static inline clv clv_load_first(const float *p, int n)
+typedef struct { ptrdiff_t lo, hi; } clv_lanes;
+static inline clv_lanes clv_lanes_in(ptrdiff_t col, ptrdiff_t w) { return (clv_lanes){-col, w - col}; }
+static inline clv clv_load_lanes(const float *row, ptrdiff_t col, clv_lanes m)
 {
-    float t[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    for (int i = 0; i < n; i++)
-        t[i] = p[i];
+    float t[4];
+    for (int i = 0; i < 4; i++)
+        t[i] = i >= m.lo && i < m.hi ? row[col + i] : 0.0f;
     return vld1q_f32(t);
 }
 static inline void clv_store_first(float *p, clv v, int n)
@@ -106,10 +136,19 @@ static inline void clv_store_first(float *p, clv v, int n)
     for (int i = 0; i < n; i++)
         p[i] = t[i];
 }
+static inline clv clv_shift_in(clv prev, clv cur) { return vextq_f32(prev, cur, 3); }
 static inline void clv_deinterleave(clv a, clv b, clv *even, clv *odd)
 {
     *even = vuzp1q_f32(a, b);
     *odd = vuzp2q_f32(a, b);
+}
+/* 2 * CLV_W consecutive floats from p split into even and odd ones: one ld2 */
+#define CLV_HAS_LOAD2
+static inline void clv_load2(const float *p, clv *even, clv *odd)
+{
+    float32x4x2_t v = vld2q_f32(p);
+    *even = v.val[0];
+    *odd = v.val[1];
 }
 #elif defined(CL_VEC_SCALAR)
 typedef float clv;
@@ -126,7 +165,10 @@ static inline clv clv_max(clv bound, clv v) { return v < bound ? bound : v; }
 static inline clv clv_min(clv bound, clv v) { return v > bound ? bound : v; }
 static inline clv clv_select_neg(clv v, clv if_neg) { return v < 0.0f ? if_neg : v; }
 static inline clv clv_rot(clv v, int j) { return v; }
-static inline clv clv_load_first(const float *p, int n) { return n > 0 ? *p : 0.0f; }
+typedef int clv_lanes;
+static inline clv_lanes clv_lanes_in(ptrdiff_t col, ptrdiff_t w) { return col >= 0 && col < w; }
+static inline clv clv_load_lanes(const float *row, ptrdiff_t col, clv_lanes m) { return m ? row[col] : 0.0f; }
+static inline clv clv_shift_in(clv prev, clv cur) { return prev; }
 static inline void clv_store_first(float *p, clv v, int n)
 {
     if (n > 0)
@@ -139,6 +181,13 @@ static inline void clv_deinterleave(clv a, clv b, clv *even, clv *odd)
 }
 #else
 #error "define one of CL_VEC_AVX512, CL_VEC_AVX2, CL_VEC_NEON, CL_VEC_SCALAR"
+#endif
+
+#ifndef CLV_HAS_LOAD2
+static inline void clv_load2(const float *p, clv *even, clv *odd)
+{
+    clv_deinterleave(clv_loadu(p), clv_loadu(p + CLV_W), even, odd);
+}
 #endif
 
 /* The epilogue's activation on one vector; slope is the row's PReLU slope broadcast. Sigmoid is

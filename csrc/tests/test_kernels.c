@@ -52,6 +52,15 @@ static const shape SHAPES[] = {
     {2,   4,   4,  6,  6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 4, CL_ACT_SIGMOID},
     {1,   2,   2,  5,  4, 3, 3, 1, 1, 0, 2, 1, 0, 1, 1, 2, CL_ACT_PRELU},
     {1,   5,   5, 14, 14, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 5, CL_ACT_RELU6},
+    /* depthwise 3x3 s2, rows read in place: rows narrower than a vector, pads past a whole vector
+     * (leading masked vectors), widths around whole vectors (NEON 4, AVX2 8, AVX-512 16 outputs) */
+    {1,   5,   5,  9,  1, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 5, CL_ACT_PRELU},
+    {2,   3,   3,  4,  3, 3, 3, 2, 2, 0, 0, 1, 0, 1, 1, 3, CL_ACT_RELU},
+    {1,   3,   3,  7, 17, 3, 3, 2, 2, 0, 3, 1, 2, 1, 1, 3, CL_ACT_HARDSWISH},
+    {1,   2,   2,  8, 33, 3, 3, 2, 2, 0, 0, 0, 0, 1, 1, 2, CL_ACT_NONE},
+    {1,   2,   2,  6, 34, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 2, CL_ACT_SIGMOID},
+    {2,   3,   3,  5, 64, 3, 3, 2, 2, 1, 0, 0, 1, 1, 1, 3, CL_ACT_RELU6},
+    {1,   3,   3, 11, 23, 3, 3, 2, 2, 2, 1, 0, 0, 1, 1, 3, CL_ACT_PRELU},
     /* depthwise 3x3 planes too large for the whole-plane copy (CL_DW_PLANE_MAX): the row ring */
     {1,   2,   2, 70, 130, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2, CL_ACT_RELU},
     {1,   2,   2, 71, 150, 3, 3, 2, 2, 0, 1, 1, 0, 1, 1, 2, CL_ACT_PRELU},
