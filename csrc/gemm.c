@@ -281,7 +281,7 @@ int cl_gemm_force_path(int path)
  * - packed (the classic BLIS loops) otherwise: many rows over a large map from few channels. */
 enum { NARROW_MAX_N = 400, WIDE_MAX_M = 64, WIDE_DEEP_MAX_M = 128, WIDE_DEEP_MIN_K = 64 };
 
-static int choose_path(const cl_gemm_a *a, int N)
+static int choose_path(const cl_gemm_a *a, int N, const float *C, int ldc, const cl_epilogue *ep)
 {
     if (forced_path == CL_GEMM_NARROW && a->at)
         return CL_GEMM_NARROW;
@@ -289,7 +289,8 @@ static int choose_path(const cl_gemm_a *a, int N)
         return forced_path;
     if (a->at && N <= NARROW_MAX_N)
         return CL_GEMM_NARROW;
-    if (a->M <= WIDE_MAX_M || (a->M <= WIDE_DEEP_MAX_M && a->K >= WIDE_DEEP_MIN_K))
+    if (a->M <= WIDE_MAX_M || (a->M <= WIDE_DEEP_MAX_M && a->K >= WIDE_DEEP_MIN_K) ||
+        cl_gemm_streams_c(a->M, N, a->K, C, ldc, ep ? ep->act : CL_ACT_NONE))
         return CL_GEMM_WIDE;
     return CL_GEMM_PACKED;
 }
@@ -299,7 +300,7 @@ int cl_gemm(const cl_gemm_a *a, int N, const float *B, int ldb, float *C, int ld
 {
     if (!a || !B || !C || N < 1 || ldb < N || ldc < N || nthreads < 1)
         return CL_EINVAL;
-    switch (choose_path(a, N)) {
+    switch (choose_path(a, N, C, ldc, ep)) {
     case CL_GEMM_NARROW: return cl_gemm_narrow(a, N, B, ldb, C, ldc, ep, nthreads);
     case CL_GEMM_WIDE: return cl_gemm_wide(a, N, B, ldb, C, ldc, ep, nthreads);
     default: {

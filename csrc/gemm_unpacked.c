@@ -12,6 +12,14 @@ enum {
     ROWS_MAX = 64,   /* wide_panels * MR and narrow_nr of every micro-kernel are at most this */
 };
 
+int cl_gemm_streams_c(int M, int N, int K, const float *C, ptrdiff_t ldc, int act)
+{
+    /* one pass over C (a second KC block would read it back, the sigmoid pass too), every row
+     * 64-byte aligned at every wide tile's first column (tiles start at multiples of wide_nr) */
+    return (size_t)M * N * sizeof(float) >= CL_GEMM_STREAM_MIN_BYTES && K <= CL_GEMM_KC && act != CL_ACT_SIGMOID &&
+           (size_t)C % 64 == 0 && ldc % 16 == 0;
+}
+
 static void epilogue_rows(const cl_epilogue *ep, int i0, int n, int valid, float *bias, float *slope)
 {
     for (int i = 0; i < n; i++) {
@@ -30,7 +38,7 @@ static void sigmoid_rows(const cl_epilogue *ep, float *c, ptrdiff_t ldc, int row
 /* Columns [n_begin, n_end) of C. Row chunks split A's panels evenly (at most wide_panels each):
  * 4 panels run as 2 + 2, not 3 + 1 whose single panel would read B once for MR rows only. */
 static void wide_columns(const cl_gemm_a *a, const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc,
-                         const cl_epilogue *ep, int n_begin, int n_end)
+                         const cl_epilogue *ep, int stream, int n_begin, int n_end)
 {
     const cl_unpacked_ukernel *u = a->un;
     int mr = a->uk->mr, nr = u->wide_nr, M = a->M, K = a->K, panels = a->mp / mr;
@@ -45,7 +53,7 @@ static void wide_columns(const cl_gemm_a *a, const float *B, ptrdiff_t ldb, floa
         const float *ap = a->data;
         for (int k0 = 0; k0 < K; k0 += CL_GEMM_KC) {
             int kc = K - k0 < CL_GEMM_KC ? K - k0 : CL_GEMM_KC;
-            int flags = (k0 > 0 ? CL_UK_LOAD : 0) | (k0 + kc == K ? CL_UK_EPILOGUE : 0);
+            int flags = (k0 > 0 ? CL_UK_LOAD : 0) | (k0 + kc == K ? CL_UK_EPILOGUE : 0) | stream;
             for (int ch = 0; ch < chunks; ch++) {
                 int p0 = panels * ch / chunks, np = panels * (ch + 1) / chunks - p0, i0 = p0 * mr;
                 int rows = M - i0 < np * mr ? M - i0 : np * mr;
@@ -60,6 +68,8 @@ static void wide_columns(const cl_gemm_a *a, const float *B, ptrdiff_t ldb, floa
             ap += (size_t)a->mp * kc;
         }
     }
+    if (stream)   /* the streamed stores are weakly ordered: done before anyone reads C */
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 
 int cl_gemm_wide(const cl_gemm_a *a, int N, const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc,
@@ -69,13 +79,14 @@ int cl_gemm_wide(const cl_gemm_a *a, int N, const float *B, ptrdiff_t ldb, float
     /* whole tiles per thread, as cl_gemm_src: a column's sums never depend on the split */
     int share = ((N + nthreads - 1) / nthreads + nr - 1) / nr * nr;
     int parts = (N + share - 1) / share;
+    int stream = cl_gemm_streams_c(a->M, N, a->K, C, ldc, ep ? ep->act : CL_ACT_NONE) ? CL_UK_STREAM : 0;
     if (parts == 1) {
-        wide_columns(a, B, ldb, C, ldc, ep, 0, N);
+        wide_columns(a, B, ldb, C, ldc, ep, stream, 0, N);
         return CL_OK;
     }
     CL_PARALLEL_FOR(parts)
     for (int p = 0; p < parts; p++)
-        wide_columns(a, B, ldb, C, ldc, ep, p * share, (p + 1) * share < N ? (p + 1) * share : N);
+        wide_columns(a, B, ldb, C, ldc, ep, stream, p * share, (p + 1) * share < N ? (p + 1) * share : N);
     return CL_OK;
 }
 

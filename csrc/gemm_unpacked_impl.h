@@ -20,9 +20,11 @@ static inline clv load_cols(const float *p, int full, int n)
     return full ? clv_loadu(p) : clv_load_first(p, n < 0 ? 0 : n > CLV_W ? CLV_W : n);
 }
 
-static inline void store_cols(float *p, clv v, int full, int n)
+static inline void store_cols(float *p, clv v, int full, int n, int stream)
 {
-    if (full)
+    if (full && stream)
+        clv_stream(p, v);
+    else if (full)
         clv_storeu(p, v);
     else if (n > 0)
         clv_store_first(p, v, n > CLV_W ? CLV_W : n);
@@ -30,7 +32,8 @@ static inline void store_cols(float *p, clv v, int full, int n)
 
 /* Wide tile: rows = panels * UK_MR rows of C (A panel p at a + p * a_panel, kc x UK_MR, k-major)
  * by WIDE_NR columns read straight from B's rows; full (all WIDE_NR columns valid) is a constant
- * once inlined, so the masked loads of the right edge cost nothing elsewhere. */
+ * once inlined, so the masked loads of the right edge cost nothing elsewhere. With CL_UK_STREAM,
+ * full rows of C go out with cache-bypassing stores. */
 static inline __attribute__((always_inline)) void
 wide_tile(int panels, int full, int kc, const float *a, ptrdiff_t a_panel, const float *b, ptrdiff_t ldb,
           float *c, ptrdiff_t ldc, int rows, int cols, int flags, const float *bias, const float *slope, int act)
@@ -62,7 +65,7 @@ wide_tile(int panels, int full, int kc, const float *a, ptrdiff_t a_panel, const
                 acc[i][j] = clv_act(clv_add(acc[i][j], bi), act, si);
         }
         CL_UNROLL for (int j = 0; j < WIDE_NV; j++)
-            store_cols(c + i * ldc + j * CLV_W, acc[i][j], full, cols - j * CLV_W);
+            store_cols(c + i * ldc + j * CLV_W, acc[i][j], full, cols - j * CLV_W, flags & CL_UK_STREAM);
     }
 }
 

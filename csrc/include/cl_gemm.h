@@ -55,7 +55,7 @@ int cl_sgemm(int M, int N, int K, const float *A, int lda, const float *B, int l
  * if (flags & CL_UK_LOAD) acc += C first; if (flags & CL_UK_EPILOGUE) adds bias[i] and applies
  * act with slope[i] per row i (sigmoid excluded: the driver applies it). Stores MR x NR to c
  * with row stride ldc. bias and slope always point at MR readable values. */
-enum { CL_UK_LOAD = 1, CL_UK_EPILOGUE = 2 };
+enum { CL_UK_LOAD = 1, CL_UK_EPILOGUE = 2, CL_UK_STREAM = 4 /* wide tile only, see cl_wide_fn */ };
 typedef void (*cl_ukernel_fn)(int kc, const float *a, const float *b, float *c, ptrdiff_t ldc,
                               int flags, const float *bias, const float *slope, int act);
 /* The GEMV micro-kernel (N = 1): adds to sum[0..MR-1] the kc-deep dot products of one A panel
@@ -77,7 +77,9 @@ const cl_ukernel *cl_ukernel_for(int isa);
 /* The micro-kernels that read a plain B (K x N, row stride ldb) where it lies (gemm_unpacked_impl.h).
  * Wide: C rows = panels * MR (A panel p at a + p * a_panel, 1 <= panels <= wide_panels) by cols <=
  * wide_nr columns, B's columns from b; CL_UK_LOAD / CL_UK_EPILOGUE as cl_ukernel_fn; stores only rows
- * < rows, columns < cols; bias, slope: panels * MR values.
+ * < rows, columns < cols; bias, slope: panels * MR values. CL_UK_STREAM: the full rows of C are
+ * written with non-temporal stores (c and ldc must keep every row's columns vector-aligned; the
+ * caller fences before C is read by another thread).
  * Narrow: px (1..narrow_px) columns of B (x, row stride ldx) by narrow_nr rows of C, whose A^T panel
  * wt holds k x narrow_nr, k-major; the whole depth k at once, always with the epilogue (bias, slope:
  * narrow_nr values), storing rows < chans of C (row stride ldc). */
@@ -103,6 +105,10 @@ struct cl_gemm_a {
 };
 
 /* The loop nests around the unpacked micro-kernels (gemm_unpacked.c); cl_gemm chooses. */
+/* C at least this large outgrows the L3 (32 MB here, shared): the layer that reads it next reads it
+ * from memory however it was written, so the wide path writes it past the caches. */
+enum { CL_GEMM_STREAM_MIN_BYTES = 24 << 20 };
+int cl_gemm_streams_c(int M, int N, int K, const float *C, ptrdiff_t ldc, int act);
 int cl_gemm_wide(const cl_gemm_a *a, int N, const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc,
                  const cl_epilogue *ep, int nthreads);
 int cl_gemm_narrow(const cl_gemm_a *a, int N, const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc,

@@ -34,6 +34,9 @@ static inline clv clv_rot(clv v, int j)
 }
 static inline clv clv_load_first(const float *p, int n) { return _mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), p); }
 static inline void clv_store_first(float *p, clv v, int n) { _mm512_mask_storeu_ps(p, (__mmask16)((1u << n) - 1), v); }
+/* A store that bypasses the caches (p aligned to the vector): for outputs far larger than the caches,
+ * it saves reading each line in before it is overwritten. Weakly ordered: fence before others read. */
+static inline void clv_stream(float *p, clv v) { _mm512_stream_ps(p, v); }
 /* a, b hold 2 * CLV_W consecutive floats: even = x[0], x[2], ..., odd = x[1], x[3], ... */
 static inline void clv_deinterleave(clv a, clv b, clv *even, clv *odd)
 {
@@ -69,6 +72,7 @@ static inline clv clv_rot(clv v, int j)
 }
 static inline clv clv_load_first(const float *p, int n) { return _mm256_maskload_ps(p, clv_mask_first(n)); }
 static inline void clv_store_first(float *p, clv v, int n) { _mm256_maskstore_ps(p, clv_mask_first(n), v); }
+static inline void clv_stream(float *p, clv v) { _mm256_stream_ps(p, v); }
 static inline void clv_deinterleave(clv a, clv b, clv *even, clv *odd)
 {
     /* shuffle picks within 128-bit lanes: a0 a2 b0 b2 | a4 a6 b4 b6; the permute fixes the order */
@@ -106,6 +110,7 @@ static inline void clv_store_first(float *p, clv v, int n)
     for (int i = 0; i < n; i++)
         p[i] = t[i];
 }
+static inline void clv_stream(float *p, clv v) { vst1q_f32(p, v); }
 static inline void clv_deinterleave(clv a, clv b, clv *even, clv *odd)
 {
     *even = vuzp1q_f32(a, b);
@@ -132,6 +137,7 @@ static inline void clv_store_first(float *p, clv v, int n)
     if (n > 0)
         *p = v;
 }
+static inline void clv_stream(float *p, clv v) { *p = v; }
 static inline void clv_deinterleave(clv a, clv b, clv *even, clv *odd)
 {
     *even = a;

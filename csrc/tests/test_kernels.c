@@ -355,6 +355,51 @@ static void check_gemm_paths(int M, int N, int K, int act)
     free(A), free(B), free(C), free(C0), free(bias), free(slope);
 }
 
+/* A C past CL_GEMM_STREAM_MIN_BYTES, aligned: the wide path writes it with non-temporal stores (and
+ * the rule picks wide for it); it must equal the packed path bit for bit, whatever the threads, and
+ * the right edge (N not a multiple of any vector width) must still be exact. */
+static void check_gemm_streamed(void)
+{
+    enum { M = 20, N = (CL_GEMM_STREAM_MIN_BYTES / 4 / M + 15) / 16 * 16 + 5, K = 7, LDC = (N + 15) / 16 * 16 };
+    float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * K * N);
+    float *C = aligned_alloc(64, sizeof(float) * M * LDC), *C0 = aligned_alloc(64, sizeof(float) * M * LDC);
+    float bias[M], slope[M];
+    fill(A, M * K), fill(B, (size_t)K * N), fill(bias, M), fill(slope, M);
+    cl_epilogue ep = {bias, slope, CL_ACT_PRELU};
+    for (int isa = 0; isa < 4; isa++) {
+        if (cl_set_isa(isa) != CL_OK)
+            continue;
+        cl_gemm_a *a = cl_gemm_pack_a_pointwise(M, K, A, K);
+        cl_gemm_force_path(CL_GEMM_PACKED);
+        int rc = cl_gemm(a, N, B, N, C0, LDC, &ep, 1);
+        for (int threads = 1; threads <= 2; threads++) {
+            cl_gemm_force_path(threads == 1 ? CL_GEMM_AUTO : CL_GEMM_WIDE);
+            rc |= cl_gemm(a, N, B, N, C, LDC, &ep, threads);
+            int bad = rc != CL_OK || !cl_gemm_streams_c(M, N, K, C, LDC, CL_ACT_PRELU);
+            for (int i = 0; i < M && !bad; i++)
+                bad = memcmp(C + (size_t)i * LDC, C0 + (size_t)i * LDC, sizeof(float) * N) != 0;
+            for (int i = 0; i < M && !bad; i++)
+                for (int j = i; j < N && !bad; j += 4099) {   /* a sample, and the last column */
+                    int jj = j + 4099 >= N ? N - 1 : j;
+                    double e = bias[i];
+                    for (int k = 0; k < K; k++)
+                        e += (double)A[i * K + k] * B[(size_t)k * N + jj];
+                    e = act_ref(e, CL_ACT_PRELU, slope[i]);
+                    bad = !(fabs(C[(size_t)i * LDC + jj] - e) <= 1e-5 * (1 + fabs(e)));
+                }
+            checks++;
+            if (bad) {
+                printf("FAIL gemm streamed C/%s threads %d (rc %d)\n", cl_isa_name(isa), threads, rc);
+                failures++;
+            }
+        }
+        cl_gemm_force_path(CL_GEMM_AUTO);
+        cl_gemm_free_a(a);
+    }
+    cl_set_isa(-1);
+    free(A), free(B), free(C), free(C0);
+}
+
 /* The NEON micro-kernel's assembly against its intrinsic version (gemm_8x12_neon_a55.c): the same
  * FMAs in the same order, so bit-identical, for every k depth (1 = the peeled last step alone),
  * loaded or zero accumulators, every epilogue; the C tile between the rows must be untouched. */
@@ -444,6 +489,7 @@ int main(void)
         check_gemm_paths(M, 19 + M % 5, 1 + M % 7, M % 6);
     for (size_t i = 0; i < sizeof paths / sizeof *paths; i++)
         check_gemm_paths(paths[i][0], paths[i][1], paths[i][2], paths[i][3]);
+    check_gemm_streamed();
     check_transforms();
     check_ukernel_asm();
     check_errors();
