@@ -44,12 +44,16 @@ wide_tile(int panels, int full, int kc, const float *a, ptrdiff_t a_panel, const
             acc[i][j] = flags & CL_UK_LOAD && i < rows ? load_cols(c + i * ldc + j * CLV_W, full, cols - j * CLV_W)
                                                        : clv_set1(0.0f);
     for (int k = 0; k < kc; k++) {
-        clv bv[WIDE_NV];
+        clv bv[WIDE_NV], av[WIDE_PANELS * UK_MR / CLV_W + 1];
         __builtin_prefetch(b + WIDE_PREFETCH);
         CL_UNROLL for (int j = 0; j < WIDE_NV; j++)
             bv[j] = load_cols(b + j * CLV_W, full, cols - j * CLV_W);
+        if (CLV_BROADCAST_FROM_REGISTER)   /* whole vectors of A, each row an FMA by one lane */
+            CL_UNROLL for (int q = 0; q < panels * UK_MR / CLV_W; q++)
+                av[q] = clv_loadu(a + q * CLV_W / UK_MR * a_panel + q * CLV_W % UK_MR);
         CL_UNROLL for (int i = 0; i < panels * UK_MR; i++) {
-            clv ai = clv_set1(a[i / UK_MR * a_panel + i % UK_MR]);
+            clv ai = CLV_BROADCAST_FROM_REGISTER ? clv_dup_lane(av[i / CLV_W], i % CLV_W)
+                                                 : clv_set1(a[i / UK_MR * a_panel + i % UK_MR]);
             CL_UNROLL for (int j = 0; j < WIDE_NV; j++)
                 acc[i][j] = clv_fma(ai, bv[j], acc[i][j]);
         }
@@ -102,12 +106,16 @@ narrow_tile(int px, int kc, const float *x, ptrdiff_t ldx, const float *wt, floa
         CL_UNROLL for (int v = 0; v < NARROW_NV; v++)
             acc[j][v] = clv_set1(0.0f);
     for (int k = 0; k < kc; k++) {
-        clv wv[NARROW_NV];
+        clv wv[NARROW_NV], xv[NARROW_PX / CLV_W + 1];
         __builtin_prefetch(x + NARROW_PREFETCH_ROWS * ldx);
         CL_UNROLL for (int v = 0; v < NARROW_NV; v++)
             wv[v] = clv_loadu(wt + v * CLV_W);
+        if (CLV_BROADCAST_FROM_REGISTER)   /* whole vectors of pixels; the last px % CLV_W one by one */
+            CL_UNROLL for (int q = 0; q < px / CLV_W; q++)
+                xv[q] = clv_loadu(x + q * CLV_W);
         CL_UNROLL for (int j = 0; j < px; j++) {
-            clv xj = clv_set1(x[j]);
+            clv xj = CLV_BROADCAST_FROM_REGISTER && j < px / CLV_W * CLV_W ? clv_dup_lane(xv[j / CLV_W], j % CLV_W)
+                                                                        : clv_set1(x[j]);
             CL_UNROLL for (int v = 0; v < NARROW_NV; v++)
                 acc[j][v] = clv_fma(xj, wv[v], acc[j][v]);
         }
