@@ -268,22 +268,26 @@ int cl_gemm_force_path(int path)
     return CL_OK;
 }
 
-/* The rule, from A/B runs of the three paths on 1x1 convs (experiments/pointwise/layers.py, AVX-512
- * Zen 4, 1 thread, thread CPU time; ratios are time / packed path):
+/* The rule, from A/B runs of the three paths on 1x1 convs (experiments/pointwise/layers.py and
+ * bench.c there, AVX-512 Zen 4, 1 thread, thread CPU time; ratios are time / packed path):
  * - narrow (B in place, pixels broadcast, rows of C on lanes) wins whenever N is small: 7x7 maps
  *   0.65-0.96, 14x14 0.68-0.94 (512->512: 0.79-0.86, 107 GFLOP/s); at 20x20 it ties with wide
- *   (0.74-1.04 both) and at 28x28 both are within 0.9-1.0 of packed;
- * - wide (B in place, up to 3 panels of A broadcast) for few rows of C: M <= 64 at 56x56 0.37-0.96,
- *   at 120x200 0.44-0.86 (CenterFace 32->16 at 240x400: 0.47, 144->24 at 120x200: 0.38); for more
- *   rows it reads B from L2 once per 24 rows against packed's once per KC x NR panel in L1, and
- *   only a deep enough product pays for that: M = 96..128 with K >= 64 0.62-0.95, K <= 32 up to 1.15
- *   (16->96 and 32->128 at 120x200), M >= 256 at 28x28 0.91-1.03;
- * - packed (the classic BLIS loops) otherwise: many rows over a large map from few channels; and
- *   for N <= GEMV_MAX_N its GEMV, which streams A with enough independent sums: 1000x1280 by one
- *   column 0.14-0.18 ms against 0.22-0.35 for a narrow tile of one pixel (two FMA chains);
- * - whatever M, wide when C outgrows the L3 (cl_gemm_streams_c): it stores past the caches, the
- *   packed path cannot (16->96 at 240x400, 37 MB out: 4.7-6.0 ms against packed 5.4-7.0). */
-enum { NARROW_MAX_N = 400, WIDE_MAX_M = 64, WIDE_DEEP_MAX_M = 128, WIDE_DEEP_MIN_K = 64 };
+ *   (0.74-1.04 both; 15x25: narrow 0.78-0.87, wide 0.82-0.92), from 28x28 on wide is as good or
+ *   better; and narrow only with a full panel of rows on its lanes (24x375x320: wide 0.061 ms,
+ *   narrow 0.073, 8 of its 32 lanes idle);
+ * - wide (B in place, up to 3 panels of A broadcast) everywhere else but one corner: few rows
+ *   (M <= 64: 0.37-0.96 at 56x56, 0.44-0.86 at 120x200; CenterFace 32->16 at 240x400 0.47, 144->24
+ *   at 120x200 0.38), and many rows too (M 192..1024, K 32..512, N 784..6000: 0.62-0.96 in 88 of 96
+ *   shapes, the rest within 1.06; 32->192 at 60x100 0.62-0.74, 96->576 at 30x50 0.78-0.89);
+ * - packed (the classic BLIS loops), the corner: many rows from few channels (M > 64, K < 64) over
+ *   a map so large that C (8..24 MB) lives in the L3: wide reads B from L2 once per 24 rows where
+ *   packed reads its L1 panel, and that shows once C stops fitting L2: 16->96 and 32->128 at
+ *   120x200 wide 1.05-1.15, 24->144 at 120x200 0.98-1.05; and for N <= GEMV_MAX_N its GEMV, which
+ *   streams A with enough independent sums: 1000x1280 by one column 0.14-0.18 ms against 0.22-0.35
+ *   for a narrow tile of one pixel (two FMA chains);
+ * - and past 24 MB of C, wide again (cl_gemm_streams_c): it stores past the caches, the packed path
+ *   cannot (16->96 at 240x400, 37 MB out: 4.7-6.0 ms against packed 5.4-7.0). */
+enum { NARROW_MAX_N = 400, WIDE_MAX_M = 64, SHALLOW_K = 64, C_IN_L3_BYTES = 8 << 20 };
 
 static int choose_path(const cl_gemm_a *a, int N, const float *C, int ldc, const cl_epilogue *ep)
 {
@@ -291,12 +295,12 @@ static int choose_path(const cl_gemm_a *a, int N, const float *C, int ldc, const
         return CL_GEMM_NARROW;
     if (forced_path == CL_GEMM_PACKED || forced_path == CL_GEMM_WIDE)
         return forced_path;
-    if (a->at && N > GEMV_MAX_N && N <= NARROW_MAX_N)
+    if (a->at && N > GEMV_MAX_N && N <= NARROW_MAX_N && a->M >= a->un->narrow_nr)
         return CL_GEMM_NARROW;
-    if (a->M <= WIDE_MAX_M || (a->M <= WIDE_DEEP_MAX_M && a->K >= WIDE_DEEP_MIN_K) ||
-        cl_gemm_streams_c(a->M, N, a->K, C, ldc, ep ? ep->act : CL_ACT_NONE))
-        return CL_GEMM_WIDE;
-    return CL_GEMM_PACKED;
+    if (a->M > WIDE_MAX_M && a->K < SHALLOW_K && (size_t)a->M * N * sizeof(float) >= C_IN_L3_BYTES &&
+        !cl_gemm_streams_c(a->M, N, a->K, C, ldc, ep ? ep->act : CL_ACT_NONE))
+        return CL_GEMM_PACKED;
+    return N <= GEMV_MAX_N ? CL_GEMM_PACKED : CL_GEMM_WIDE;
 }
 
 int cl_gemm(const cl_gemm_a *a, int N, const float *B, int ldb, float *C, int ldc,
