@@ -11,9 +11,6 @@
 /* Ahead of the wide tile's B loads: a tile reads one short piece of each of K rows, more streams
  * than the hardware prefetchers follow, so the first row chunk would wait on memory per piece. */
 #define WIDE_PREFETCH (4 * WIDE_NR)
-#ifndef NARROW_PREFETCH_ROWS
-#define NARROW_PREFETCH_ROWS 8
-#endif
 
 static inline clv load_cols(const float *p, int full, int n)
 {
@@ -107,7 +104,6 @@ narrow_tile(int px, int kc, const float *x, ptrdiff_t ldx, const float *wt, floa
             acc[j][v] = clv_set1(0.0f);
     for (int k = 0; k < kc; k++) {
         clv wv[NARROW_NV], xv[NARROW_PX / CLV_W + 1];
-        __builtin_prefetch(x + NARROW_PREFETCH_ROWS * ldx);
         CL_UNROLL for (int v = 0; v < NARROW_NV; v++)
             wv[v] = clv_loadu(wt + v * CLV_W);
         if (CLV_BROADCAST_FROM_REGISTER)   /* whole vectors of pixels; the last px % CLV_W one by one */

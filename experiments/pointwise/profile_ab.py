@@ -1,4 +1,4 @@
-"""Per-layer A/B of a model's 1x1 convs: the engine profile (thread CPU time) with cl_gemm forced to
+"""Per-layer A/B of a model's im2col/c convs (its 1x1 convs): the engine profile (thread CPU time) with cl_gemm forced to
 the packed path and with its rule, alternated in one process. usage: profile_ab.py MODEL [HxW] [rounds]"""
 import sys
 from collections import defaultdict
@@ -25,7 +25,7 @@ def main():
         for name, code in (("packed", lib.CL_GEMM_PACKED), ("rule", lib.CL_GEMM_AUTO)):
             lib.cl_gemm_force_path(code)
             for r in model.profile(repeat=10, clock="cpu").rows:
-                if r["kernel"] == "im2col/c" and "1x1" in str(r.get("conv", "")) or r["kernel"] == "im2col/c":
+                if r["kernel"] == "im2col/c":
                     ms[name][r["layer"]].append(r["ms"])
                     rows[r["layer"]] = r
     lib.cl_gemm_force_path(lib.CL_GEMM_AUTO)
