@@ -286,7 +286,9 @@ int cl_gemm_force_path(int path)
  *   streams A with enough independent sums: 1000x1280 by one column 0.14-0.18 ms against 0.22-0.35
  *   for a narrow tile of one pixel (two FMA chains);
  * - and past 24 MB of C, wide again (cl_gemm_streams_c): it stores past the caches, the packed path
- *   cannot (16->96 at 240x400, 37 MB out: 4.7-6.0 ms against packed 5.4-7.0). */
+ *   cannot (16->96 at 240x400, 37 MB out: 4.7-6.0 ms against packed 5.4-7.0).
+ * The wide figures are AVX-512's 24-row tile; a shorter tile (AVX2, NEON, scalar) stops at its
+ * wide_max_m (gemm_unpacked_<isa>.c). */
 enum { NARROW_MAX_N = 400, WIDE_MAX_M = 64, SHALLOW_K = 64, C_IN_L3_BYTES = 8 << 20 };
 
 static int choose_path(const cl_gemm_a *a, int N, const float *C, int ldc, const cl_epilogue *ep)
@@ -297,8 +299,10 @@ static int choose_path(const cl_gemm_a *a, int N, const float *C, int ldc, const
         return forced_path;
     if (a->at && N > GEMV_MAX_N && N <= NARROW_MAX_N && a->M >= a->un->narrow_nr)
         return CL_GEMM_NARROW;
-    if (a->M > WIDE_MAX_M && a->K < SHALLOW_K && (size_t)a->M * N * sizeof(float) >= C_IN_L3_BYTES &&
-        !cl_gemm_streams_c(a->M, N, a->K, C, ldc, ep ? ep->act : CL_ACT_NONE))
+    int streams = cl_gemm_streams_c(a->M, N, a->K, C, ldc, ep ? ep->act : CL_ACT_NONE);
+    if (a->un->wide_max_m && a->M > a->un->wide_max_m && !streams)
+        return CL_GEMM_PACKED;
+    if (a->M > WIDE_MAX_M && a->K < SHALLOW_K && (size_t)a->M * N * sizeof(float) >= C_IN_L3_BYTES && !streams)
         return CL_GEMM_PACKED;
     return N <= GEMV_MAX_N ? CL_GEMM_PACKED : CL_GEMM_WIDE;
 }

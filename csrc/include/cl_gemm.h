@@ -90,6 +90,7 @@ typedef void (*cl_narrow_fn)(int px, int k, const float *x, ptrdiff_t ldx, const
                              ptrdiff_t ldc, int chans, const float *bias, const float *slope, int act);
 typedef struct {
     int wide_panels, wide_nr, narrow_px, narrow_nr;
+    int wide_max_m;   /* 0, or the M past which the packed micro-kernel beats the wide tile (measured) */
     cl_wide_fn wide;
     cl_narrow_fn narrow;
 } cl_unpacked_ukernel;
