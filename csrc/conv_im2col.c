@@ -99,7 +99,7 @@ cl_im2col *cl_im2col_prepare(const cl_conv_shape *s, const float *w)
         return NULL;
     *p = (cl_im2col){s->c_out, s->c_in / g, s->kh, s->kw, g};
     for (int gi = 0; gi < g; gi++)
-        if (!(p->a[gi] = cl_gemm_pack_a(cog, k, w + (ptrdiff_t)gi * cog * k, k))) {
+        if (!(p->a[gi] = (is_plain_gemm(s) ? cl_gemm_pack_a_pointwise : cl_gemm_pack_a)(cog, k, w + (ptrdiff_t)gi * cog * k, k))) {
             cl_im2col_free(p);
             return NULL;
         }

@@ -5,16 +5,10 @@
 #include "cl_gemm.h"
 
 enum {
-    KC = 256,        /* depth of one block: an NR-wide B panel (KC x NR) stays in L1 */
+    KC = CL_GEMM_KC, /* depth of one block: an NR-wide B panel (KC x NR) stays in L1 */
     NC = 256,        /* columns packed at once per thread: KC x NC of B stays in L2 */
     MR_MAX = 16, NR_MAX = 32,
     GEMV_MAX_N = 2,  /* up to this many columns, one GEMV per column beats an NR-wide tile */
-};
-
-struct cl_gemm_a {
-    int M, K, mp;          /* mp: M rounded up to MR */
-    const cl_ukernel *uk;
-    float *data;           /* per KC block: mp/MR panels of kc x MR, k-major */
 };
 
 const cl_ukernel *cl_ukernel_for(int isa)
@@ -24,6 +18,16 @@ const cl_ukernel *cl_ukernel_for(int isa)
     case CL_ISA_AVX2: return cl_ukernel_avx2.fn ? &cl_ukernel_avx2 : &cl_ukernel_scalar;
     case CL_ISA_NEON: return cl_ukernel_neon.fn ? &cl_ukernel_neon : &cl_ukernel_scalar;
     default: return &cl_ukernel_scalar;
+    }
+}
+
+static const cl_unpacked_ukernel *unpacked_for(int isa)
+{
+    switch (isa) {
+    case CL_ISA_AVX512: return &cl_unpacked_avx512;
+    case CL_ISA_AVX2: return &cl_unpacked_avx2;
+    case CL_ISA_NEON: return &cl_unpacked_neon;
+    default: return &cl_unpacked_scalar;
     }
 }
 
@@ -47,7 +51,7 @@ cl_gemm_a *cl_gemm_pack_a(int M, int K, const float *A, int lda)
         free(d);
         return NULL;
     }
-    *a = (cl_gemm_a){M, K, mp, uk, d};
+    *a = (cl_gemm_a){M, K, mp, uk, unpacked_for(uk->isa), d, NULL};
     for (int k0 = 0; k0 < K; k0 += KC) {
         int kc = K - k0 < KC ? K - k0 : KC;
         for (int i0 = 0; i0 < mp; i0 += mr)
@@ -58,10 +62,30 @@ cl_gemm_a *cl_gemm_pack_a(int M, int K, const float *A, int lda)
     return a;
 }
 
+cl_gemm_a *cl_gemm_pack_a_pointwise(int M, int K, const float *A, int lda)
+{
+    cl_gemm_a *a = cl_gemm_pack_a(M, K, A, lda);
+    if (!a)
+        return NULL;
+    int nr = a->un->narrow_nr, panels = (M + nr - 1) / nr;
+    float *t = a->at = aligned((size_t)panels * nr * K);
+    if (!t) {
+        cl_gemm_free_a(a);
+        return NULL;
+    }
+    for (int p = 0; p < panels; p++)
+        for (int k = 0; k < K; k++)
+            for (int i = p * nr; i < (p + 1) * nr; i++)
+                *t++ = i < M ? A[(size_t)i * lda + k] : 0.0f;
+    return a;
+}
+
 void cl_gemm_free_a(cl_gemm_a *a)
 {
-    if (a)
+    if (a) {
         free(a->data);
+        free(a->at);
+    }
     free(a);
 }
 
@@ -234,13 +258,68 @@ int cl_gemm_src(const cl_gemm_a *a, const cl_bsrc *b, float *C, ptrdiff_t ldc,
     return rc;
 }
 
+static int forced_path = CL_GEMM_AUTO;
+
+int cl_gemm_force_path(int path)
+{
+    if (path < CL_GEMM_AUTO || path > CL_GEMM_NARROW)
+        return CL_EINVAL;
+    forced_path = path;
+    return CL_OK;
+}
+
+/* The rule, from A/B runs of the three paths on 1x1 convs (experiments/pointwise/layers.py and
+ * bench.c there, AVX-512 Zen 4, 1 thread, thread CPU time; ratios are time / packed path):
+ * - narrow (B in place, pixels broadcast, rows of C on lanes) wins whenever N is small: 7x7 maps
+ *   0.65-0.96, 14x14 0.68-0.94 (512->512: 0.79-0.86, 107 GFLOP/s); at 20x20 it ties with wide
+ *   (0.74-1.04 both; 15x25: narrow 0.78-0.87, wide 0.82-0.92), from 28x28 on wide is as good or
+ *   better; and narrow only with a full panel of rows on its lanes (24x375x320: wide 0.061 ms,
+ *   narrow 0.073, 8 of its 32 lanes idle);
+ * - wide (B in place, up to 3 panels of A broadcast) everywhere else but one corner: few rows
+ *   (M <= 64: 0.37-0.96 at 56x56, 0.44-0.86 at 120x200; CenterFace 32->16 at 240x400 0.47, 144->24
+ *   at 120x200 0.38), and many rows too (M 192..1024, K 32..512, N 784..6000: 0.62-0.96 in 88 of 96
+ *   shapes, the rest within 1.06; 32->192 at 60x100 0.62-0.74, 96->576 at 30x50 0.78-0.89);
+ * - packed (the classic BLIS loops), the corner: many rows from few channels (M > 64, K < 64) over
+ *   a map so large that C (8..24 MB) lives in the L3: wide reads B from L2 once per 24 rows where
+ *   packed reads its L1 panel, and that shows once C stops fitting L2: 16->96 and 32->128 at
+ *   120x200 wide 1.05-1.15, 24->144 at 120x200 0.98-1.05; and for N <= GEMV_MAX_N its GEMV, which
+ *   streams A with enough independent sums: 1000x1280 by one column 0.14-0.18 ms against 0.22-0.35
+ *   for a narrow tile of one pixel (two FMA chains);
+ * - and past 24 MB of C, wide again (cl_gemm_streams_c): it stores past the caches, the packed path
+ *   cannot (16->96 at 240x400, 37 MB out: 4.7-6.0 ms against packed 5.4-7.0).
+ * The wide figures are AVX-512's 24-row tile; a shorter tile (AVX2, NEON, scalar) stops at its
+ * wide_max_m (gemm_unpacked_<isa>.c). */
+enum { NARROW_MAX_N = 400, WIDE_MAX_M = 64, SHALLOW_K = 64, C_IN_L3_BYTES = 8 << 20 };
+
+static int choose_path(const cl_gemm_a *a, int N, const float *C, int ldc, const cl_epilogue *ep)
+{
+    if (forced_path == CL_GEMM_NARROW && a->at)
+        return CL_GEMM_NARROW;
+    if (forced_path == CL_GEMM_PACKED || forced_path == CL_GEMM_WIDE)
+        return forced_path;
+    if (a->at && N > GEMV_MAX_N && N <= NARROW_MAX_N && a->M >= a->un->narrow_nr)
+        return CL_GEMM_NARROW;
+    int streams = cl_gemm_streams_c(a->M, N, a->K, C, ldc, ep ? ep->act : CL_ACT_NONE);
+    if (a->un->wide_max_m && a->M > a->un->wide_max_m && !streams)
+        return CL_GEMM_PACKED;
+    if (a->M > WIDE_MAX_M && a->K < SHALLOW_K && (size_t)a->M * N * sizeof(float) >= C_IN_L3_BYTES && !streams)
+        return CL_GEMM_PACKED;
+    return N <= GEMV_MAX_N ? CL_GEMM_PACKED : CL_GEMM_WIDE;
+}
+
 int cl_gemm(const cl_gemm_a *a, int N, const float *B, int ldb, float *C, int ldc,
             const cl_epilogue *ep, int nthreads)
 {
-    if (!a || !B || N < 1 || ldb < N)
+    if (!a || !B || !C || N < 1 || ldb < N || ldc < N || nthreads < 1)
         return CL_EINVAL;
-    cl_bsrc src = {.pack = pack_matrix, .K = a->K, .N = N, .data = B, .ld = ldb};
-    return cl_gemm_src(a, &src, C, ldc, ep, nthreads);
+    switch (choose_path(a, N, C, ldc, ep)) {
+    case CL_GEMM_NARROW: return cl_gemm_narrow(a, N, B, ldb, C, ldc, ep, nthreads);
+    case CL_GEMM_WIDE: return cl_gemm_wide(a, N, B, ldb, C, ldc, ep, nthreads);
+    default: {
+        cl_bsrc src = {.pack = pack_matrix, .K = a->K, .N = N, .data = B, .ld = ldb};
+        return cl_gemm_src(a, &src, C, ldc, ep, nthreads);
+    }
+    }
 }
 
 int cl_gemm_panels(const cl_gemm_a *a, int N, const float *panels, ptrdiff_t panel_stride, float *C,
@@ -257,7 +336,7 @@ int cl_sgemm(int M, int N, int K, const float *A, int lda, const float *B, int l
 {
     if (M < 1 || N < 1 || K < 1 || lda < K)
         return CL_EINVAL;
-    cl_gemm_a *a = cl_gemm_pack_a(M, K, A, lda);
+    cl_gemm_a *a = cl_gemm_pack_a_pointwise(M, K, A, lda);
     if (!a)
         return A ? CL_ENOMEM : CL_EINVAL;
     int rc = cl_gemm(a, N, B, ldb, C, ldc, ep, nthreads);

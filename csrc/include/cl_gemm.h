@@ -33,6 +33,17 @@ int cl_gemm_panels(const cl_gemm_a *a, int N, const float *panels, ptrdiff_t pan
                    ptrdiff_t ldc, const cl_epilogue *ep, int nthreads);
 int cl_gemm_a_nr(const cl_gemm_a *a);
 
+/* cl_gemm_pack_a, plus A^T in the panels of the small-N path (a 1x1 conv over a small map): for an
+ * A that multiplies B matrices of any width. Twice the memory of cl_gemm_pack_a. */
+cl_gemm_a *cl_gemm_pack_a_pointwise(int M, int K, const float *A, int lda);
+
+/* Which loop nest cl_gemm runs (every one gives the same bits): by default (CL_GEMM_AUTO) a rule on
+ * M, N, K (gemm.c); the others force one, for tests and A/B timing. CL_GEMM_NARROW applies only to
+ * an A from cl_gemm_pack_a_pointwise (else the rule decides). Returns CL_EINVAL for an unknown
+ * path. Not thread-safe: call it between GEMMs. */
+enum { CL_GEMM_AUTO = 0, CL_GEMM_PACKED = 1, CL_GEMM_WIDE = 2, CL_GEMM_NARROW = 3 };
+int cl_gemm_force_path(int path);
+
 /* cl_gemm with A unpacked (packs it per call): convenient, slower for repeated A. */
 int cl_sgemm(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
              float *C, int ldc, const cl_epilogue *ep, int nthreads);
@@ -44,7 +55,7 @@ int cl_sgemm(int M, int N, int K, const float *A, int lda, const float *B, int l
  * if (flags & CL_UK_LOAD) acc += C first; if (flags & CL_UK_EPILOGUE) adds bias[i] and applies
  * act with slope[i] per row i (sigmoid excluded: the driver applies it). Stores MR x NR to c
  * with row stride ldc. bias and slope always point at MR readable values. */
-enum { CL_UK_LOAD = 1, CL_UK_EPILOGUE = 2 };
+enum { CL_UK_LOAD = 1, CL_UK_EPILOGUE = 2, CL_UK_STREAM = 4 /* wide tile only, see cl_wide_fn */ };
 typedef void (*cl_ukernel_fn)(int kc, const float *a, const float *b, float *c, ptrdiff_t ldc,
                               int flags, const float *bias, const float *slope, int act);
 /* The GEMV micro-kernel (N = 1): adds to sum[0..MR-1] the kc-deep dot products of one A panel
@@ -62,6 +73,47 @@ extern const cl_ukernel cl_ukernel_scalar, cl_ukernel_avx2, cl_ukernel_avx512, c
  * (csrc/tests/test_kernels.c); never chosen by cl_ukernel_for. */
 extern const cl_ukernel cl_ukernel_neon_c;
 const cl_ukernel *cl_ukernel_for(int isa);
+
+/* The micro-kernels that read a plain B (K x N, row stride ldb) where it lies (gemm_unpacked_impl.h).
+ * Wide: C rows = panels * MR (A panel p at a + p * a_panel, 1 <= panels <= wide_panels) by cols <=
+ * wide_nr columns, B's columns from b; CL_UK_LOAD / CL_UK_EPILOGUE as cl_ukernel_fn; stores only rows
+ * < rows, columns < cols; bias, slope: panels * MR values. CL_UK_STREAM: the full rows of C are
+ * written with non-temporal stores (c and ldc must keep every row's columns vector-aligned; the
+ * caller fences before C is read by another thread).
+ * Narrow: px (1..narrow_px) columns of B (x, row stride ldx) by narrow_nr rows of C, whose A^T panel
+ * wt holds k x narrow_nr, k-major; the whole depth k at once, always with the epilogue (bias, slope:
+ * narrow_nr values), storing rows < chans of C (row stride ldc). */
+typedef void (*cl_wide_fn)(int panels, int kc, const float *a, ptrdiff_t a_panel, const float *b, ptrdiff_t ldb,
+                           float *c, ptrdiff_t ldc, int rows, int cols, int flags, const float *bias,
+                           const float *slope, int act);
+typedef void (*cl_narrow_fn)(int px, int k, const float *x, ptrdiff_t ldx, const float *wt, float *c,
+                             ptrdiff_t ldc, int chans, const float *bias, const float *slope, int act);
+typedef struct {
+    int wide_panels, wide_nr, narrow_px, narrow_nr;
+    int wide_max_m;   /* 0, or the M past which the packed micro-kernel beats the wide tile (measured) */
+    cl_wide_fn wide;
+    cl_narrow_fn narrow;
+} cl_unpacked_ukernel;
+extern const cl_unpacked_ukernel cl_unpacked_scalar, cl_unpacked_avx2, cl_unpacked_avx512, cl_unpacked_neon;
+
+enum { CL_GEMM_KC = 256 };   /* depth of one block of A's panels */
+struct cl_gemm_a {
+    int M, K, mp;          /* mp: M rounded up to MR */
+    const cl_ukernel *uk;
+    const cl_unpacked_ukernel *un;   /* the same ISA as uk: the wide tile reads uk's panels */
+    float *data;           /* per CL_GEMM_KC block: mp/MR panels of kc x MR, k-major */
+    float *at;             /* NULL, or A^T as narrow panels: panel p (rows p * narrow_nr..) K x narrow_nr */
+};
+
+/* The loop nests around the unpacked micro-kernels (gemm_unpacked.c); cl_gemm chooses. */
+/* C at least this large outgrows the L3 (32 MB here, shared): the layer that reads it next reads it
+ * from memory however it was written, so the wide path writes it past the caches. */
+enum { CL_GEMM_STREAM_MIN_BYTES = 24 << 20 };
+int cl_gemm_streams_c(int M, int N, int K, const float *C, ptrdiff_t ldc, int act);
+int cl_gemm_wide(const cl_gemm_a *a, int N, const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc,
+                 const cl_epilogue *ep, int nthreads);
+int cl_gemm_narrow(const cl_gemm_a *a, int N, const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc,
+                   const cl_epilogue *ep, int nthreads);
 
 /* A source of B: writes rows k0..k0+kc-1, columns n0..n0+nc-1 as NR-wide panels (panel p holds
  * columns n0+p*nr.., k-major, kc*nr floats), zero beyond column N-1. Lets im2col pack straight

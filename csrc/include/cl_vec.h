@@ -48,6 +48,14 @@ static inline clv clv_shift_in(clv prev, clv cur)
 {
     return _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(cur), _mm512_castps_si512(prev), CLV_W - 1));
 }
+/* A store that bypasses the caches (p aligned to the vector): for outputs far larger than the caches,
+ * it saves reading each line in before it is overwritten. Weakly ordered: fence before others read. */
+static inline void clv_stream(float *p, clv v) { _mm512_stream_ps(p, v); }
+/* Every lane = lane `lane` of v (a constant once inlined). CLV_BROADCAST_FROM_REGISTER: whether an
+ * FMA by such a lane is cheaper than a broadcast from memory (NEON's fmla by element: yes; x86
+ * folds a broadcast from memory into the FMA, from a register it costs a shuffle: no). */
+#define CLV_BROADCAST_FROM_REGISTER 0
+static inline clv clv_dup_lane(clv v, int lane) { return _mm512_permutexvar_ps(_mm512_set1_epi32(lane), v); }
 /* a, b hold 2 * CLV_W consecutive floats: even = x[0], x[2], ..., odd = x[1], x[3], ... */
 static inline void clv_deinterleave(clv a, clv b, clv *even, clv *odd)
 {
@@ -97,6 +105,9 @@ static inline clv clv_shift_in(clv prev, clv cur)
     __m256 mid = _mm256_permute2f128_ps(prev, cur, 0x21);
     return _mm256_castsi256_ps(_mm256_alignr_epi8(_mm256_castps_si256(cur), _mm256_castps_si256(mid), 12));
 }
+static inline void clv_stream(float *p, clv v) { _mm256_stream_ps(p, v); }
+#define CLV_BROADCAST_FROM_REGISTER 0
+static inline clv clv_dup_lane(clv v, int lane) { return _mm256_permutevar8x32_ps(v, _mm256_set1_epi32(lane)); }
 static inline void clv_deinterleave(clv a, clv b, clv *even, clv *odd)
 {
     /* shuffle picks within 128-bit lanes: a0 a2 b0 b2 | a4 a6 b4 b6; the permute fixes the order */
@@ -137,6 +148,9 @@ static inline void clv_store_first(float *p, clv v, int n)
         p[i] = t[i];
 }
 static inline clv clv_shift_in(clv prev, clv cur) { return vextq_f32(prev, cur, 3); }
+static inline void clv_stream(float *p, clv v) { vst1q_f32(p, v); }
+#define CLV_BROADCAST_FROM_REGISTER 1
+static inline clv clv_dup_lane(clv v, int lane) { return vdupq_laneq_f32(v, lane); }
 static inline void clv_deinterleave(clv a, clv b, clv *even, clv *odd)
 {
     *even = vuzp1q_f32(a, b);
@@ -174,6 +188,9 @@ static inline void clv_store_first(float *p, clv v, int n)
     if (n > 0)
         *p = v;
 }
+static inline void clv_stream(float *p, clv v) { *p = v; }
+#define CLV_BROADCAST_FROM_REGISTER 0
+static inline clv clv_dup_lane(clv v, int lane) { return v; }
 static inline void clv_deinterleave(clv a, clv b, clv *even, clv *odd)
 {
     *even = a;

@@ -310,6 +310,105 @@ static void check_gemm(int M, int N, int K)
     free(A), free(B), free(C);
 }
 
+/* Every loop nest of cl_gemm (packed B; B in place, wide and narrow tiles) forced in turn, with the
+ * epilogue act, at 1, 2 and 4 threads: each within the float32 bound of the double product, and all
+ * bit-identical to the wide path at 1 thread (every output is one FMA chain in k order), except the
+ * packed path's GEMV (forced or chosen) for N <= 2, which sums in its own order. The gaps
+ * between C's rows must survive. */
+static void check_gemm_paths(int M, int N, int K, int act)
+{
+    static const int paths[] = {CL_GEMM_WIDE, CL_GEMM_NARROW, CL_GEMM_PACKED, CL_GEMM_AUTO};
+    static const char *names[] = {"wide", "narrow", "packed", "auto"};
+    static const int threads[] = {1, 2, 4};
+    int lda = K + 1, ldb = N + 3, ldc = N + 2;
+    float *A = malloc(sizeof(float) * M * lda), *B = malloc(sizeof(float) * K * ldb);
+    float *C = malloc(sizeof(float) * M * ldc), *C0 = malloc(sizeof(float) * M * ldc);
+    float *bias = malloc(sizeof(float) * M), *slope = malloc(sizeof(float) * M);
+    fill(A, (size_t)M * lda), fill(B, (size_t)K * ldb), fill(bias, M), fill(slope, M);
+    cl_epilogue ep = {bias, slope, act};
+    for (int isa = 0; isa < 4; isa++) {
+        if (cl_set_isa(isa) != CL_OK)
+            continue;
+        cl_gemm_a *a = cl_gemm_pack_a_pointwise(M, K, A, lda);
+        for (size_t p = 0; p < sizeof paths / sizeof *paths; p++)
+            for (size_t t = 0; t < sizeof threads / sizeof *threads; t++) {
+                cl_gemm_force_path(paths[p]);
+                for (int i = 0; i < M * ldc; i++)
+                    C[i] = 12345.0f;
+                int rc = cl_gemm(a, N, B, ldb, C, ldc, &ep, threads[t]), bad = rc != CL_OK, identical = 1;
+                for (int i = 0; i < M && !bad; i++)
+                    for (int j = 0; j < ldc && !bad; j++) {
+                        double e = bias[i], ab = fabs(bias[i]);
+                        for (int k = 0; k < K; k++)
+                            e += (double)A[i * lda + k] * B[k * ldb + j], ab += fabs((double)A[i * lda + k] * B[k * ldb + j]);
+                        e = act_ref(e, act, slope[i]);
+                        float got = C[i * ldc + j];
+                        bad = j < N ? !(fabs(got - e) <= 1.1920928955078125e-07 * (1.5 * (K + 4) * ab + 4 * fabs(e)) + 1e-30)
+                                    : got != 12345.0f;
+                    }
+                if (p == 0 && t == 0)
+                    memcpy(C0, C, sizeof(float) * M * ldc);
+                else if (!(paths[p] != CL_GEMM_WIDE && paths[p] != CL_GEMM_NARROW && N <= 2))
+                    identical = !memcmp(C0, C, sizeof(float) * M * ldc);
+                checks++;
+                if (bad || !identical) {
+                    printf("FAIL gemm path %s/%s M%d N%d K%d act%d threads %d: %s (rc %d)\n", names[p],
+                           cl_isa_name(isa), M, N, K, act, threads[t], bad ? "wrong" : "differs from wide", rc);
+                    failures++;
+                }
+            }
+        cl_gemm_force_path(CL_GEMM_AUTO);
+        cl_gemm_free_a(a);
+    }
+    cl_set_isa(-1);
+    free(A), free(B), free(C), free(C0), free(bias), free(slope);
+}
+
+/* A C past CL_GEMM_STREAM_MIN_BYTES, aligned: the wide path writes it with non-temporal stores (and
+ * the rule picks wide for it); it must equal the packed path bit for bit, whatever the threads, and
+ * the right edge (N not a multiple of any vector width) must still be exact. */
+static void check_gemm_streamed(void)
+{
+    enum { M = 20, N = (CL_GEMM_STREAM_MIN_BYTES / 4 / M + 15) / 16 * 16 + 5, K = 7, LDC = (N + 15) / 16 * 16 };
+    float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * K * N);
+    float *C = aligned_alloc(64, sizeof(float) * M * LDC), *C0 = aligned_alloc(64, sizeof(float) * M * LDC);
+    float bias[M], slope[M];
+    fill(A, M * K), fill(B, (size_t)K * N), fill(bias, M), fill(slope, M);
+    cl_epilogue ep = {bias, slope, CL_ACT_PRELU};
+    for (int isa = 0; isa < 4; isa++) {
+        if (cl_set_isa(isa) != CL_OK)
+            continue;
+        cl_gemm_a *a = cl_gemm_pack_a_pointwise(M, K, A, K);
+        cl_gemm_force_path(CL_GEMM_PACKED);
+        int rc = cl_gemm(a, N, B, N, C0, LDC, &ep, 1);
+        for (int threads = 1; threads <= 2; threads++) {
+            cl_gemm_force_path(threads == 1 ? CL_GEMM_AUTO : CL_GEMM_WIDE);
+            rc |= cl_gemm(a, N, B, N, C, LDC, &ep, threads);
+            int bad = rc != CL_OK || !cl_gemm_streams_c(M, N, K, C, LDC, CL_ACT_PRELU);
+            for (int i = 0; i < M && !bad; i++)
+                bad = memcmp(C + (size_t)i * LDC, C0 + (size_t)i * LDC, sizeof(float) * N) != 0;
+            for (int i = 0; i < M && !bad; i++)
+                for (int j = i; j < N && !bad; j += 4099) {   /* a sample, and the last column */
+                    int jj = j + 4099 >= N ? N - 1 : j;
+                    double e = bias[i];
+                    for (int k = 0; k < K; k++)
+                        e += (double)A[i * K + k] * B[(size_t)k * N + jj];
+                    e = act_ref(e, CL_ACT_PRELU, slope[i]);
+                    bad = !(fabs(C[(size_t)i * LDC + jj] - e) <= 1e-5 * (1 + fabs(e)));
+                }
+            checks++;
+            if (bad) {
+                printf("FAIL gemm streamed C/%s threads %d (rc %d)\n", cl_isa_name(isa), threads, rc);
+                failures++;
+            }
+        }
+        cl_gemm_force_path(CL_GEMM_AUTO);
+        cl_gemm_free_a(a);
+    }
+    cl_set_isa(-1);
+    free(A), free(B), free(C), free(C0);
+}
+
 /* The NEON micro-kernel's assembly against its intrinsic version (gemm_8x12_neon_a55.c): the same
  * FMAs in the same order, so bit-identical, for every k depth (1 = the peeled last step alone),
  * loaded or zero accumulators, every epilogue; the C tile between the rows must be untouched. */
@@ -389,6 +488,17 @@ int main(void)
     static const int gemms[][3] = {{1, 1, 1}, {8, 12, 1}, {1000, 1, 1280}, {37, 2, 517}, {5, 1, 3}, {17, 33, 257}, {9, 1030, 20}, {70, 45, 600}};
     for (size_t i = 0; i < sizeof gemms / sizeof *gemms; i++)
         check_gemm(gemms[i][0], gemms[i][1], gemms[i][2]);
+    /* M 1..40 around every panel height, N below, at and past every vector and tile width, K = 1 */
+    static const int paths[][4] = {{1, 1, 1, CL_ACT_NONE}, {1, 33, 5, CL_ACT_RELU}, {7, 17, 1, CL_ACT_PRELU},
+                                   {8, 16, 3, CL_ACT_SIGMOID}, {13, 100, 9, CL_ACT_HARDSWISH}, {16, 3, 20, CL_ACT_RELU6},
+                                   {23, 49, 31, CL_ACT_PRELU}, {24, 15, 2, CL_ACT_RELU}, {25, 65, 17, CL_ACT_NONE},
+                                   {33, 196, 40, CL_ACT_PRELU}, {40, 7, 300, CL_ACT_HARDSWISH}, {37, 31, 513, CL_ACT_SIGMOID},
+                                   {5, 1000, 260, CL_ACT_PRELU}, {64, 14, 64, CL_ACT_RELU}, {2, 2, 7, CL_ACT_PRELU}};
+    for (int M = 1; M <= 40; M++)
+        check_gemm_paths(M, 19 + M % 5, 1 + M % 7, M % 6);
+    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++)
+        check_gemm_paths(paths[i][0], paths[i][1], paths[i][2], paths[i][3]);
+    check_gemm_streamed();
     check_transforms();
     check_ukernel_asm();
     check_errors();

@@ -26,6 +26,14 @@ def _aligned(n: int) -> int:
     return -(-n // ALIGN) * ALIGN
 
 
+def _aligned_empty(nfloats: int) -> np.ndarray:
+    # Offsets are multiples of ALIGN, so every tensor is aligned when the base is (numpy gives 16):
+    # what lets a kernel use aligned-only stores, such as the GEMM's cache-bypassing ones.
+    raw = np.empty(nfloats + ALIGN // 4, np.float32)
+    skip = -raw.ctypes.data % ALIGN // 4
+    return raw[skip:skip + nfloats]
+
+
 def place(lifetimes: dict[str, Lifetime]) -> tuple[dict[str, int], int]:
     """Offsets (bytes) for every tensor, and the arena size they need."""
     order = sorted(lifetimes, key=lambda k: (-lifetimes[k].size, lifetimes[k].first, k))
@@ -52,7 +60,7 @@ class Arena:
         self.offsets, self.peak_bytes = place(lifetimes)
         self.total_bytes = sum(_aligned(t.size) for t in lifetimes.values())
         self.count = len(lifetimes)
-        self.buffer = np.empty(max(self.peak_bytes, ALIGN) // 4, np.float32)
+        self.buffer = _aligned_empty(max(self.peak_bytes, ALIGN) // 4)
         self.views = {name: self.buffer[off // 4: off // 4 + int(np.prod(shapes[name], dtype=np.int64))]
                       .reshape(shapes[name]) for name, off in self.offsets.items()}
 
