@@ -145,3 +145,17 @@ def test_decide_cli_writes_table_and_regret(tmp_path, capsys):
     assert "→ winograd_f23" in text and "auto     regret over 8 shapes: geomean 1.000" in text
     assert json.loads(out.read_text())["entries"]
     assert json.loads((tmp_path / "dev" / "decision_regret.json").read_text())["auto"]["geomean"] == pytest.approx(1.0)
+
+
+def test_c_never_takes_a_table_winograd_pick_below_the_minimum_side():
+    """The pinned table (a copy of the shipped one) picks F(2,3) for the zoo detector's 4x5 head,
+    timed against the old im2col; the C backend's auto takes im2col there. Numba keeps the pick, and
+    C still follows the table's Winograd picks at the minimum side and above."""
+    spec = ConvSpec.build(256, 12, 3, 3, padding=1)
+    assert selection.current_table().choose(spec, 4, 5, "c", 1)[0] == "winograd_f23"
+    assert selection.choose_algo(spec, 4, 5, "c") == "im2col"
+    assert selection.choose_algo(spec, 4, 5, "numba") == "winograd_f23"
+    side = selection.MIN_WINOGRAD_SIDE
+    big = ConvSpec.build(64, 64, 3, 3, padding=1)
+    picked = selection.current_table().choose(big, side, side, "c", 1)
+    assert selection.choose_algo(big, side, side, "c") == picked[0]

@@ -28,7 +28,10 @@ from .spec import ConvSpec
 from .paths import DECISION_TABLE_ENV, shipped_decision_table
 FEATURES = ("c_in", "c_out", "w", "h")
 # Below this map side Winograd's tiles are mostly padding (the zoo detector's 4x5 head: F(2,3)
-# 0.107 ms vs im2col 0.015 ms); only an exact measurement may pick it there.
+# 0.107 ms vs im2col 0.015 ms); only an exact measurement may pick it there -- and for the C backend
+# not one the shipped table made: it timed im2col before its small-map gather packing (256->12 3x3
+# at 4x5: im2col 132 -> 62-67 us, F(2,3) 74-94; 64->64 at 4x4: 41 vs 65), so its Winograd picks
+# there are stale.
 MIN_WINOGRAD_SIDE = 8
 # A network's first layer (3 input channels): the stem kernel, which no decision table made before it
 # existed could pick (3 -> 32 3x3 s2 on 224x224: stem 0.36 ms, im2col 0.63, onnxruntime 0.55).
@@ -233,6 +236,8 @@ def explain(spec: ConvSpec, h: int, w: int, backend: str, threads: int = 1) -> t
     picked = table.choose(spec, h, w, backend, threads) if table else None
     if picked and picked[0] != "stem" and spec.groups == 1 and spec.c_in <= STEM_MAX_C_IN and spec.kh * spec.kw > 1:
         picked = None   # the table predates the stem kernel: its stem shapes were measured without it
+    if picked and backend == "c" and picked[0].startswith("winograd") and min(h, w) < MIN_WINOGRAD_SIDE:
+        picked = None   # measured against the old im2col (see MIN_WINOGRAD_SIDE)
     return ([picked[0]] if picked else []) + builtin_rule(spec, h, w, backend), picked[1] if picked else "builtin"
 
 
