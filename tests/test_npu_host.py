@@ -458,3 +458,86 @@ def test_replies_split_across_reads_are_joined(monkeypatch, tmp_path):
     with toolkit.Toolkit() as tk:
         assert tk.call("build")["n"] == 1
         assert tk.call("build")["n"] == 1
+
+
+# --- trained models: initializer inputs, dynamic dims, NHWC ---------------------
+
+def _nhwc_model(lead_transpose: bool, opset: int = 12) -> onnx.ModelProto:
+    """A keras2onnx-like model: NHWC input with a dynamic batch, (optionally) Transpose to NCHW, Conv, PRelu."""
+    from onnx import helper, numpy_helper
+    rng = np.random.default_rng(1)
+    nodes = [helper.make_node("Transpose", ["x"], ["x_nchw"], perm=[0, 3, 1, 2])] if lead_transpose else [
+        helper.make_node("Relu", ["x"], ["x_relu"]), helper.make_node("Transpose", ["x_relu"], ["x_nchw"], perm=[0, 3, 1, 2])]
+    nodes += [helper.make_node("Conv", ["x_nchw", "w", "b"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+              helper.make_node("PRelu", ["c", "slope"], ["y"])]
+    inits = [numpy_helper.from_array(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), "w"),
+             numpy_helper.from_array(np.zeros(4, np.float32), "b"),
+             numpy_helper.from_array(np.full((4, 1, 1), 0.1, np.float32), "slope")]
+    graph = helper.make_graph(nodes, "nhwc", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["N", 8, 10, 3])],
+                              [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["N", 4, 8, 10])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 7
+    return model
+
+
+def _spec(name, shape, layout, mean=127.5, std=128.0):
+    from convlab.zoo.spec import ModelSpec
+    return ModelSpec("m", InputSpec(name, shape, layout, (mean,) * 3, (std,) * 3, "RGB"), outputs=())
+
+
+@pytest.mark.parametrize("lead_transpose", [True, False])
+def test_prepare_feeds_an_nhwc_model_nchw(tmp_path, lead_transpose):
+    """NHWC input with a dynamic batch: fixed from the spec, fed NCHW through a Transpose that cancels
+    against the exporter's own NHWC -> NCHW one when the graph starts with it; same outputs."""
+    import onnxruntime as ort
+    model = _nhwc_model(lead_transpose)
+    path = _save(model, tmp_path / "nhwc.onnx")
+    prep = model_prep.prepare(path, tmp_path / "out", _spec("x", (1, 8, 10, 3), "NHWC"))
+    assert prep.input.shape == (1, 3, 8, 10) and prep.input.layout == "NCHW" and prep.source_layout == "NHWC"
+    assert prep.input.mean == (127.5,) * 3 and prep.input.std == (128.0,) * 3
+    out = onnx.load(str(prep.path))
+    assert [d.dim_value for d in out.graph.input[0].type.tensor_type.shape.dim] == [1, 3, 8, 10]
+    assert [d.dim_value for d in out.graph.output[0].type.tensor_type.shape.dim] == [1, 4, 8, 10]
+    assert sum(n.op_type == "Transpose" for n in out.graph.node) == (0 if lead_transpose else 2)
+    assert any("NHWC input" in n for n in prep.notes) and any("dynamic input dimensions fixed" in n for n in prep.notes)
+    x = np.random.default_rng(0).standard_normal((1, 8, 10, 3)).astype(np.float32)
+    ref = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]
+    got = ort.InferenceSession(str(prep.path)).run(None, {"x": x.transpose(0, 3, 1, 2).copy()})[0]
+    np.testing.assert_array_equal(ref, got)
+
+
+def test_prepare_drops_initializers_listed_as_inputs(tmp_path):
+    """An opset-9 export (PyTorch 1.2, CenterFace) lists every weight as a graph input too."""
+    model = npu_models.tiny_detector(opset=9)
+    model.graph.input.extend(onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims))
+                             for t in model.graph.initializer)
+    model.graph.input[0].type.tensor_type.shape.dim[3].dim_param = "W"      # and leaves a dim dynamic
+    path = _save(model, tmp_path / "old.onnx")
+    with pytest.raises(UnsupportedModelError, match="fixed 4-D NCHW shape"):    # no spec: nothing fixes W
+        model_prep.prepare(path, tmp_path / "out", None)
+    prep = model_prep.prepare(path, tmp_path / "out", _spec("input", (1, 3, 64, 64), "NCHW", 0.0, 1.0))
+    out = onnx.load(str(prep.path))
+    assert [i.name for i in out.graph.input] == ["input"] and prep.input.shape == (1, 3, 64, 64)
+    assert any(f"{len(model.graph.initializer)} initializers listed as graph inputs" in n for n in prep.notes)
+    with pytest.raises(UnsupportedModelError, match=r"spec 'm' says input 'input' \[1, 3, 32, 64\]"):
+        model_prep.prepare(path, tmp_path / "out", _spec("input", (1, 3, 32, 64), "NCHW"))
+    with pytest.raises(UnsupportedModelError, match="NCHW or NHWC"):
+        model_prep.prepare(path, tmp_path / "out", _spec("input", (1, 3, 64, 64), "CHWN"))
+
+
+def test_builtin_models_resolve_to_the_cache_and_their_entry(monkeypatch, tmp_path):
+    from convlab import realmodels
+    from convlab.errors import ConvlabError
+    with pytest.raises(UnsupportedModelError, match="unknown built-in model 'nope'; built-in models: centerface"):
+        model_prep.resolve("builtin:nope")
+    with pytest.raises(UnsupportedModelError, match="carries its own spec"):
+        model_prep.resolve("builtin:mtcnn_onet", "x.json")
+    if (realmodels.cache_dir() / "mtcnn_onet.onnx").is_file():
+        path, spec = model_prep.resolve("builtin:mtcnn_onet")
+        assert path == realmodels.path("mtcnn_onet")
+        assert (spec.input.name, spec.input.shape, spec.input.layout) == ("input_3", (1, 48, 48, 3), "NHWC")
+        assert spec.input.mean == (127.5,) * 3 and spec.input.std == (128.0,) * 3
+    monkeypatch.setenv("CONVLAB_CACHE", str(tmp_path))
+    with pytest.raises(ConvlabError, match=r"real model 'centerface' is not in the cache .*make setup"):
+        model_prep.resolve("builtin:centerface")
+    assert main(["npu", "convert", "builtin:nope"]) == 2

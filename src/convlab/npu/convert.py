@@ -65,9 +65,8 @@ class ModelSession:
 
     def __init__(self, toolkit: Toolkit, model_path: str | Path, options: Options):
         self.toolkit, self.options = toolkit, options
-        self.source = Path(model_path)
+        self.source, self.spec = model_prep.resolve(model_path, options.spec)
         self.dir = Path(tempfile.mkdtemp(prefix=f"{self.source.stem}-", dir=toolkit.workdir))
-        self.spec = model_prep.find_spec(self.source, options.spec)
         self.model = model_prep.prepare(self.source, self.dir, self.spec)
         self._calibration: tuple[Path, dict] | None = None
         self.int8_analysis: list[dict] | None = None
@@ -89,7 +88,8 @@ class ModelSession:
         return self._calibration
 
     def _conversion(self, dtype: str, fp16_layers, strict_layers: bool) -> dict:
-        proposal = dtype == "hybrid" and not fp16_layers and self.options.hybrid_auto == "proposal"
+        # Hybrid with no layers named is the toolkit's proposal (hybrid_plan's "proposal" names none).
+        proposal = dtype == "hybrid" and not fp16_layers
         return {"model": str(self.model.path), "workdir": str(self.dir / dtype), "dtype": dtype,
                 "config": self.config, "dataset": str(self.calibration()[0]) if dtype != "fp16" else None,
                 "fp16_layers": list(fp16_layers), "strict_layers": strict_layers, "proposal": proposal}
@@ -109,16 +109,18 @@ class ModelSession:
         """Convert and start the simulator in the worker: {"session": id, "fp16_layers": [...]}."""
         return self.toolkit.call("open", **self._conversion(dtype, fp16_layers, strict_layers))
 
-    def hybrid_plan(self, analyse_input: str | None = None) -> tuple[tuple[str, ...], dict]:
-        """(layers to keep in fp16, how they were chosen)."""
+    def hybrid_plan(self, analyse_input: str | None = None, auto: str | None = None,
+                    worst_count: int | None = None) -> tuple[tuple[str, ...], dict]:
+        """(layers to keep in fp16, how they were chosen); `auto` and `worst_count` override the options'
+        hybrid_auto and hybrid_worst, so one session can try both selections on one int8 analysis."""
         if self.options.fp16_layers:
             return self.options.fp16_layers, {"method": "chosen by the user"}
-        if self.options.hybrid_auto == "proposal":
+        if (auto or self.options.hybrid_auto) == "proposal":
             return (), {"method": "the toolkit's proposal (hybrid_quantization_step1 proposal=True)"}
         if self.int8_analysis is None:
             first = analyse_input or Path(self.calibration()[0]).read_text().split()[0]
             self.build("int8", analyse=first)
-        worst = accuracy.worst_layers(self.int8_analysis, self.options.hybrid_worst)
+        worst = accuracy.worst_layers(self.int8_analysis, worst_count or self.options.hybrid_worst)
         if not worst:
             raise NpuError(f"{self.source.name}: the int8 accuracy analysis lists no layers to keep in fp16")
         return tuple(r["layer"] for r in worst), {
@@ -148,12 +150,13 @@ def convert(model_path: str | Path, out: str | Path | None = None, options: Opti
             toolkit: Toolkit | None = None) -> dict:
     """Write the .rknn and its report (both or neither) and return the report."""
     t0 = time.perf_counter()
-    model_path = Path(model_path)
-    out = Path(out) if out else default_output(model_path, options.dtype)
+    # A built-in model's default output goes to the working directory, not into the model cache.
+    out = Path(out) if out else default_output(Path(str(model_path).removeprefix(model_prep.BUILTIN)), options.dtype)
     if not out.parent.is_dir():
         raise NpuError(f"output directory {out.parent} does not exist")
     with toolkit_or(toolkit) as tk:
         session = ModelSession(tk, model_path, options)
+        model_path = session.source
         layers, selection = session.hybrid_plan() if options.dtype == "hybrid" else ((), None)
         tmp_rknn = temp_beside(out)
         tmp_report = temp_beside(report_path(out))
@@ -166,7 +169,8 @@ def convert(model_path: str | Path, out: str | Path | None = None, options: Opti
                 "toolkit": tk.info, "options": asdict(options), "config": session.config,
                 "input": {"name": session.model.input.name, "shape": list(session.model.input.shape),
                           "channel_order": session.model.input.channel_order,
-                          "layout": "NCHW (data_format='nchw' at inference; the toolkit's default is NHWC)"},
+                          "layout": "NCHW (data_format='nchw' at inference; the toolkit's default is NHWC)",
+                          "model_layout": session.model.source_layout},
                 "outputs": session.model.output_names,
                 "opset": {"model": session.model.opset[0], "toolkit": session.model.opset[1],
                           "ir_model": session.model.ir_version[0], "ir_toolkit": session.model.ir_version[1]},
