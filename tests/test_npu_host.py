@@ -460,7 +460,7 @@ def test_replies_split_across_reads_are_joined(monkeypatch, tmp_path):
         assert tk.call("build")["n"] == 1
 
 
-# --- trained models: initializer inputs, dynamic dims, NHWC ---------------------
+# --- trained models: initializer inputs, dynamic dims, NHWC; the study's metrics ---------------------
 
 def _nhwc_model(lead_transpose: bool, opset: int = 12) -> onnx.ModelProto:
     """A keras2onnx-like model: NHWC input with a dynamic batch, (optionally) Transpose to NCHW, Conv, PRelu."""
@@ -541,3 +541,72 @@ def test_builtin_models_resolve_to_the_cache_and_their_entry(monkeypatch, tmp_pa
     with pytest.raises(ConvlabError, match=r"real model 'centerface' is not in the cache .*make setup"):
         model_prep.resolve("builtin:centerface")
     assert main(["npu", "convert", "builtin:nope"]) == 2
+
+
+def test_study_refuses_a_missing_cache_and_photo_folder(monkeypatch, tmp_path, capsys):
+    from convlab.npu import study
+    out = ["--out", str(tmp_path / "r")]
+    assert main(["npu", "study", "--photos", str(tmp_path / "none"), *out]) == 2
+    err = capsys.readouterr().err
+    assert "photo folder" in err and "does not exist" in err
+    monkeypatch.setenv("CONVLAB_CACHE", str(tmp_path))
+    assert main(["npu", "study", *out]) == 2
+    assert "real model 'centerface' is not in the cache" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(NpuError, match="holds no images"):
+        study.cached_photos(tmp_path / "empty")
+    assert study.cached_photos() == []          # no $CONVLAB_CACHE/photos: the study uses the astronaut
+
+
+def test_size_bins_and_detection_agreement():
+    from convlab.face.stages import Detections
+    from convlab.npu import metrics
+    assert metrics.size_labels() == ["<16", "16-32", "32-64", "64-128", ">=128"]
+    assert [metrics.size_bin(s) for s in (0, 15.9, 16, 31.99, 32, 127, 128, 900)] == [
+        "<16", "<16", "16-32", "16-32", "32-64", "64-128", ">=128", ">=128"]
+    assert metrics.face_side([0, 0, 8, 32]) == 16.0
+    eyes = np.array([[0, 0], [10, 0], [5, 5], [2, 8], [8, 8]], float)
+    assert metrics.interocular_nme(eyes, eyes + [0, 1]) == pytest.approx(0.1)     # 1 px over 10 px between the eyes
+
+    def dets(boxes, scores):
+        boxes = np.array(boxes, np.float32).reshape(-1, 4)
+        lms = np.stack([b[:2] + eyes * (b[2] - b[0]) / 10 for b in boxes]) if len(boxes) else np.zeros((0, 5, 2))
+        return Detections(boxes, np.array(scores, np.float32), lms)
+
+    ref = dets([[0, 0, 10, 10], [100, 100, 200, 200], [300, 300, 340, 340]], [0.6, 0.9, 0.8])
+    got = dets([[0, 0, 10, 10], [100, 100, 200, 200], [500, 0, 520, 20]], [0.3, 0.9, 0.7])  # small face: conf halved
+    one = metrics.detection_agreement(ref, got)
+    assert (one["faces_fp32"], one["faces_npu"], one["matched"], one["extra_sides"]) == (3, 3, 2, [20.0])
+    s = metrics.summarise_detections([one, metrics.detection_agreement(ref, ref)])
+    assert s["faces_fp32"] == 6 and s["matched"] == 5 and s["detection_f1"] == pytest.approx(10 / 12)
+    b = s["by_size"]
+    assert b["<16"]["faces_fp32"] == 2 and b["<16"]["recall"] == 1.0
+    assert b["<16"]["conf_rel_error"] == {"mean": pytest.approx(0.25), "max": pytest.approx(0.5)}
+    assert b["32-64"]["recall"] == 0.5 and b["32-64"]["conf_rel_error"]["max"] == 0.0   # the 40 px face lost once
+    assert b["16-32"]["faces_fp32"] == 0 and b["16-32"]["recall"] is None and b["16-32"]["extra_npu"] == 1
+    assert b["64-128"]["landmark_nme"]["max"] == pytest.approx(0.0, abs=1e-6) and b[">=128"]["faces_fp32"] == 0
+
+
+def test_verification_flips_and_the_pair_threshold():
+    from convlab.npu import metrics
+    a, b, c = np.array([1.0, 0, 0]), np.array([0.8, 0.6, 0]), np.array([0, 0, 1.0])
+    assert metrics.pair_threshold([a, b, c]) == pytest.approx(0.0)        # pair cosines 0.8, 0, 0
+    same = metrics.verification([a, b, c], [a, b, c], 0.5)
+    assert (same["pairs"], same["decisions_flipped"], same["template_cosine"]["min"]) == (3, 0, pytest.approx(1.0))
+    moved = metrics.verification([a, b, c], [a, c, c], 0.5)     # b's template went to c: two decisions change
+    assert moved["decisions_flipped"] == 2 and moved["flipped_fraction"] == pytest.approx(2 / 3)
+    assert moved["template_cosine"]["min"] == pytest.approx(0.0)
+
+
+def test_heaviest_split_keeps_int8_in_the_heaviest_layers(tmp_path):
+    """3DiVi's split: int8 only where the MACs are; a conv's fused activation goes with it."""
+    path = _save(npu_models.tiny_extractor(), tmp_path / "ext.onnx")
+    macs = {r["layer"]: r["macs"] for r in model_prep.layer_macs(path)}
+    assert macs == {"stem": 16 * 16 * 16 * 27, "dw": 16 * 16 * 16 * 9, "pw": 32 * 16 * 16 * 16,
+                    "down": 32 * 8 * 8 * 288, "fc": 32 * 32}
+    fp16, int8, share = model_prep.heaviest_split(path, 0.5)
+    assert [r["layer"] for r in int8] == ["down"] and int8[0]["tensors"] == ["down_out", "down_relu"]
+    assert share == pytest.approx(macs["down"] / sum(macs.values()))
+    assert "down_out" not in fp16 and "down_relu" not in fp16 and {"stem_out", "stem_relu", "fc_out"} <= set(fp16)
+    fp16_all, int8_all, share_all = model_prep.heaviest_split(path, 1.0)
+    assert len(int8_all) == 5 and share_all == 1.0 and not {"stem_out", "fc_out"} & set(fp16_all)

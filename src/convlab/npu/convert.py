@@ -4,7 +4,8 @@ Hybrid keeps some layers in fp16 through the toolkit's hybrid quantization (step
 quantization config, the chosen layers are marked float16 in it, step 2 builds): the layers named
 with --fp16-layer, else by default the layers the toolkit's own proposal marks (step 1 with
 proposal=True), or with hybrid_auto="worst" the K layers with the worst single-layer cosine in the
-toolkit's accuracy analysis of the plain int8 build.
+toolkit's accuracy analysis of the plain int8 build, or with hybrid_auto="heaviest" int8 only in the
+heaviest layers holding HEAVIEST_INT8_SHARE of the MACs and fp16 elsewhere (3DiVi's shipped split).
 
 Why the proposal is the default (zoo detector, simulator, `loc` output cosine against fp32):
 int8 0.9498; worst-3 hybrid no better, since the error of the many int8 layers left accumulates
@@ -29,7 +30,10 @@ DTYPES = ("fp16", "int8", "hybrid")
 TARGETS = ("rk3562", "rk3566", "rk3568", "rk3576", "rk3588")
 QUANT_ALGOS = ("normal", "mmse", "kl_divergence")
 QUANT_METHODS = ("layer", "channel")
-HYBRID_AUTO = ("proposal", "worst")
+HYBRID_AUTO = ("proposal", "worst", "heaviest")
+# "heaviest": int8 only in the heaviest layers holding this share of the MACs (3DiVi shipped "only the
+# heaviest part of the extractor in int8"), fp16 elsewhere.
+HEAVIEST_INT8_SHARE = 0.5
 CALIBRATION_SEED = 20240
 DEFAULT_CALIBRATION = 8
 
@@ -42,7 +46,7 @@ class Options:
     quant_algo: str = "normal"
     quant_method: str = "channel"
     fp16_layers: tuple[str, ...] = ()       # hybrid: keep these in fp16
-    hybrid_auto: str = "proposal"           # hybrid without fp16_layers: the toolkit's "proposal", or the "worst" layers
+    hybrid_auto: str = "proposal"           # hybrid without fp16_layers: see HYBRID_AUTO
     hybrid_worst: int = 3                   # how many worst int8 layers
     spec: str | None = None                 # model spec file; default <model>.json beside the model
 
@@ -112,11 +116,17 @@ class ModelSession:
     def hybrid_plan(self, analyse_input: str | None = None, auto: str | None = None,
                     worst_count: int | None = None) -> tuple[tuple[str, ...], dict]:
         """(layers to keep in fp16, how they were chosen); `auto` and `worst_count` override the options'
-        hybrid_auto and hybrid_worst, so one session can try both selections on one int8 analysis."""
+        hybrid_auto and hybrid_worst, so one session can try every selection on one int8 analysis."""
         if self.options.fp16_layers:
             return self.options.fp16_layers, {"method": "chosen by the user"}
-        if (auto or self.options.hybrid_auto) == "proposal":
+        auto = auto or self.options.hybrid_auto
+        if auto == "proposal":
             return (), {"method": "the toolkit's proposal (hybrid_quantization_step1 proposal=True)"}
+        if auto == "heaviest":
+            fp16, int8, share = model_prep.heaviest_split(self.model.path, HEAVIEST_INT8_SHARE)
+            return tuple(fp16), {"method": f"int8 only in the {len(int8)} heaviest layers ({share:.0%} of the MACs), "
+                                           "fp16 everywhere else",
+                                 "int8_layers": [r["layer"] for r in int8], "int8_macs_share": share}
         if self.int8_analysis is None:
             first = analyse_input or Path(self.calibration()[0]).read_text().split()[0]
             self.build("int8", analyse=first)

@@ -66,13 +66,15 @@ def load(path: str | Path) -> onnx.ModelProto:
 
 
 def real_spec(name: str) -> ModelSpec:
-    """How a trained model of convlab.realmodels is fed: input shape, layout and mean / std from its entry
-    there (realmodels' models all take RGB pixels), the input name from the cached file. Only the input is
-    described: the NPU path converts and compares whole outputs."""
+    """How a trained model of convlab.realmodels is fed: its entry's face spec when it has one (a face
+    pipeline stage: input, outputs, decoding), else input shape, layout and mean / std from the entry
+    (realmodels' models all take RGB pixels) and the input name from the cached file."""
     from .. import realmodels
     if name not in realmodels.MODELS:
         raise UnsupportedModelError(f"unknown built-in model {name!r}; built-in models: {', '.join(realmodels.MODELS)}")
     m = realmodels.MODELS[name]
+    if getattr(m, "face_spec", None):
+        return ModelSpec.from_dict(m.face_spec, f"{BUILTIN}{name}")
     model = load(realmodels.path(name))
     inits = {t.name for t in model.graph.initializer}
     input_name = next(i.name for i in model.graph.input if i.name not in inits)
@@ -288,3 +290,56 @@ def _concat_off_channels(model: onnx.ModelProto) -> list[str]:
     del model.graph.node[:]
     model.graph.node.extend(nodes)
     return moved
+
+
+# Ops the toolkit fuses into the conv before them: their outputs belong to the conv's layer.
+_FUSED_AFTER = ("BatchNormalization", "Relu", "PRelu", "LeakyRelu", "Clip", "Sigmoid", "HardSwish")
+
+
+def layer_macs(model_path: str | Path) -> list[dict]:
+    """Conv, ConvTranspose and Gemm layers of a model, heaviest first: name, multiply-accumulates, and the
+    tensors of the layer as the toolkit's quantization config names them (its output, and those of the
+    BN / activations right after it that it fuses)."""
+    model = shape_inference.infer_shapes(load(model_path))
+    g = model.graph
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in (*g.value_info, *g.input, *g.output)}
+    weights = {t.name: list(t.dims) for t in g.initializer}
+    consumers: dict[str, list] = {}
+    for n in g.node:
+        for x in n.input:
+            consumers.setdefault(x, []).append(n)
+    layers = []
+    for n in g.node:
+        if n.op_type not in ("Conv", "ConvTranspose", "Gemm") or n.input[1] not in weights:
+            continue
+        w, out = weights[n.input[1]], shapes.get(n.output[0], [])
+        if n.op_type == "ConvTranspose":       # every input element meets Co/groups x kernel weights
+            macs = int(np.prod(shapes.get(n.input[0], [0]))) * int(np.prod(w[1:]))
+        elif n.op_type == "Conv":
+            macs = int(np.prod(out)) * int(np.prod(w[1:]))
+        else:
+            macs = int(np.prod(out)) * int(np.prod(w)) // max(int(out[-1]) if out else 1, 1)
+        tensors, tail = [n.output[0]], n
+        while len(consumers.get(tail.output[0], [])) == 1 and consumers[tail.output[0]][0].op_type in _FUSED_AFTER:
+            tail = consumers[tail.output[0]][0]
+            tensors.append(tail.output[0])
+        layers.append({"layer": n.name or n.output[0], "op": n.op_type, "macs": macs, "tensors": tensors})
+    return sorted(layers, key=lambda r: -r["macs"])
+
+
+def heaviest_split(model_path: str | Path, int8_share: float) -> tuple[list[str], list[dict], float]:
+    """3DiVi's split: int8 for the heaviest layers that together hold `int8_share` of the model's MACs,
+    fp16 for everything else. Returns (every other tensor of the model, for the fp16 list; the int8
+    layers; the share of MACs they hold)."""
+    layers = layer_macs(model_path)
+    total = sum(r["macs"] for r in layers) or 1
+    int8, held = [], 0
+    for r in layers:
+        if held >= int8_share * total:
+            break
+        int8.append(r)
+        held += r["macs"]
+    keep = {t for r in int8 for t in r["tensors"]}
+    fp16 = [o for n in load(model_path).graph.node for o in n.output if o not in keep]
+    return fp16, int8, held / total
+
