@@ -18,7 +18,8 @@ def quick_report(tmp_path_factory):
         toolkit.python_path()
     except toolkit.ToolkitUnavailableError as e:
         pytest.skip(f"the RKNN venv is missing (make setup installs it): {e}")
-    missing = [n for n in (study.DETECTOR, study.FITTER) if not (realmodels.cache_dir() / f"{n}.onnx").is_file()]
+    missing = [n for n in filter(None, (study.DETECTOR, study.FITTER, study.trained_extractor()))
+               if not (realmodels.cache_dir() / f"{n}.onnx").is_file()]
     if missing:
         pytest.skip(f"trained models {missing} are not cached (make setup fetches them)")
     out = tmp_path_factory.mktemp("npu_study")

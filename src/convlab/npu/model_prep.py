@@ -66,22 +66,26 @@ def load(path: str | Path) -> onnx.ModelProto:
 
 
 def real_spec(name: str) -> ModelSpec:
-    """How a trained model of convlab.realmodels is fed: its entry's face spec when it has one (a face
-    pipeline stage: input, outputs, decoding), else input shape, layout and mean / std from the entry
-    (realmodels' models all take RGB pixels) and the input name from the cached file."""
+    """How a trained model of convlab.realmodels is fed: its entry's face spec, else the spec written beside
+    its cached file at fetch (converted models), else input shape, layout, mean / std and channel order from
+    the entry, with the input name from the cached file."""
     from .. import realmodels
     if name not in realmodels.MODELS:
         raise UnsupportedModelError(f"unknown built-in model {name!r}; built-in models: {', '.join(realmodels.MODELS)}")
     m = realmodels.MODELS[name]
-    if getattr(m, "face_spec", None):
+    if m.face_spec:
         return ModelSpec.from_dict(m.face_spec, f"{BUILTIN}{name}")
-    model = load(realmodels.path(name))
+    path = realmodels.path(name)
+    beside = find_spec(path, None)
+    if beside is not None:
+        return beside
+    model = load(path)
     inits = {t.name for t in model.graph.initializer}
     input_name = next(i.name for i in model.graph.input if i.name not in inits)
     channels = m.bench_shape[3 if m.layout == "NHWC" else 1]
     shape = (1,) + tuple(m.bench_shape[1:])
-    return ModelSpec(name, InputSpec(input_name, shape, m.layout, (m.mean,) * channels, (m.std,) * channels, "RGB"),
-                     outputs=(), description=m.description)
+    return ModelSpec(name, InputSpec(input_name, shape, m.layout, (m.mean,) * channels, (m.std,) * channels,
+                                     m.channel_order or "RGB"), outputs=(), description=m.description)
 
 
 def resolve(model: str | Path, spec_path: str | Path | None = None) -> tuple[Path, ModelSpec | None]:

@@ -50,9 +50,6 @@ SCORE_THRESHOLD = 0.5               # the face pipeline's detector defaults
 NMS_IOU = 0.4
 MAX_FACES = 1000                  # above any image's face count: a cap would make the sets differ at its edge
 DETECTOR, FITTER = "centerface", "mtcnn_onet"
-ONET_LANDMARKS = "dense_6"          # O-Net's outputs: dense_5 box regression, dense_6 landmarks, softmax_2 face
-# CenterFace's outputs in its export's order: heatmap, log sizes, offsets, 5 landmarks (stride 4).
-CENTERFACE_OUTPUTS = ("heatmap", "scale", "offset", "landmarks")
 SIM = "RKNN-Toolkit2 simulator on an x86 host"
 
 
@@ -160,15 +157,19 @@ def test_images(quick: bool, photos: list[tuple[str, np.ndarray]]) -> list[Image
 
 # --- models ----------------------------------------------------------------------------------------
 
-def stage_models(workdir: Path) -> dict[str, dict]:
-    """Per stage: the model argument for ModelSession and whether it is trained. The extractor is the
-    first trained one convlab.realmodels lists (role "extractor"), else the zoo's, written to workdir."""
+def trained_extractor() -> str | None:
     from .. import realmodels
-    trained = [m.name for m in realmodels.MODELS.values() if getattr(m, "role", None) == "extractor"]
+    return next((m.name for m in realmodels.MODELS.values() if m.role == "extractor"), None)
+
+
+def stage_models(workdir: Path) -> dict[str, dict]:
+    """Per stage: the model argument for ModelSession, its name in the report and whether it is trained. The
+    extractor is the first trained one convlab.realmodels lists, else the zoo's (written to workdir)."""
     models = {"detector": {"model": model_prep.BUILTIN + DETECTOR, "trained": True},
               "fitter": {"model": model_prep.BUILTIN + FITTER, "trained": True}}
+    trained = trained_extractor()
     if trained:
-        models["extractor"] = {"model": model_prep.BUILTIN + trained[0], "trained": True}
+        models["extractor"] = {"model": model_prep.BUILTIN + trained, "trained": True}
     else:
         import onnx
 
@@ -178,43 +179,37 @@ def stage_models(workdir: Path) -> dict[str, dict]:
         onnx.save(model, str(path))
         spec.save(path.with_suffix(".json"))
         models["extractor"] = {"model": str(path), "name": "zoo:extractor", "trained": False,
-                               "note": "no trained extractor in convlab.realmodels yet: the zoo extractor "
+                               "note": "no trained extractor in convlab.realmodels: the zoo extractor "
                                        "(seeded, untrained) stands in"}
     return models
 
 
 def _detector_stage(session: ModelSession, backend: str):
-    """The face pipeline's detector stage over the prepared CenterFace (for its decoding)."""
+    """The face pipeline's detector stage over the prepared model, with its spec's decoding."""
     from ..face.runners import make_runner
     from ..face.specs import stage_spec
     from ..face.stages import Detector
-    from ..zoo.spec import ModelSpec
-    names = session.model.output_names
-    spec = ModelSpec.from_dict({
-        "name": DETECTOR, "input": {"name": session.model.input.name, "shape": list(session.model.input.shape),
-                                    "mean": list(session.model.input.mean), "std": list(session.model.input.std)},
-        "outputs": [{"name": n} for n in names],
-        "decoding": {"kind": "centerface", **dict(zip(CENTERFACE_OUTPUTS, names)), "stride": 4}})
     runner = make_runner("convlab", session.model.path, backend=backend)
-    return Detector(runner, stage_spec(spec), score_threshold=SCORE_THRESHOLD, nms_iou=NMS_IOU, top_k=5 * MAX_FACES,
-                    max_faces=MAX_FACES)
+    return Detector(runner, stage_spec(session.spec), score_threshold=SCORE_THRESHOLD, nms_iou=NMS_IOU,
+                    top_k=5 * MAX_FACES, max_faces=MAX_FACES)
 
 
-def onet_points(out: np.ndarray) -> np.ndarray:
-    """O-Net's 10 values -> (5, 2) points as fractions of the crop: MTCNN writes all x, then all y."""
+def fitter_points(out: np.ndarray, point_layout: str) -> np.ndarray:
+    """A fitter's 10 values -> (5, 2) points: "xy" pairs, or "planar" (all x, then all y: MTCNN)."""
     out = np.asarray(out, np.float64).ravel()
-    return np.stack([out[:5], out[5:10]], axis=1)
+    return out.reshape(2, 5).T if point_layout == "planar" else out.reshape(5, 2)
 
 
-def onet_crop(rgb: np.ndarray, box) -> np.ndarray:
-    """MTCNN's 48x48 input for a face box: the square around the box, transposed (MTCNN was trained in
-    column-major Caffe/Matlab, so the network sees rows and columns swapped)."""
+def fitter_crop(rgb: np.ndarray, box, size: int, transposed: bool) -> np.ndarray:
+    """A fitter's size x size input for a face box: the square around the box (MTCNN's O-Net input),
+    transposed for a network that sees rows and columns swapped (the spec's `transposed`)."""
     from ..face.align import box_to_crop_matrix, warp_affine
     x1, y1, x2, y2 = (float(v) for v in box)
     half = max(x2 - x1, y2 - y1) / 2
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-    m = box_to_crop_matrix((cx - half, cy - half, cx + half, cy + half), (48, 48))
-    return warp_affine(rgb, m, (48, 48)).transpose(1, 0, 2)
+    crop = warp_affine(rgb, box_to_crop_matrix((cx - half, cy - half, cx + half, cy + half), (size, size)),
+                       (size, size))
+    return crop.transpose(1, 0, 2) if transposed else crop
 
 
 # --- one model through every variant ---------------------------------------------------------------
@@ -307,17 +302,24 @@ def _faces(images: list[Image], detections: list[Detections]) -> list[Face]:
 
 
 def _fitter(tk, model, calib_faces, lfw_calib, test_faces, backend, worst, workdir) -> dict:
-    session = _session(tk, model, lambda inp: [onet_crop(f.image.rgb, f.box) for f in calib_faces]
-                       + [_resize(face, inp.width, inp.height).transpose(1, 0, 2) for face in lfw_calib], workdir)
-    result = evaluate(session, _pixels([onet_crop(f.image.rgb, f.box) for f in test_faces], session.model.input),
-                      backend, worst)
+    from ..face.specs import stage_spec
+    spec = stage_spec(model_prep.resolve(model)[1])
+    size = spec.input.size[0]
+
+    def crops(faces):
+        return [fitter_crop(f.image.rgb, f.box, size, spec.transposed) for f in faces]
+
+    session = _session(tk, model, lambda inp: crops(calib_faces) + [
+        fitter_crop(face, (0, 0, face.shape[1], face.shape[0]), size, spec.transposed) for face in lfw_calib], workdir)
+    result = evaluate(session, _pixels(crops(test_faces), session.model.input), backend, worst)
     sides = [metrics.face_side(f.box) for f in test_faces]
     agreement = {}
     for key, v in result["variants"].items():
-        nme = [metrics.interocular_nme(onet_points(r[ONET_LANDMARKS]), onet_points(g[ONET_LANDMARKS]))
+        nme = [metrics.interocular_nme(fitter_points(r[spec.output], spec.point_layout),
+                                       fitter_points(g[spec.output], spec.point_layout))
                for r, g in zip(result["cpu"], v["outputs"])]
         agreement[key] = {"landmark_nme": metrics.stats(nme), "by_size": _by_size(sides, nme)}
-    return {"model": model, "trained": True, "landmarks_output": ONET_LANDMARKS, **_public(result),
+    return {"model": model, "trained": True, "landmarks_output": spec.output, **_public(result),
             "agreement": agreement}
 
 
@@ -332,8 +334,7 @@ def _extractor(tk, model: dict, calib_faces, lfw_calib, test_faces, cascades, ba
     session = _session(tk, model["model"], lambda inp: aligned(inp, calib_faces)
                        + [_resize(face, inp.width, inp.height) for face in lfw_calib], workdir)
     inp = session.model.input
-    decoding = session.spec.decoding if session.spec is not None else {}
-    out = decoding.get("output") or session.model.output_names[0]
+    out = session.spec.decoding["output"]
 
     def cascade(key):
         idx, lms = cascades.get(key, ([], []))
@@ -382,8 +383,8 @@ def run(out_dir: Path | None = None, quick: bool = False, *, photos_dir: Path | 
     from .. import realmodels
     from ..registry import resolve_backend
     backend = resolve_backend(backend)
-    for name in (DETECTOR, FITTER):         # before the toolkit starts: a missing model says how to fetch it
-        realmodels.path(name)
+    for name in filter(None, (DETECTOR, FITTER, trained_extractor())):
+        realmodels.path(name)       # before the toolkit starts: a missing model says how to fetch it
     photos = cached_photos(photos_dir)
     held_out_astronaut = not photos
     if held_out_astronaut:
@@ -554,17 +555,22 @@ def finding(report: dict) -> str:
                      "for it.")
     if ext:
         a = ext["agreement"]
-        kind = "trained" if ext["trained"] else "UNTRAINED zoo"
-        flips = {k: x.get("cascade", x)["flipped_fraction"] for k, x in a.items()}
-        parts.append(f"Extractor ({kind}), verification decisions flipped against the fp32 pipeline when cascaded "
-                     "behind the same-dtype detector: " + ", ".join(f"{k} {_f(v, '.3f')}" for k, v in flips.items())
+        kind = f"trained, {ext['model']}" if ext["trained"] else "UNTRAINED zoo"
+        alone = {k: x["flipped_fraction"] for k, x in a.items()}
+        cascaded = {k: x["cascade"]["flipped_fraction"] for k, x in a.items() if "cascade" in x}
+        parts.append(f"Extractor ({kind}), verification decisions flipped against fp32 on faces aligned with the fp32 "
+                     "landmarks: " + ", ".join(f"{k} {_f(v, '.3f')}" for k, v in alone.items())
+                     + "; cascaded behind the same-dtype detector: "
+                     + ", ".join(f"{k} {_f(v, '.3f')}" for k, v in cascaded.items())
                      + f"; hybrids as good as fp16 (within {INTACT}): "
-                     + _intact_hybrids(ext, lambda x: x.get("cascade", x)["flipped_fraction"], False) + ".")
-        if ext["trained"]:
-            collapse = flips["int8"] > 0.25 and flips["fp16"] < 0.05
-            parts.append("3DiVi's all-int8 collapse is " + ("reproduced" if collapse else "refuted") + " on this extractor.")
-        else:
-            parts.append("3DiVi's recognition collapse needs a trained extractor, which convlab does not have yet: "
+                     + _intact_hybrids(ext, lambda x: x["flipped_fraction"], False) + ".")
+        if ext["trained"] and cascaded:
+            collapse = cascaded["int8"] > 0.25 and cascaded["fp16"] < 0.05
+            parts.append("3DiVi's all-int8 collapse is " + ("reproduced" if collapse else "not reproduced") +
+                         f" on this extractor: all-int8 flips {cascaded['int8']:.1%} of the decisions, fp16 "
+                         f"{cascaded['fp16']:.1%}.")
+        elif not ext["trained"]:
+            parts.append("3DiVi's recognition collapse needs a trained extractor, which convlab does not have: "
                          "that half of the seed is neither reproduced nor refuted here (the untrained extractor's "
                          "flips show only how far its arithmetic moves).")
     return " ".join(parts) + f" ({SIM}; not NPU latency or board accuracy.)"
