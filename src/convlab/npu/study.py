@@ -568,7 +568,8 @@ def finding(report: dict) -> str:
             collapse = cascaded["int8"] > 0.25 and cascaded["fp16"] < 0.05
             parts.append("3DiVi's all-int8 collapse is " + ("reproduced" if collapse else "not reproduced") +
                          f" on this extractor: all-int8 flips {cascaded['int8']:.1%} of the decisions, fp16 "
-                         f"{cascaded['fp16']:.1%}.")
+                         f"{cascaded['fp16']:.1%} (int8 here: the toolkit's {Options().quant_algo} calibration, "
+                         f"per-{Options().quant_method} weights; 3DiVi does not say theirs).")
         elif not ext["trained"]:
             parts.append("3DiVi's recognition collapse needs a trained extractor, which convlab does not have: "
                          "that half of the seed is neither reproduced nor refuted here (the untrained extractor's "
