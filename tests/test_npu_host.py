@@ -458,3 +458,155 @@ def test_replies_split_across_reads_are_joined(monkeypatch, tmp_path):
     with toolkit.Toolkit() as tk:
         assert tk.call("build")["n"] == 1
         assert tk.call("build")["n"] == 1
+
+
+# --- trained models: initializer inputs, dynamic dims, NHWC; the study's metrics ---------------------
+
+def _nhwc_model(lead_transpose: bool, opset: int = 12) -> onnx.ModelProto:
+    """A keras2onnx-like model: NHWC input with a dynamic batch, (optionally) Transpose to NCHW, Conv, PRelu."""
+    from onnx import helper, numpy_helper
+    rng = np.random.default_rng(1)
+    nodes = [helper.make_node("Transpose", ["x"], ["x_nchw"], perm=[0, 3, 1, 2])] if lead_transpose else [
+        helper.make_node("Relu", ["x"], ["x_relu"]), helper.make_node("Transpose", ["x_relu"], ["x_nchw"], perm=[0, 3, 1, 2])]
+    nodes += [helper.make_node("Conv", ["x_nchw", "w", "b"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+              helper.make_node("PRelu", ["c", "slope"], ["y"])]
+    inits = [numpy_helper.from_array(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), "w"),
+             numpy_helper.from_array(np.zeros(4, np.float32), "b"),
+             numpy_helper.from_array(np.full((4, 1, 1), 0.1, np.float32), "slope")]
+    graph = helper.make_graph(nodes, "nhwc", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["N", 8, 10, 3])],
+                              [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["N", 4, 8, 10])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 7
+    return model
+
+
+def _spec(name, shape, layout, mean=127.5, std=128.0):
+    from convlab.zoo.spec import ModelSpec
+    return ModelSpec("m", InputSpec(name, shape, layout, (mean,) * 3, (std,) * 3, "RGB"), outputs=())
+
+
+@pytest.mark.parametrize("lead_transpose", [True, False])
+def test_prepare_feeds_an_nhwc_model_nchw(tmp_path, lead_transpose):
+    """NHWC input with a dynamic batch: fixed from the spec, fed NCHW through a Transpose that cancels
+    against the exporter's own NHWC -> NCHW one when the graph starts with it; same outputs."""
+    import onnxruntime as ort
+    model = _nhwc_model(lead_transpose)
+    path = _save(model, tmp_path / "nhwc.onnx")
+    prep = model_prep.prepare(path, tmp_path / "out", _spec("x", (1, 8, 10, 3), "NHWC"))
+    assert prep.input.shape == (1, 3, 8, 10) and prep.input.layout == "NCHW" and prep.source_layout == "NHWC"
+    assert prep.input.mean == (127.5,) * 3 and prep.input.std == (128.0,) * 3
+    out = onnx.load(str(prep.path))
+    assert [d.dim_value for d in out.graph.input[0].type.tensor_type.shape.dim] == [1, 3, 8, 10]
+    assert [d.dim_value for d in out.graph.output[0].type.tensor_type.shape.dim] == [1, 4, 8, 10]
+    assert sum(n.op_type == "Transpose" for n in out.graph.node) == (0 if lead_transpose else 2)
+    assert any("NHWC input" in n for n in prep.notes) and any("dynamic input dimensions fixed" in n for n in prep.notes)
+    x = np.random.default_rng(0).standard_normal((1, 8, 10, 3)).astype(np.float32)
+    ref = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]
+    got = ort.InferenceSession(str(prep.path)).run(None, {"x": x.transpose(0, 3, 1, 2).copy()})[0]
+    np.testing.assert_array_equal(ref, got)
+
+
+def test_prepare_drops_initializers_listed_as_inputs(tmp_path):
+    """An opset-9 export (PyTorch 1.2, CenterFace) lists every weight as a graph input too."""
+    model = npu_models.tiny_detector(opset=9)
+    model.graph.input.extend(onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims))
+                             for t in model.graph.initializer)
+    model.graph.input[0].type.tensor_type.shape.dim[3].dim_param = "W"      # and leaves a dim dynamic
+    path = _save(model, tmp_path / "old.onnx")
+    with pytest.raises(UnsupportedModelError, match="fixed 4-D NCHW shape"):    # no spec: nothing fixes W
+        model_prep.prepare(path, tmp_path / "out", None)
+    prep = model_prep.prepare(path, tmp_path / "out", _spec("input", (1, 3, 64, 64), "NCHW", 0.0, 1.0))
+    out = onnx.load(str(prep.path))
+    assert [i.name for i in out.graph.input] == ["input"] and prep.input.shape == (1, 3, 64, 64)
+    assert any(f"{len(model.graph.initializer)} initializers listed as graph inputs" in n for n in prep.notes)
+    with pytest.raises(UnsupportedModelError, match=r"spec 'm' says input 'input' \[1, 3, 32, 64\]"):
+        model_prep.prepare(path, tmp_path / "out", _spec("input", (1, 3, 32, 64), "NCHW"))
+    with pytest.raises(UnsupportedModelError, match="NCHW or NHWC"):
+        model_prep.prepare(path, tmp_path / "out", _spec("input", (1, 3, 64, 64), "CHWN"))
+
+
+def test_builtin_models_resolve_to_the_cache_and_their_entry(monkeypatch, tmp_path):
+    from convlab import realmodels
+    from convlab.errors import ConvlabError
+    with pytest.raises(UnsupportedModelError, match="unknown built-in model 'nope'; built-in models: centerface"):
+        model_prep.resolve("builtin:nope")
+    with pytest.raises(UnsupportedModelError, match="carries its own spec"):
+        model_prep.resolve("builtin:mtcnn_onet", "x.json")
+    if (realmodels.cache_dir() / "mtcnn_onet.onnx").is_file():
+        path, spec = model_prep.resolve("builtin:mtcnn_onet")
+        assert path == realmodels.path("mtcnn_onet")
+        assert (spec.input.name, spec.input.shape, spec.input.layout) == ("input_3", (1, 48, 48, 3), "NHWC")
+        assert spec.input.mean == (127.5,) * 3 and spec.input.std == (128.0,) * 3
+    monkeypatch.setenv("CONVLAB_CACHE", str(tmp_path))
+    with pytest.raises(ConvlabError, match=r"real model 'centerface' is not in the cache .*make setup"):
+        model_prep.resolve("builtin:centerface")
+    assert main(["npu", "convert", "builtin:nope"]) == 2
+
+
+def test_study_refuses_a_missing_cache_and_photo_folder(monkeypatch, tmp_path, capsys):
+    from convlab.npu import study
+    out = ["--out", str(tmp_path / "r")]
+    assert main(["npu", "study", "--photos", str(tmp_path / "none"), *out]) == 2
+    err = capsys.readouterr().err
+    assert "photo folder" in err and "does not exist" in err
+    monkeypatch.setenv("CONVLAB_CACHE", str(tmp_path))
+    assert main(["npu", "study", *out]) == 2
+    assert "real model 'centerface' is not in the cache" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(NpuError, match="holds no images"):
+        study.cached_photos(tmp_path / "empty")
+    assert study.cached_photos() == []          # no $CONVLAB_CACHE/photos: the study uses the astronaut
+
+
+def test_size_bins_and_detection_agreement():
+    from convlab.face.stages import Detections
+    from convlab.npu import metrics
+    assert metrics.size_labels() == ["<16", "16-32", "32-64", "64-128", ">=128"]
+    assert [metrics.size_bin(s) for s in (0, 15.9, 16, 31.99, 32, 127, 128, 900)] == [
+        "<16", "<16", "16-32", "16-32", "32-64", "64-128", ">=128", ">=128"]
+    assert metrics.face_side([0, 0, 8, 32]) == 16.0
+    eyes = np.array([[0, 0], [10, 0], [5, 5], [2, 8], [8, 8]], float)
+    assert metrics.interocular_nme(eyes, eyes + [0, 1]) == pytest.approx(0.1)     # 1 px over 10 px between the eyes
+
+    def dets(boxes, scores):
+        boxes = np.array(boxes, np.float32).reshape(-1, 4)
+        lms = np.stack([b[:2] + eyes * (b[2] - b[0]) / 10 for b in boxes]) if len(boxes) else np.zeros((0, 5, 2))
+        return Detections(boxes, np.array(scores, np.float32), lms)
+
+    ref = dets([[0, 0, 10, 10], [100, 100, 200, 200], [300, 300, 340, 340]], [0.6, 0.9, 0.8])
+    got = dets([[0, 0, 10, 10], [100, 100, 200, 200], [500, 0, 520, 20]], [0.3, 0.9, 0.7])  # small face: conf halved
+    one = metrics.detection_agreement(ref, got)
+    assert (one["faces_fp32"], one["faces_npu"], one["matched"], one["extra_sides"]) == (3, 3, 2, [20.0])
+    s = metrics.summarise_detections([one, metrics.detection_agreement(ref, ref)])
+    assert s["faces_fp32"] == 6 and s["matched"] == 5 and s["detection_f1"] == pytest.approx(10 / 12)
+    b = s["by_size"]
+    assert b["<16"]["faces_fp32"] == 2 and b["<16"]["recall"] == 1.0
+    assert b["<16"]["conf_rel_error"] == {"mean": pytest.approx(0.25), "max": pytest.approx(0.5)}
+    assert b["32-64"]["recall"] == 0.5 and b["32-64"]["conf_rel_error"]["max"] == 0.0   # the 40 px face lost once
+    assert b["16-32"]["faces_fp32"] == 0 and b["16-32"]["recall"] is None and b["16-32"]["extra_npu"] == 1
+    assert b["64-128"]["landmark_nme"]["max"] == pytest.approx(0.0, abs=1e-6) and b[">=128"]["faces_fp32"] == 0
+
+
+def test_verification_flips_and_the_pair_threshold():
+    from convlab.npu import metrics
+    a, b, c = np.array([1.0, 0, 0]), np.array([0.8, 0.6, 0]), np.array([0, 0, 1.0])
+    assert metrics.pair_threshold([a, b, c]) == pytest.approx(0.0)        # pair cosines 0.8, 0, 0
+    same = metrics.verification([a, b, c], [a, b, c], 0.5)
+    assert (same["pairs"], same["decisions_flipped"], same["template_cosine"]["min"]) == (3, 0, pytest.approx(1.0))
+    moved = metrics.verification([a, b, c], [a, c, c], 0.5)     # b's template went to c: two decisions change
+    assert moved["decisions_flipped"] == 2 and moved["flipped_fraction"] == pytest.approx(2 / 3)
+    assert moved["template_cosine"]["min"] == pytest.approx(0.0)
+
+
+def test_heaviest_split_keeps_int8_in_the_heaviest_layers(tmp_path):
+    """3DiVi's split: int8 only where the MACs are; a conv's fused activation goes with it."""
+    path = _save(npu_models.tiny_extractor(), tmp_path / "ext.onnx")
+    macs = {r["layer"]: r["macs"] for r in model_prep.layer_macs(path)}
+    assert macs == {"stem": 16 * 16 * 16 * 27, "dw": 16 * 16 * 16 * 9, "pw": 32 * 16 * 16 * 16,
+                    "down": 32 * 8 * 8 * 288, "fc": 32 * 32}
+    fp16, int8, share = model_prep.heaviest_split(path, 0.5)
+    assert [r["layer"] for r in int8] == ["down"] and int8[0]["tensors"] == ["down_out", "down_relu"]
+    assert share == pytest.approx(macs["down"] / sum(macs.values()))
+    assert "down_out" not in fp16 and "down_relu" not in fp16 and {"stem_out", "stem_relu", "fc_out"} <= set(fp16)
+    fp16_all, int8_all, share_all = model_prep.heaviest_split(path, 1.0)
+    assert len(int8_all) == 5 and share_all == 1.0 and not {"stem_out", "fc_out"} & set(fp16_all)

@@ -1,4 +1,4 @@
-"""`convlab npu convert | compare | bench`: the RKNN NPU path (see convlab.npu)."""
+"""`convlab npu convert | compare | pipeline | study | bench`: the RKNN NPU path (see convlab.npu)."""
 from __future__ import annotations
 
 import argparse
@@ -22,9 +22,10 @@ def add_conversion_options(p: argparse.ArgumentParser, spec: bool = True) -> Non
     p.add_argument("--fp16-layer", action="append", default=[], metavar="LAYER",
                    help="hybrid: keep this layer in fp16 (repeatable); default: chosen by --hybrid-auto")
     p.add_argument("--hybrid-auto", default="proposal", choices=HYBRID_AUTO,
-                   help="hybrid without --fp16-layer: the layers the toolkit proposes (default), or the "
+                   help="hybrid without --fp16-layer: the layers the toolkit proposes (default), the "
                         "--hybrid-worst layers with the worst single-layer int8 cosine (how they compare on the "
-                        "zoo: results/<device-id>/npu_compare.md)")
+                        "zoo: results/<device-id>/npu_compare.md), or int8 only in the heaviest layers holding "
+                        "half the MACs (3DiVi's split; on the trained models: npu_real.md)")
     p.add_argument("--hybrid-worst", type=int, default=3, metavar="K")
     if spec:
         p.add_argument("--spec", default=None, help="model spec (default: MODEL.json beside the model, if present)")
@@ -130,6 +131,22 @@ def _pipeline(args) -> int:
     return 0
 
 
+def _study(args) -> int:
+    from ..npu import study
+    from ..registry import resolve_backend
+    if args.worst < 1:
+        raise ConvlabError(f"--worst must be >= 1, got {args.worst}")
+    _check_out(args, *study.FILES)
+    report = study.run(_results_dir(args.out), args.quick, photos_dir=None if args.photos is None else Path(args.photos),
+                       backend=resolve_backend(args.backend), worst=args.worst)
+    if args.json:
+        print(json.dumps(report, indent=1, default=float))
+    else:
+        print(study.markdown(report))
+        print("written to " + " and ".join(str(_results_dir(args.out) / f) for f in study.FILES))
+    return 0
+
+
 def _bench(args) -> int:
     from ..npu import board
     from ..registry import resolve_backend
@@ -184,6 +201,19 @@ def register(subparsers) -> None:
     add_stage_option(f)
     _out_options(f)
     f.set_defaults(func=_pipeline)
+
+    s = sub.add_parser("study", help="the quantization seeds on the trained face models (CenterFace, MTCNN O-Net, "
+                       "the extractor): fp16 / int8 / hybrid in the simulator against fp32 -> npu_real.json/.md")
+    s.add_argument("--quick", action="store_true", help="the fitter only on two images: checks the study runs")
+    s.add_argument("--worst", type=int, default=3, metavar="K",
+                   help="the worst-K hybrid keeps the K int8 layers with the lowest single-layer cosine in fp16")
+    s.add_argument("--photos", default=None, metavar="DIR",
+                   help="test photographs (default $CONVLAB_CACHE/photos, `convlab photos fetch`; without any, the "
+                        "skimage astronaut, held out of calibration)")
+    s.add_argument("--backend", default=None, help="convlab engine backend of the fp32 CPU reference (default c)")
+    s.add_argument("--json", action="store_true", help="print the full report as JSON")
+    _out_options(s)
+    s.set_defaults(func=_study)
 
     b = sub.add_parser("bench", help="median NPU latency per .rknn and per face pipeline stage on an RK3568 "
                        "board (rknn-toolkit-lite2), next to convlab's CPU kernels, against the seed budgets")

@@ -49,8 +49,13 @@ def _read(path: Path, inp: InputSpec) -> np.ndarray:
         raise CalibrationError(f"calibration image {path} cannot be read: {e}") from None
     if inp.channels != 3:
         raise CalibrationError(f"calibration image {path} is RGB; the model input has {inp.channels} channels")
-    chw = rgb.transpose(2, 0, 1)
-    return chw[::-1].copy() if inp.channel_order == "BGR" else chw
+    return chw_pixels(rgb, inp)
+
+
+def chw_pixels(rgb: np.ndarray, inp: InputSpec) -> np.ndarray:
+    """An HxWx3 RGB image (0..255) as the C, H, W float32 pixels the toolkit reads, in the model's channel order."""
+    chw = np.asarray(rgb, np.float32).transpose(2, 0, 1)
+    return np.ascontiguousarray(chw[::-1] if inp.channel_order == "BGR" else chw)
 
 
 def folder_pixels(folder: str | Path, inp: InputSpec) -> np.ndarray:

@@ -23,13 +23,13 @@ COMPARE_SEED = 7
 COLUMNS = ("model", "dtype", "output", "cosine", "max_abs", "mean_abs", "worst_layer", "worst_layer_cos")
 
 
-def _normalise(pixels: np.ndarray, mean, std) -> np.ndarray:
+def normalise(pixels: np.ndarray, mean, std) -> np.ndarray:
     m = np.asarray(mean, np.float32).reshape(1, -1, 1, 1)
     s = np.asarray(std, np.float32).reshape(1, -1, 1, 1)
     return np.ascontiguousarray((pixels - m) / s, dtype=np.float32)
 
 
-def _cpu_outputs(model_path: Path, input_name: str, batch: np.ndarray, backend: str):
+def cpu_outputs(model_path: Path, input_name: str, batch: np.ndarray, backend: str):
     """(convlab engine outputs, onnxruntime outputs): one dict per input image."""
     import onnxruntime as ort
 
@@ -37,6 +37,7 @@ def _cpu_outputs(model_path: Path, input_name: str, batch: np.ndarray, backend: 
     engine = Model.load(str(model_path), backend=backend)
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
+    so.log_severity_level = 3       # old exports' unused initializers would log one warning each
     ort_session = ort.InferenceSession(str(model_path), so, providers=["CPUExecutionProvider"])
     names = [o.name for o in ort_session.get_outputs()]
     ours, theirs = [], []
@@ -64,7 +65,7 @@ def compare_model(session: ModelSession, dtypes, n_inputs: int, backend: str, la
     inp, names = session.model.input, session.model.output_names
     pixels = calibration.generated_pixels(n_inputs, inp, COMPARE_SEED)
     files = calibration.write_npy(pixels, session.dir / "inputs", "input")
-    cpu, ort_out = _cpu_outputs(session.model.path, inp.name, _normalise(pixels, inp.mean, inp.std), backend)
+    cpu, ort_out = cpu_outputs(session.model.path, inp.name, normalise(pixels, inp.mean, inp.std), backend)
     model = session.source.stem
     rows = _rows(model, "fp32 CPU", names, ort_out, cpu)
     details: dict = {}

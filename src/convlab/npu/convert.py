@@ -4,7 +4,8 @@ Hybrid keeps some layers in fp16 through the toolkit's hybrid quantization (step
 quantization config, the chosen layers are marked float16 in it, step 2 builds): the layers named
 with --fp16-layer, else by default the layers the toolkit's own proposal marks (step 1 with
 proposal=True), or with hybrid_auto="worst" the K layers with the worst single-layer cosine in the
-toolkit's accuracy analysis of the plain int8 build.
+toolkit's accuracy analysis of the plain int8 build, or with hybrid_auto="heaviest" int8 only in the
+heaviest layers holding HEAVIEST_INT8_SHARE of the MACs and fp16 elsewhere (3DiVi's shipped split).
 
 Why the proposal is the default (zoo detector, simulator, `loc` output cosine against fp32):
 int8 0.9498; worst-3 hybrid no better, since the error of the many int8 layers left accumulates
@@ -29,7 +30,10 @@ DTYPES = ("fp16", "int8", "hybrid")
 TARGETS = ("rk3562", "rk3566", "rk3568", "rk3576", "rk3588")
 QUANT_ALGOS = ("normal", "mmse", "kl_divergence")
 QUANT_METHODS = ("layer", "channel")
-HYBRID_AUTO = ("proposal", "worst")
+HYBRID_AUTO = ("proposal", "worst", "heaviest")
+# "heaviest": int8 only in the heaviest layers holding this share of the MACs (3DiVi shipped "only the
+# heaviest part of the extractor in int8"), fp16 elsewhere.
+HEAVIEST_INT8_SHARE = 0.5
 CALIBRATION_SEED = 20240
 DEFAULT_CALIBRATION = 8
 
@@ -42,7 +46,7 @@ class Options:
     quant_algo: str = "normal"
     quant_method: str = "channel"
     fp16_layers: tuple[str, ...] = ()       # hybrid: keep these in fp16
-    hybrid_auto: str = "proposal"           # hybrid without fp16_layers: the toolkit's "proposal", or the "worst" layers
+    hybrid_auto: str = "proposal"           # hybrid without fp16_layers: see HYBRID_AUTO
     hybrid_worst: int = 3                   # how many worst int8 layers
     spec: str | None = None                 # model spec file; default <model>.json beside the model
 
@@ -65,9 +69,8 @@ class ModelSession:
 
     def __init__(self, toolkit: Toolkit, model_path: str | Path, options: Options):
         self.toolkit, self.options = toolkit, options
-        self.source = Path(model_path)
+        self.source, self.spec = model_prep.resolve(model_path, options.spec)
         self.dir = Path(tempfile.mkdtemp(prefix=f"{self.source.stem}-", dir=toolkit.workdir))
-        self.spec = model_prep.find_spec(self.source, options.spec)
         self.model = model_prep.prepare(self.source, self.dir, self.spec)
         self._calibration: tuple[Path, dict] | None = None
         self.int8_analysis: list[dict] | None = None
@@ -89,7 +92,8 @@ class ModelSession:
         return self._calibration
 
     def _conversion(self, dtype: str, fp16_layers, strict_layers: bool) -> dict:
-        proposal = dtype == "hybrid" and not fp16_layers and self.options.hybrid_auto == "proposal"
+        # Hybrid with no layers named is the toolkit's proposal (hybrid_plan's "proposal" names none).
+        proposal = dtype == "hybrid" and not fp16_layers
         return {"model": str(self.model.path), "workdir": str(self.dir / dtype), "dtype": dtype,
                 "config": self.config, "dataset": str(self.calibration()[0]) if dtype != "fp16" else None,
                 "fp16_layers": list(fp16_layers), "strict_layers": strict_layers, "proposal": proposal}
@@ -109,16 +113,24 @@ class ModelSession:
         """Convert and start the simulator in the worker: {"session": id, "fp16_layers": [...]}."""
         return self.toolkit.call("open", **self._conversion(dtype, fp16_layers, strict_layers))
 
-    def hybrid_plan(self, analyse_input: str | None = None) -> tuple[tuple[str, ...], dict]:
-        """(layers to keep in fp16, how they were chosen)."""
+    def hybrid_plan(self, analyse_input: str | None = None, auto: str | None = None,
+                    worst_count: int | None = None) -> tuple[tuple[str, ...], dict]:
+        """(layers to keep in fp16, how they were chosen); `auto` and `worst_count` override the options'
+        hybrid_auto and hybrid_worst, so one session can try every selection on one int8 analysis."""
         if self.options.fp16_layers:
             return self.options.fp16_layers, {"method": "chosen by the user"}
-        if self.options.hybrid_auto == "proposal":
+        auto = auto or self.options.hybrid_auto
+        if auto == "proposal":
             return (), {"method": "the toolkit's proposal (hybrid_quantization_step1 proposal=True)"}
+        if auto == "heaviest":
+            fp16, int8, share = model_prep.heaviest_split(self.model.path, HEAVIEST_INT8_SHARE)
+            return tuple(fp16), {"method": f"int8 only in the {len(int8)} heaviest layers ({share:.0%} of the MACs), "
+                                           "fp16 everywhere else",
+                                 "int8_layers": [r["layer"] for r in int8], "int8_macs_share": share}
         if self.int8_analysis is None:
             first = analyse_input or Path(self.calibration()[0]).read_text().split()[0]
             self.build("int8", analyse=first)
-        worst = accuracy.worst_layers(self.int8_analysis, self.options.hybrid_worst)
+        worst = accuracy.worst_layers(self.int8_analysis, worst_count or self.options.hybrid_worst)
         if not worst:
             raise NpuError(f"{self.source.name}: the int8 accuracy analysis lists no layers to keep in fp16")
         return tuple(r["layer"] for r in worst), {
@@ -148,12 +160,13 @@ def convert(model_path: str | Path, out: str | Path | None = None, options: Opti
             toolkit: Toolkit | None = None) -> dict:
     """Write the .rknn and its report (both or neither) and return the report."""
     t0 = time.perf_counter()
-    model_path = Path(model_path)
-    out = Path(out) if out else default_output(model_path, options.dtype)
+    # A built-in model's default output goes to the working directory, not into the model cache.
+    out = Path(out) if out else default_output(Path(str(model_path).removeprefix(model_prep.BUILTIN)), options.dtype)
     if not out.parent.is_dir():
         raise NpuError(f"output directory {out.parent} does not exist")
     with toolkit_or(toolkit) as tk:
         session = ModelSession(tk, model_path, options)
+        model_path = session.source
         layers, selection = session.hybrid_plan() if options.dtype == "hybrid" else ((), None)
         tmp_rknn = temp_beside(out)
         tmp_report = temp_beside(report_path(out))
@@ -166,7 +179,8 @@ def convert(model_path: str | Path, out: str | Path | None = None, options: Opti
                 "toolkit": tk.info, "options": asdict(options), "config": session.config,
                 "input": {"name": session.model.input.name, "shape": list(session.model.input.shape),
                           "channel_order": session.model.input.channel_order,
-                          "layout": "NCHW (data_format='nchw' at inference; the toolkit's default is NHWC)"},
+                          "layout": "NCHW (data_format='nchw' at inference; the toolkit's default is NHWC)",
+                          "model_layout": session.model.source_layout},
                 "outputs": session.model.output_names,
                 "opset": {"model": session.model.opset[0], "toolkit": session.model.opset[1],
                           "ir_model": session.model.ir_version[0], "ir_toolkit": session.model.ir_version[1]},

@@ -2,7 +2,8 @@
 (`input_names`, `output_names`, `runner(feeds) -> {output name: float32 array}`, as
 face.runners.OrtRunner / ConvlabRunner), so a pipeline stage can be placed on the NPU.
 
-Feeds are the normalised float32 NCHW tensors a CPU runner takes. The converted model carries the
+Feeds are the normalised float32 tensors a CPU runner of the model takes, in the model's own layout
+(NHWC for MTCNN; the converted model is fed NCHW, see model_prep). The converted model carries the
 spec's mean / std (as the .rknn deployed on a board does), so the runner turns feeds back into pixels
 first; with no spec (mean 0, std 1) that is the identity.
 """
@@ -39,6 +40,9 @@ class NpuRunner:
         self.input_names, self.output_names = [inp.name], list(self.session.model.output_names)
         self._mean = np.asarray(inp.mean, np.float32).reshape(1, -1, 1, 1)
         self._std = np.asarray(inp.std, np.float32).reshape(1, -1, 1, 1)
+        self._nhwc = self.session.model.source_layout == "NHWC"
+        n, c, h, w = inp.shape
+        self._feed_shape = (n, h, w, c) if self._nhwc else tuple(inp.shape)
         self._calls = 0
 
     def __call__(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -46,8 +50,10 @@ class NpuRunner:
         if set(feeds) != {inp.name}:
             raise NpuError(f"the NPU stage takes one feed {inp.name!r}, got {sorted(feeds)}")
         x = np.asarray(feeds[inp.name])
-        if x.dtype != np.float32 or x.shape != tuple(inp.shape):
-            raise NpuError(f"feed {inp.name!r} must be float32 {tuple(inp.shape)}, got {x.dtype} {x.shape}")
+        if x.dtype != np.float32 or x.shape != self._feed_shape:
+            raise NpuError(f"feed {inp.name!r} must be float32 {self._feed_shape}, got {x.dtype} {x.shape}")
+        if self._nhwc:
+            x = x.transpose(0, 3, 1, 2)
         self._calls += 1
         files = calibration.write_npy(x * self._std + self._mean, self.session.dir / "feeds", f"call{self._calls}")
         outs = self.toolkit.call("infer", session=self._id, inputs=files)["outputs"][0]

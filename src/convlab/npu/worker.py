@@ -12,6 +12,7 @@ import itertools
 import json
 import os
 import sys
+import time
 from importlib import metadata
 
 
@@ -99,13 +100,17 @@ def _convert(model: str, workdir: str, dtype: str, config: dict, dataset: str | 
         raise
 
 
-def _infer(rknn, inputs: list[str], out_dir: str) -> list[list[str]]:
-    """Simulator outputs for each NCHW .npy input, saved as .npy files."""
+def _infer(rknn, inputs: list[str], out_dir: str) -> tuple[list[list[str]], list[float]]:
+    """Simulator outputs for each NCHW .npy input, saved as .npy files, and the seconds each
+    inference call took (the simulator's wall time on this host, not the NPU's)."""
     import numpy as np
-    outputs = []
+    outputs, seconds = [], []
     for path in inputs:
+        x = np.load(path)
+        t0 = time.perf_counter()
         # data_format is explicit: the toolkit's default is NHWC, convlab's tensors are NCHW.
-        outs = rknn.inference(inputs=[np.load(path)], data_format="nchw")
+        outs = rknn.inference(inputs=[x], data_format="nchw")
+        seconds.append(time.perf_counter() - t0)
         if outs is None:
             raise StepFailed(f"inference on {path} returned nothing")
         stem = os.path.join(out_dir, os.path.splitext(os.path.basename(path))[0])
@@ -113,7 +118,7 @@ def _infer(rknn, inputs: list[str], out_dir: str) -> list[list[str]]:
         for name, o in zip(names, outs):
             np.save(name, np.asarray(o, dtype=np.float32))
         outputs.append(names)
-    return outputs
+    return outputs, seconds
 
 
 def build(model: str, workdir: str, dtype: str, config: dict, dataset: str | None = None,
@@ -128,10 +133,12 @@ def build(model: str, workdir: str, dtype: str, config: dict, dataset: str | Non
             _check(rknn.export_rknn(export), "export_rknn")
         if inputs or analyse:
             _check(rknn.init_runtime(), "init_runtime (simulator)")
-        result["outputs"] = _infer(rknn, list(inputs), workdir)
+        result["outputs"], result["infer_seconds"] = _infer(rknn, list(inputs), workdir)
         if analyse:
             out_dir = os.path.join(workdir, "analysis")
+            t0 = time.perf_counter()
             _check(rknn.accuracy_analysis(inputs=[analyse], output_dir=out_dir), "accuracy_analysis")
+            result["analysis_seconds"] = time.perf_counter() - t0
             with open(os.path.join(out_dir, "error_analysis.txt")) as f:
                 result["analysis"] = f.read()
     finally:
@@ -159,7 +166,8 @@ def open_session(model: str, workdir: str, dtype: str, config: dict, dataset: st
 
 def infer(session: int, inputs: list[str]) -> dict:
     rknn, workdir = SESSIONS[session]
-    return {"outputs": _infer(rknn, inputs, workdir)}
+    outputs, seconds = _infer(rknn, inputs, workdir)
+    return {"outputs": outputs, "infer_seconds": seconds}
 
 
 def close_session(session: int) -> dict:
