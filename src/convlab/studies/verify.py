@@ -194,12 +194,16 @@ def roc(genuine: np.ndarray, impostor: np.ndarray) -> dict:
         ok = fpr <= x
         out[f"tpr_at_fpr_{x:g}"] = float(tpr[ok].max())
     # With few pairs the rates jump and rarely cross exactly: the EER is the lowest max(FPR, FNR) any threshold
-    # reaches, and its threshold the middle of the thresholds reaching it (a contiguous range, as FPR falls
-    # and FNR rises with the threshold).
+    # reaches. The thresholds reaching it are a range (FPR falls and FNR rises with the threshold) from just
+    # above the score below the lowest tied one up to the highest tied one; its threshold is the middle,
+    # rounded to as few decimals as stay inside.
     worst = np.maximum(fpr, 1 - tpr)
-    tied = ts[worst == worst.min()]
+    tied = np.flatnonzero(worst == worst.min())
+    lo, hi = ts[max(tied[0] - 1, 0)], ts[tied[-1]]
+    mid = (lo + hi) / 2
     out["eer"] = float(worst.min())
-    out["eer_threshold"] = float((tied.min() + tied.max()) / 2)
+    out["eer_threshold"] = float(next((round(mid, d) for d in (2, 3, 4) if lo < round(mid, d) <= hi), mid))
+    out["eer_range_above"], out["eer_range_to"] = float(lo), float(hi)
     out["impostor_max"], out["genuine_min"] = float(impostor.max()), float(genuine.min())
     return out
 
@@ -274,7 +278,7 @@ def choose_threshold(rocs: dict) -> dict:
     through the report, not the choice: both sides of an impostor pair darkened alike is not a use case."""
     g = rocs["unaugmented photographs"]
     overlap = g["genuine_min"] <= g["impostor_max"]
-    return {"threshold": round(g["eer_threshold"], 2),
+    return {"threshold": g["eer_threshold"],
             "rule": "EER threshold of the unaugmented photographs (" +
                     ("their genuine and impostor scores overlap)" if overlap else "the midpoint of the gap between "
                      "their impostor max and genuine min)")}
@@ -395,7 +399,8 @@ def _write_md(out, table, roc_rows, sizes, rows, hardest, choice, meta):
         ("Scores per pair type", output.markdown(table, fmt, ".3f")),
         ("ROC and EER", output.markdown(roc_rows, roc_cols, ".3f")),
         ("The threshold",
-         f"**{choice['threshold']:g}**, the {choice['rule']}. The old default {OLD_THRESHOLD:g} was chosen before "
+         f"**{choice['threshold']:g}**, the {choice['rule']}; every threshold above {unaug['eer_range_above']:.3f} "
+         f"and up to {unaug['eer_range_to']:.3f} gives the same rates. The old default {OLD_THRESHOLD:g} was chosen before "
          f"any trained extractor existed: it accepts {unaug['tpr_at_old']:.0%} of the unaugmented genuine pairs. "
          f"Accepting no unaugmented impostor pair needs a threshold above {unaug['impostor_max']:.3f}, which "
          f"accepts {unaug['tpr_at_fpr_0']:.0%} of them; over all pairs, augmentations included, the EER threshold "
