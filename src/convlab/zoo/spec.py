@@ -207,8 +207,10 @@ def _parse(d, src: str) -> ModelSpec:
     if kind == "landmarks" and (dec["point_layout"] not in ("xy", "planar") or not isinstance(dec["transposed"], bool)):
         raise ModelSpecError(f"{src}: decoding.point_layout must be xy or planar and decoding.transposed a boolean, "
                              f"got {dec['point_layout']!r}, {dec['transposed']!r}")
-    if kind == "embedding" and dec["same_threshold"] is not None \
-            and not -1.0 <= _numbers([dec["same_threshold"]], 1, f"{src}: decoding.same_threshold")[0] <= 1.0:
+    if kind == "embedding" and dec["same_threshold"] is None:
+        del dec["same_threshold"]       # a spec without one reads and writes as before it existed
+    elif kind == "embedding" and not -1.0 <= _numbers([dec["same_threshold"]], 1,
+                                                     f"{src}: decoding.same_threshold")[0] <= 1.0:
         raise ModelSpecError(f"{src}: decoding.same_threshold is a cosine, in [-1, 1]; got {dec['same_threshold']!r}")
     if kind == "ssd":
         _check_priors(dec["priors"], f"{src}: decoding.priors")
