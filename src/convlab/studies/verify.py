@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import ConvlabError
 from . import output
 
 WIDTHS = (112, 80, 48, 32)          # face widths (px) of the scale augmentation
@@ -50,7 +51,8 @@ def augmentations(quick: bool) -> list[Aug]:
     augs = [Aug("box shift x +10%", "box", {"dx": 0.10}), Aug("box shift y -10%", "box", {"dy": -0.10}),
             Aug("box 80%", "box", {"grow": 0.8}), Aug("box 120%", "box", {"grow": 1.2}),
             *[Aug(f"face {w} px", "scale", {"width": w}) for w in WIDTHS],
-            Aug("darker x0.6", "photometric", {"gain": 0.6}), Aug("brighter x1.3+20", "photometric", {"gain": 1.3, "bias": 20}),
+            Aug("darker x0.6", "photometric", {"gain": 0.6}),
+            Aug("brighter x1.3+20", "photometric", {"gain": 1.3, "bias": 20}),
             Aug("contrast x0.5", "photometric", {"contrast": 0.5}),
             *[Aug(f"rotate {a:+d} deg", "rotation", {"angle": a}) for a in (-15, -5, 5, 15)],
             Aug("mirror", "mirror", {"flip": True}), Aug("blur sigma 1.5", "degradation", {"blur": 1.5}),
@@ -131,8 +133,9 @@ def collect(pipe, quick: bool, progress=None) -> tuple[list[dict], np.ndarray]:
     for image, who in faces_to_study(quick):
         rgb = load_image(image)
         res = pipe.run(rgb, max_faces=1)
-        if res.faces:
-            sources.append((image, who, SAME_SHOT.get(image, image), rgb, res.faces[0]))
+        if not res.faces:       # every labelled photograph has a face the detector finds; skipping one would hide it
+            raise ConvlabError(f"no face found in {image} at the pipeline's defaults")
+        sources.append((image, who, SAME_SHOT.get(image, image), rgb, res.faces[0]))
     rgb = load_image("builtin:group")
     for k, f in enumerate(pipe.run(rgb).faces[:2 if quick else None]):
         sources.append((f"builtin:group#{k}", f"group_person_{k}", f"builtin:group#{k}", rgb, f))
@@ -292,7 +295,6 @@ def run(out_dir=None, quick: bool = False) -> dict:
     meta_path = out / "verify.json"
     chosen, notes = default_models()
     if notes:
-        from ..errors import ConvlabError
         raise ConvlabError("the verification study measures the trained models: " + "; ".join(notes))
     runner, opts = engine_options(None)
     pipe = build_pipeline(chosen["detector"], chosen["fitter"], chosen["extractor"], runner=runner,
@@ -346,7 +348,8 @@ def _plot(out, rocs, sets, sizes, choice) -> list[str]:
                  "density": True}
         ax1.hist(g, bins, label=f"genuine, {label} ({len(g)})", color="tab:green", **style)
         ax1.hist(i, bins, label=f"impostor, {label} ({len(i)})", color="tab:red", **style)
-    for x, name, ls in ((OLD_THRESHOLD, "old default 0.5", ":"), (choice["threshold"], f"chosen {choice['threshold']:g}", "--")):
+    for x, name, ls in ((OLD_THRESHOLD, f"old default {OLD_THRESHOLD:g}", ":"),
+                        (choice["threshold"], f"chosen {choice['threshold']:g}", "--")):
         ax1.axvline(x, color="k", ls=ls, label=name)
     ax1.set(title="Cosine of genuine and impostor pairs", xlabel="cosine similarity", ylabel="density")
     ax1.legend(fontsize=7)
@@ -400,8 +403,8 @@ def _write_md(out, table, roc_rows, sizes, rows, hardest, choice, meta):
         ("ROC and EER", output.markdown(roc_rows, roc_cols, ".3f")),
         ("The threshold",
          f"**{choice['threshold']:g}**, the {choice['rule']}; every threshold above {unaug['eer_range_above']:.3f} "
-         f"and up to {unaug['eer_range_to']:.3f} gives the same rates. The old default {OLD_THRESHOLD:g} was chosen before "
-         f"any trained extractor existed: it accepts {unaug['tpr_at_old']:.0%} of the unaugmented genuine pairs. "
+         f"and up to {unaug['eer_range_to']:.3f} gives the same rates. The old default {OLD_THRESHOLD:g} was chosen "
+         f"before any trained extractor existed: it accepts {unaug['tpr_at_old']:.0%} of the unaugmented genuine pairs. "
          f"Accepting no unaugmented impostor pair needs a threshold above {unaug['impostor_max']:.3f}, which "
          f"accepts {unaug['tpr_at_fpr_0']:.0%} of them; over all pairs, augmentations included, the EER threshold "
          f"is {every['eer_threshold']:.3f}."),
