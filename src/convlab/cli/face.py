@@ -207,6 +207,16 @@ def crosscheck_lines(args, pipe, image) -> list[str]:
     return lines
 
 
+def decision_threshold(args, pipe, notes: list[str]) -> tuple[float, str]:
+    """--threshold, else the extractor's measured one, else the old default (face.compare.same_threshold), and
+    where it came from; adds a note to `notes` when a stale cached spec hides a measured threshold."""
+    from ..face.compare import same_threshold
+    from ..face.models import stale_threshold_note
+    if args.threshold is None:
+        notes += stale_threshold_note(args.extractor, pipe.extractor.spec)
+    return same_threshold(args.threshold, pipe.extractor.spec)
+
+
 def cmd_verify(args) -> int:
     from ..face.compare import cosine, l2_distance
     notes = apply_default_models(args)
@@ -214,14 +224,15 @@ def cmd_verify(args) -> int:
         ta, ra = pipe.template(args.image_a)
         tb, rb = pipe.template(args.image_b)
     cos, l2 = cosine(ta, tb), l2_distance(ta, tb)
-    same = cos >= args.threshold
-    out = {"cosine": round(cos, 6), "l2": round(l2, 6), "threshold": args.threshold, "same_person": same,
-           "faces": [ra.faces[0].to_json(), rb.faces[0].to_json()], "models": pipe.models}
+    threshold, source = decision_threshold(args, pipe, notes)
+    same = cos >= threshold
+    out = {"cosine": round(cos, 6), "l2": round(l2, 6), "threshold": threshold, "threshold_source": source,
+           "same_person": same, "faces": [ra.faces[0].to_json(), rb.faces[0].to_json()], "models": pipe.models}
     if args.json:
         print(json.dumps(out))
     else:
         print(models_line(pipe.models))
-        print(f"cosine {cos:.6f}  L2 {l2:.6f}  threshold {args.threshold:g}: "
+        print(f"cosine {cos:.6f}  L2 {l2:.6f}  threshold {threshold:g} ({source}): "
               f"{'SAME person' if same else 'DIFFERENT people'}")
     for line in notes + model_notes(pipe):
         print(line, file=sys.stderr)
@@ -251,12 +262,15 @@ def cmd_gallery(args) -> int:
         n = g.enroll(args.name, template)
         print(f"enrolled {args.name!r} ({n} template(s)) in {args.gallery}; {models_line(pipe.models)}")
     else:
+        threshold, source = decision_threshold(args, pipe, notes)
         matches = g.identify(template, top=args.top)
-        rows = [{"name": m.name, "score": round(m.score, 6), "match": m.score >= args.threshold} for m in matches]
+        rows = [{"name": m.name, "score": round(m.score, 6), "match": m.score >= threshold} for m in matches]
         if args.json:
-            print(json.dumps({"threshold": args.threshold, "candidates": rows, "models": pipe.models}))
+            print(json.dumps({"threshold": threshold, "threshold_source": source, "candidates": rows,
+                              "models": pipe.models}))
         else:
             print(models_line(pipe.models))
+            print(f"threshold {threshold:g} ({source})")
             if not rows:
                 print("the gallery is empty")
             for r in rows:
@@ -312,7 +326,9 @@ def register(sub) -> None:
     v = sub.add_parser("verify", help="1:1 verification of the best face in two images")
     v.add_argument("image_a", metavar="A")
     v.add_argument("image_b", metavar="B")
-    v.add_argument("--threshold", type=float, default=0.5, help="cosine similarity for 'same person' (default 0.5)")
+    v.add_argument("--threshold", type=float, default=None,
+                   help="cosine similarity for 'same person' (default: the one measured for the extractor, in its "
+                        "spec's decoding.same_threshold; 0.5 when it names none)")
     v.add_argument("--json", action="store_true")
     add_pipeline_options(v)
     add_stage_option(v)
@@ -346,7 +362,9 @@ def register(sub) -> None:
     i = gs.add_parser("identify", help="rank gallery names against the best face of IMAGE")
     i.add_argument("image", metavar="IMAGE")
     i.add_argument("--top", type=int, default=5)
-    i.add_argument("--threshold", type=float, default=0.5)
+    i.add_argument("--threshold", type=float, default=None,
+                   help="cosine similarity for a MATCH (default: the one measured for the extractor, in its "
+                        "spec's decoding.same_threshold; 0.5 when it names none)")
     i.add_argument("--json", action="store_true")
     add_pipeline_options(i)
     r = gs.add_parser("remove", help="remove every template of NAME")

@@ -1,4 +1,4 @@
-"""`convlab study nms|nms-real|fusion|subnormal`: reproduce a seed study's table on this machine."""
+"""`convlab study nms|nms-real|verify|fusion|subnormal`: reproduce a seed study's table on this machine."""
 from __future__ import annotations
 
 import argparse
@@ -9,6 +9,8 @@ import json
 # without --force).
 FILES = {"nms": ["nms_topk.json", "nms_topk.csv", "nms_stages.csv", "nms_topk.md", "nms_topk.png"],
          "nms-real": ["nms_real.json", "nms_real.csv", "nms_real_detections.csv", "nms_real.md"],
+         "verify": ["verify.json", "verify.csv", "verify_roc.csv", "verify_sizes.csv", "verify_templates.csv",
+                    "verify.md", "verify.png"],
          "fusion": ["fusion.json", "fusion.csv", "fusion.md", "fusion.png"],
          "subnormal": ["subnormal.json", "subnormal_weights.csv", "subnormal_activations.csv", "subnormal_latency.csv",
                        "subnormal_microbench.csv", "subnormal_probes.csv", "subnormal.md", "subnormal.png"]}
@@ -35,7 +37,7 @@ def register(sub) -> None:
 
 def _run(args) -> int:
     from ..errors import ConvlabError
-    from ..studies import fusion, nms, nms_real, subnormal
+    from ..studies import fusion, nms, nms_real, subnormal, verify
     from ..paths import check_output
     from ..studies.output import out_dir
     if (args.model or args.real) and args.name != "subnormal":
@@ -54,6 +56,8 @@ def _run(args) -> int:
         result = nms.run(args.out, args.quick, threads=threads)
     elif args.name == "nms-real":
         result = nms_real.run(args.out, args.quick)
+    elif args.name == "verify":
+        result = verify.run(args.out, args.quick)
     elif args.name == "fusion":
         result = fusion.run(args.out, args.quick, models=args.models.split(",") if args.models else None)
     else:

@@ -6,6 +6,21 @@ import numpy as np
 
 from ..errors import ConvInputError
 
+# The cosine for "same person" when neither the user nor the extractor's spec gives one: chosen before any
+# trained extractor was measured, kept for specs that name no threshold of their own.
+DEFAULT_SAME_THRESHOLD = 0.5
+
+
+def same_threshold(given: float | None, extractor_spec) -> tuple[float, str]:
+    """The threshold for "same person" and where it comes from: `given` (the user's), else the one measured
+    for the extractor (its spec's decoding.same_threshold, a face.specs.StageSpec here), else the default."""
+    if given is not None:
+        return float(given), "given"
+    if extractor_spec.same_threshold is not None:
+        return float(extractor_spec.same_threshold), f"measured for the extractor {extractor_spec.model_name}"
+    return DEFAULT_SAME_THRESHOLD, (f"default {DEFAULT_SAME_THRESHOLD:g}: the extractor {extractor_spec.model_name} "
+                                    "names no threshold of its own")
+
 
 def l2_normalise(v) -> np.ndarray:
     v = np.asarray(v, np.float64).ravel()

@@ -119,6 +119,17 @@ def default_models() -> tuple[dict[str, str | None], dict[str, str]]:
     return chosen, notes
 
 
+def stale_threshold_note(extractor, spec) -> list[str]:
+    """A note when a built-in extractor has a measured threshold its cached spec does not carry yet (a cache
+    converted before the threshold was measured): `convlab models fetch` rewrites the spec."""
+    from .. import realmodels
+    m = realmodels.MODELS.get(extractor[len(BUILTIN):]) if is_builtin(extractor) else None
+    if m is None or m.same_threshold is None or spec.same_threshold is not None:
+        return []
+    return [f"note: the cached spec of {m.name} predates its measured threshold {m.same_threshold:g}; "
+            f"{realmodels.FETCH_HINT} to refresh it"]
+
+
 def describe(role: str, model) -> dict:
     """Which model a stage ran and whether it is trained (None: a user's file, convlab cannot tell)."""
     if is_zoo(model):

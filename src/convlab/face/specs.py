@@ -60,6 +60,7 @@ class StageSpec:
     crop_expand: float = 1.0              # fitter
     point_layout: str = "xy"              # fitter: "xy" pairs or "planar" (all x, then all y)
     transposed: bool = False              # fitter: the network sees the crop transposed (MTCNN)
+    same_threshold: float | None = None   # extractor: cosine for "same person" measured for it, if any
     model_name: str = ""
 
 
@@ -97,7 +98,8 @@ def stage_spec(ms: ModelSpec, *, resize: str = "stretch", crop_expand: float = 1
                              "L2-normalised templates")
     return StageSpec(role, inp, output=d["output"], normalized=bool(d.get("normalized", True)),
                      crop_expand=crop_expand, point_layout=d.get("point_layout", "xy"),
-                     transposed=bool(d.get("transposed", False)), model_name=ms.name)
+                     transposed=bool(d.get("transposed", False)), same_threshold=d.get("same_threshold"),
+                     model_name=ms.name)
 
 
 def spec_path_for(model_path) -> str | None:

@@ -8,7 +8,9 @@ its timings mean nothing.
 
     nms        detector post-processing latency and accuracy over NMS_TOP_K x TOP_K x confidence
     nms-real   the same grid on a trained detector (CenterFace) over real photographs, + faces found per photograph
+    verify     genuine vs impostor cosines of the trained pipeline on real photographs and augmentations: ROC, EER,
+               the decision threshold, genuine scores vs face size
     fusion     model latency: original / + BN folding / + conv-activation fusion, per backend
     subnormal  subnormal weights: counts, injected fractions, flushed vs FTZ/DAZ, a per-operation microbenchmark
 """
-STUDIES = ("nms", "nms-real", "fusion", "subnormal")
+STUDIES = ("nms", "nms-real", "verify", "fusion", "subnormal")

@@ -52,7 +52,9 @@ DECODINGS: dict[str, tuple[tuple[str, ...], dict]] = {
     # Caffe/Matlab), its points still in the crop's own x, y.
     "landmarks": (("output", "num_points"),
                   {"normalized": True, "reference_points": None, "point_layout": "xy", "transposed": False}),
-    "embedding": (("output", "dim"), {"normalize": "l2"}),
+    # same_threshold: the cosine at and above which two templates are the same person, measured for this
+    # extractor (`convlab verify` and `gallery identify` default to it); None: not measured.
+    "embedding": (("output", "dim"), {"normalize": "l2", "same_threshold": None}),
 }
 _OUTPUT_KEYS = {"output", "loc", "conf", "heatmap", "scale", "offset", "landmarks"}
 _PRIOR_KEYS = {"min_sizes", "steps", "aspect_ratios", "clip", "densities"}
@@ -205,6 +207,11 @@ def _parse(d, src: str) -> ModelSpec:
     if kind == "landmarks" and (dec["point_layout"] not in ("xy", "planar") or not isinstance(dec["transposed"], bool)):
         raise ModelSpecError(f"{src}: decoding.point_layout must be xy or planar and decoding.transposed a boolean, "
                              f"got {dec['point_layout']!r}, {dec['transposed']!r}")
+    if kind == "embedding" and dec["same_threshold"] is None:
+        del dec["same_threshold"]       # a spec without one reads and writes as before it existed
+    elif kind == "embedding" and not -1.0 <= _numbers([dec["same_threshold"]], 1,
+                                                     f"{src}: decoding.same_threshold")[0] <= 1.0:
+        raise ModelSpecError(f"{src}: decoding.same_threshold is a cosine, in [-1, 1]; got {dec['same_threshold']!r}")
     if kind == "ssd":
         _check_priors(dec["priors"], f"{src}: decoding.priors")
         _numbers(dec["variances"], 2, f"{src}: decoding.variances")
