@@ -57,7 +57,8 @@ def register(subparsers) -> None:
                                    "builtin:NAME; `convlab models list`) or a path to an .onnx file.")
     m.add_argument("models", nargs="*", metavar="MODEL",
                    help="models to run (default: the five zoo models: mobilenet_v1 mobilenet_v2 detector fitter extractor)")
-    m.add_argument("--real", action="store_true", help="add the real models centerface, mtcnn_rnet, mtcnn_onet")
+    m.add_argument("--real", action="store_true", help="add the real trained models centerface, mtcnn_rnet, mtcnn_onet, "
+                                                          "mobileface (realmodels.BENCH_DEFAULT)")
     m.add_argument("--threads", type=int, default=1, help="threads for every runtime (default 1)")
     m.add_argument("--repeat", type=int, default=20, help="timed rounds, every runner once per round (default 20)")
     m.add_argument("--warmup", type=int, default=3, help="untimed calls per runner first (default 3)")
