@@ -74,3 +74,11 @@ def write_json(path: str | Path, obj, *, sort_keys: bool = True, indent: int = 2
 def read_json(path: str | Path):
     with open(path) as f:
         return json.load(f)
+
+
+def read_json_or_empty(path: str | Path) -> dict:
+    """A cache's manifest: {} when it is missing or unreadable (the cache is then rebuilt, not trusted)."""
+    try:
+        return read_json(path)
+    except (OSError, ValueError):
+        return {}

