@@ -343,7 +343,12 @@ def _extractor(tk, model: dict, calib_faces, lfw_calib, test_faces, cascades, ba
 
     result = evaluate(session, _pixels(aligned(inp, test_faces), inp), backend, worst, extra=cascade)
     ref = [l2_normalise(o[out]) for o in result["cpu"]]
-    threshold = metrics.pair_threshold(ref)
+    # A trained extractor's own operating point (its spec's same_threshold, measured by `convlab study
+    # verify`) is the decision a user makes; without one, the median pair splits the pairs in half.
+    measured = session.spec.decoding.get("same_threshold")
+    threshold = float(measured) if measured is not None else metrics.pair_threshold(ref)
+    how = ("the extractor's measured same_threshold (its spec; `convlab study verify`)" if measured is not None
+           else "median fp32 pair cosine (metrics.pair_threshold)")
     sides = [metrics.face_side(f.box) for f in test_faces]
     agreement = {}
     for key, v in result["variants"].items():
@@ -357,7 +362,7 @@ def _extractor(tk, model: dict, calib_faces, lfw_calib, test_faces, cascades, ba
                               "faces_lost_by_detector": len(ref) - len(idx)}
         agreement[key] = row
     return {"model": model.get("name", model["model"]), "trained": model["trained"], "note": model.get("note"), "output": out,
-            "threshold": {"value": threshold, "how": "median fp32 pair cosine (metrics.pair_threshold)"},
+            "threshold": {"value": threshold, "how": how},
             **_public(result), "agreement": agreement}
 
 
