@@ -21,16 +21,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tarfile
 import tempfile
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from .errors import ConvlabError
 from .fileio import atomic_write, read_json_or_empty
-from .realmodels import pip_download, sha256_file
+from .realmodels import pip_download, read_members, sha256_file
 
 FETCH_HINT = "run `make setup` (or `convlab photos fetch`)"
 FACE_RECOGNITION = "face_recognition==1.3.0"
@@ -115,27 +113,6 @@ def labelled() -> list[tuple[str, str]]:
     return [(f"builtin:{n}", who) for n, who in INSTALLED.items()] + ps
 
 
-def _read_members(archive: Path, members: list[str]) -> dict[str, bytes]:
-    out = {}
-    if archive.suffix in (".whl", ".zip"):
-        with zipfile.ZipFile(archive) as z:
-            names = set(z.namelist())
-            out = {m: z.read(m) for m in members if m in names}
-    else:
-        with tarfile.open(archive) as t:
-            for m in members:
-                try:
-                    f = t.extractfile(m)
-                except KeyError:
-                    f = None
-                if f is not None:
-                    out[m] = f.read()
-    missing = [m for m in members if m not in out]
-    if missing:
-        raise ConvlabError(f"{archive.name} has no member(s) {', '.join(missing)}")
-    return out
-
-
 def _manifest_path() -> Path:
     return cache_dir() / "manifest.json"
 
@@ -163,7 +140,7 @@ def fetch(names: list[str] | None = None, *,
         with tempfile.TemporaryDirectory(prefix="convlab-photos-") as tmp:
             dl = Path(tmp)
             log(f"downloading {req}{' (sdist)' if sdist else ''}")
-            data = _read_members(downloader(req, dl, sdist=sdist), [p.member for p in photos])
+            data = read_members(downloader(req, dl, sdist=sdist), [p.member for p in photos])
         for p in photos:
             got = hashlib.sha256(data[p.member]).hexdigest()
             if got != p.sha256:

