@@ -158,3 +158,11 @@ def test_real_model_input_follows_the_models_layout_and_normalisation():
 def test_subnormal_study_real_refuses_with_model(tmp_path, capsys):
     assert main(["study", "subnormal", "--real", "--model", "x.onnx", "--out", str(tmp_path)]) != 0
     assert "give --model or --real, not both" in capsys.readouterr().err
+
+
+def test_real_model_input_follows_the_models_channel_order():
+    from convlab.realmodels import MODELS
+    photo = np.zeros((3, 40, 60), np.float32)
+    photo[0] = 255.0                                   # pure red, RGB
+    bgr = subnormal.real_model_input(MODELS["mobileface"], photo)    # BGR, raw pixels
+    np.testing.assert_allclose(bgr[0, :, 50, 50], [0, 0, 255], rtol=1e-5)

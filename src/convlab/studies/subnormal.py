@@ -143,12 +143,14 @@ def kernel_probes(backends) -> list[dict]:
 
 
 def real_model_input(real, image: np.ndarray) -> dict[str, np.ndarray]:
-    """A trained model's feed from one (3, H, W) RGB photo: resized to its benchmark shape, laid out
-    and normalised as its RealModel entry says."""
+    """A trained model's feed from one (3, H, W) RGB photo: resized to its benchmark shape, in its
+    channel order, laid out and normalised as its RealModel entry says."""
     from skimage import transform
     n, a, b, c = real.bench_shape
     h, w = (b, c) if real.layout == "NCHW" else (a, b)
     x = transform.resize(image.transpose(1, 2, 0), (h, w), preserve_range=True, anti_aliasing=True)
+    if real.channel_order == "BGR":
+        x = x[..., ::-1]
     x = (x.astype(np.float32) - real.mean) / real.std
     x = np.broadcast_to(x.transpose(2, 0, 1) if real.layout == "NCHW" else x, real.bench_shape[1:])
     return np.ascontiguousarray(np.broadcast_to(x, real.bench_shape), np.float32)
@@ -157,7 +159,6 @@ def real_model_input(real, image: np.ndarray) -> dict[str, np.ndarray]:
 def _real_models() -> list:
     """Every trained model in the cache (realmodels), fed the astronaut photograph."""
     from .. import realmodels
-    from ..engine import Model
     _, images = study_images(512, 512, 0, people=("astronaut",))
     out = []
     for name, real in realmodels.MODELS.items():
@@ -166,8 +167,7 @@ def _real_models() -> list:
         except ConvlabError:
             continue                  # not fetched: the report lists what it studied
         m = onnx.load(str(path))
-        feed_name = next(iter(Model.load(m, {_graph_input(m): real.bench_shape}, passes="none").inputs))
-        feeds = {feed_name: real_model_input(real, images[0])}
+        feeds = {_graph_input(m): real_model_input(real, images[0])}
         out.append((f"{name} (trained)", lambda m=m: m, lambda f=feeds: f, (None,)))
     if not out:
         raise ConvlabError(f"no trained model is in the cache: {realmodels.FETCH_HINT}")
