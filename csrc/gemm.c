@@ -262,14 +262,15 @@ static int forced_path = CL_GEMM_AUTO;
 
 int cl_gemm_force_path(int path)
 {
-    if (path < CL_GEMM_AUTO || path > CL_GEMM_NARROW)
+    if (path < CL_GEMM_AUTO || path > CL_GEMM_LONG)
         return CL_EINVAL;
     forced_path = path;
     return CL_OK;
 }
 
-/* The rule, from A/B runs of the three paths on 1x1 convs (experiments/pointwise/layers.py and
- * bench.c there, AVX-512 Zen 4, 1 thread, thread CPU time; ratios are time / packed path):
+/* The rule, from A/B runs of the paths on 1x1 convs (experiments/pointwise/layers.py and bench.c
+ * there, 1 thread, thread CPU time; ratios are time / packed path).
+ * On Zen 4 (AVX-512 as two 256-bit halves, 2026-11/12):
  * - narrow (B in place, pixels broadcast, rows of C on lanes) wins whenever N is small: 7x7 maps
  *   0.65-0.96, 14x14 0.68-0.94 (512->512: 0.79-0.86, 107 GFLOP/s); at 20x20 it ties with wide
  *   (0.74-1.04 both; 15x25: narrow 0.78-0.87, wide 0.82-0.92), from 28x28 on wide is as good or
@@ -287,18 +288,28 @@ int cl_gemm_force_path(int path)
  *   for a narrow tile of one pixel (two FMA chains);
  * - and past 24 MB of C, wide again (cl_gemm_streams_c): it stores past the caches, the packed path
  *   cannot (16->96 at 240x400, 37 MB out: 4.7-6.0 ms against packed 5.4-7.0).
- * The wide figures are AVX-512's 24-row tile; a shorter tile (AVX2, NEON, scalar) stops at its
- * wide_max_m (gemm_unpacked_<isa>.c). */
+ * On Zen 5 (two full-width 512-bit FMA pipes, 2026-12-02) the tall wide tile falls behind packed
+ * for M > 24 (1.14-1.27 at 56x56, 28x28 and 120x200): one B load and 24 broadcasts per 24 FMAs
+ * keep the FMA pipes waiting. The long tile (one panel, 48 columns: 3 loads + 8 broadcasts per 24
+ * FMAs) takes over there: 0.61-0.92 of packed for M 24..144 at 56x56..240x400 (16->96 at 240x400,
+ * streamed, 0.84; 128->128 at 56x56 219 GFLOP/s), 0.97-0.99 at 28x28; narrow stays ahead up to
+ * N = 400 (0.80-0.90 at 7x7 and 14x14, long 1.05-1.43). The tall tile keeps M <= 24, which it
+ * covers in one pass over B (32->16 at 240x400: 0.51, long 0.76). Both tiles read the same panels
+ * and sum in the same order, so the rule only moves time.
+ * The wide figures are AVX-512's; a shorter tile (AVX2, NEON, scalar) stops at its wide_max_m
+ * (gemm_unpacked_<isa>.c), and only AVX-512 has a long tile. */
 enum { NARROW_MAX_N = 400, WIDE_MAX_M = 64, SHALLOW_K = 64, C_IN_L3_BYTES = 8 << 20 };
 
 static int choose_path(const cl_gemm_a *a, int N, const float *C, int ldc, const cl_epilogue *ep)
 {
     if (forced_path == CL_GEMM_NARROW && a->at)
         return CL_GEMM_NARROW;
-    if (forced_path == CL_GEMM_PACKED || forced_path == CL_GEMM_WIDE)
+    if (forced_path == CL_GEMM_PACKED || forced_path == CL_GEMM_WIDE || forced_path == CL_GEMM_LONG)
         return forced_path;
     if (a->at && N > GEMV_MAX_N && N <= NARROW_MAX_N && a->M >= a->un->narrow_nr)
         return CL_GEMM_NARROW;
+    if (a->un->long_nr && N > GEMV_MAX_N && a->M > a->un->wide_panels * a->uk->mr)
+        return CL_GEMM_LONG;
     int streams = cl_gemm_streams_c(a->M, N, a->K, C, ldc, ep ? ep->act : CL_ACT_NONE);
     if (a->un->wide_max_m && a->M > a->un->wide_max_m && !streams)
         return CL_GEMM_PACKED;
@@ -314,7 +325,8 @@ int cl_gemm(const cl_gemm_a *a, int N, const float *B, int ldb, float *C, int ld
         return CL_EINVAL;
     switch (choose_path(a, N, C, ldc, ep)) {
     case CL_GEMM_NARROW: return cl_gemm_narrow(a, N, B, ldb, C, ldc, ep, nthreads);
-    case CL_GEMM_WIDE: return cl_gemm_wide(a, N, B, ldb, C, ldc, ep, nthreads);
+    case CL_GEMM_WIDE: return cl_gemm_wide(a, N, B, ldb, C, ldc, ep, nthreads, 0);
+    case CL_GEMM_LONG: return cl_gemm_wide(a, N, B, ldb, C, ldc, ep, nthreads, 1);
     default: {
         cl_bsrc src = {.pack = pack_matrix, .K = a->K, .N = N, .data = B, .ld = ldb};
         return cl_gemm_src(a, &src, C, ldc, ep, nthreads);

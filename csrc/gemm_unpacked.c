@@ -38,12 +38,13 @@ static void sigmoid_rows(const cl_epilogue *ep, float *c, ptrdiff_t ldc, int row
 /* Columns [n_begin, n_end) of C. Row chunks split A's panels evenly (at most wide_panels each):
  * 4 panels run as 2 + 2, not 3 + 1 whose single panel would read B once for MR rows only. */
 static void wide_columns(const cl_gemm_a *a, const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc,
-                         const cl_epilogue *ep, int stream, int n_begin, int n_end)
+                         const cl_epilogue *ep, int stream, int long_tile, int n_begin, int n_end)
 {
     const cl_unpacked_ukernel *u = a->un;
-    int mr = a->uk->mr, nr = u->wide_nr, M = a->M, K = a->K, panels = a->mp / mr;
+    int mr = a->uk->mr, nr = long_tile ? u->long_nr : u->wide_nr, M = a->M, K = a->K, panels = a->mp / mr;
     int uk_act = ep && ep->act != CL_ACT_SIGMOID ? ep->act : CL_ACT_NONE;
-    int chunks = (panels + u->wide_panels - 1) / u->wide_panels;
+    int chunks = long_tile ? panels : (panels + u->wide_panels - 1) / u->wide_panels;
+    cl_wide_fn tile = long_tile ? u->wide_long : u->wide;
     int nc_max = WIDE_CHUNK_FLOATS / K / nr * nr;
     if (nc_max < nr)
         nc_max = nr;
@@ -59,7 +60,7 @@ static void wide_columns(const cl_gemm_a *a, const float *B, ptrdiff_t ldb, floa
                 int rows = M - i0 < np * mr ? M - i0 : np * mr;
                 epilogue_rows(ep, i0, np * mr, rows, bias, slope);
                 for (int j = 0; j < nc; j += nr)
-                    u->wide(np, kc, ap + (size_t)i0 * kc, (ptrdiff_t)kc * mr, B + k0 * ldb + n0 + j, ldb,
+                    tile(np, kc, ap + (size_t)i0 * kc, (ptrdiff_t)kc * mr, B + k0 * ldb + n0 + j, ldb,
                             C + i0 * ldc + n0 + j, ldc, rows, nc - j < nr ? nc - j : nr, flags, bias, slope,
                             uk_act);
                 if (flags & CL_UK_EPILOGUE)
@@ -73,20 +74,21 @@ static void wide_columns(const cl_gemm_a *a, const float *B, ptrdiff_t ldb, floa
 }
 
 int cl_gemm_wide(const cl_gemm_a *a, int N, const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc,
-                 const cl_epilogue *ep, int nthreads)
+                 const cl_epilogue *ep, int nthreads, int long_tile)
 {
-    int nr = a->un->wide_nr;
+    long_tile = long_tile && a->un->long_nr;
+    int nr = long_tile ? a->un->long_nr : a->un->wide_nr;
     /* whole tiles per thread, as cl_gemm_src: a column's sums never depend on the split */
     int share = ((N + nthreads - 1) / nthreads + nr - 1) / nr * nr;
     int parts = (N + share - 1) / share;
     int stream = cl_gemm_streams_c(a->M, N, a->K, C, ldc, ep ? ep->act : CL_ACT_NONE) ? CL_UK_STREAM : 0;
     if (parts == 1) {
-        wide_columns(a, B, ldb, C, ldc, ep, stream, 0, N);
+        wide_columns(a, B, ldb, C, ldc, ep, stream, long_tile, 0, N);
         return CL_OK;
     }
     CL_PARALLEL_FOR(parts)
     for (int p = 0; p < parts; p++)
-        wide_columns(a, B, ldb, C, ldc, ep, stream, p * share, (p + 1) * share < N ? (p + 1) * share : N);
+        wide_columns(a, B, ldb, C, ldc, ep, stream, long_tile, p * share, (p + 1) * share < N ? (p + 1) * share : N);
     return CL_OK;
 }
 

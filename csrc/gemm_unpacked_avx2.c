@@ -20,7 +20,7 @@ CL_ISA_BEGIN_AVX2
 #define WIDE_MAX_M 64
 #include "gemm_unpacked_impl.h"
 CL_ISA_END
-const cl_unpacked_ukernel cl_unpacked_avx2 = {WIDE_PANELS, WIDE_NR, NARROW_PX, NARROW_NR, WIDE_MAX_M, wide_ukernel, narrow_ukernel};
+CL_UNPACKED_UKERNEL(avx2);
 #else
-const cl_unpacked_ukernel cl_unpacked_avx2 = {0, 0, 0, 0, 0, 0, 0};
+const cl_unpacked_ukernel cl_unpacked_avx2 = {0};
 #endif

@@ -12,10 +12,11 @@ CL_ISA_BEGIN_AVX512
 #define WIDE_NV 1
 #define NARROW_PX 14
 #define NARROW_NV 2
-#define WIDE_MAX_M 0   /* 24 rows a tile: ahead of packed at any M (rule in gemm.c) */
+#define WIDE_MAX_M 0   /* the tall tile: 24 rows; the long one: 8 rows x 48 (rule in gemm.c) */
+#define WIDE_LONG_NV 3
 #include "gemm_unpacked_impl.h"
 CL_ISA_END
-const cl_unpacked_ukernel cl_unpacked_avx512 = {WIDE_PANELS, WIDE_NR, NARROW_PX, NARROW_NR, WIDE_MAX_M, wide_ukernel, narrow_ukernel};
+CL_UNPACKED_UKERNEL(avx512);
 #else
-const cl_unpacked_ukernel cl_unpacked_avx512 = {0, 0, 0, 0, 0, 0, 0};
+const cl_unpacked_ukernel cl_unpacked_avx512 = {0};
 #endif

@@ -3,10 +3,18 @@
  * gemm_unpacked_<isa>.c includes it with
  *   UK_MR         rows of the packed A panels (the packed micro-kernel's MR: the wide tile reads them),
  *   WIDE_PANELS   at most this many A panels per wide tile, WIDE_NV vectors of columns,
- *   NARROW_PX     at most this many columns of B per narrow tile, NARROW_NV vectors of rows of C.
+ *   NARROW_PX     at most this many columns of B per narrow tile, NARROW_NV vectors of rows of C,
+ *   WIDE_LONG_NV  optional: vectors of columns of the long tile (one A panel), for many rows of C.
  * Both sum every output in k order with one FMA per k, as the packed micro-kernel does, so every
  * path of cl_gemm gives the same bits. Contracts: cl_wide_fn and cl_narrow_fn in cl_gemm.h. */
 #define WIDE_NR (WIDE_NV * CLV_W)
+#ifdef WIDE_LONG_NV
+#define LONG_NR (WIDE_LONG_NV * CLV_W)
+#define WIDE_NV_MAX (WIDE_LONG_NV > WIDE_NV ? WIDE_LONG_NV : WIDE_NV)
+#else
+#define LONG_NR 0
+#define WIDE_NV_MAX WIDE_NV
+#endif
 #define NARROW_NR (NARROW_NV * CLV_W)
 /* Ahead of the wide tile's B loads: a tile reads one short piece of each of K rows, more streams
  * than the hardware prefetchers follow, so the first row chunk would wait on memory per piece. */
@@ -28,22 +36,22 @@ static inline void store_cols(float *p, clv v, int full, int n, int stream)
 }
 
 /* Wide tile: rows = panels * UK_MR rows of C (A panel p at a + p * a_panel, kc x UK_MR, k-major)
- * by WIDE_NR columns read straight from B's rows; full (all WIDE_NR columns valid) is a constant
+ * by nv vectors of columns read straight from B's rows; full (all nv vectors valid) is a constant
  * once inlined, so the masked loads of the right edge cost nothing elsewhere. With CL_UK_STREAM,
  * full rows of C go out with cache-bypassing stores. */
 static inline __attribute__((always_inline)) void
-wide_tile(int panels, int full, int kc, const float *a, ptrdiff_t a_panel, const float *b, ptrdiff_t ldb,
+wide_tile(int panels, int nv, int full, int kc, const float *a, ptrdiff_t a_panel, const float *b, ptrdiff_t ldb,
           float *c, ptrdiff_t ldc, int rows, int cols, int flags, const float *bias, const float *slope, int act)
 {
-    clv acc[WIDE_PANELS * UK_MR][WIDE_NV];
+    clv acc[WIDE_PANELS * UK_MR][WIDE_NV_MAX];
     CL_UNROLL for (int i = 0; i < panels * UK_MR; i++)
-        CL_UNROLL for (int j = 0; j < WIDE_NV; j++)
+        CL_UNROLL for (int j = 0; j < nv; j++)
             acc[i][j] = flags & CL_UK_LOAD && i < rows ? load_cols(c + i * ldc + j * CLV_W, full, cols - j * CLV_W)
                                                        : clv_set1(0.0f);
     for (int k = 0; k < kc; k++) {
-        clv bv[WIDE_NV], av[WIDE_PANELS * UK_MR / CLV_W + 1];
+        clv bv[WIDE_NV_MAX], av[WIDE_PANELS * UK_MR / CLV_W + 1];
         __builtin_prefetch(b + WIDE_PREFETCH);
-        CL_UNROLL for (int j = 0; j < WIDE_NV; j++)
+        CL_UNROLL for (int j = 0; j < nv; j++)
             bv[j] = load_cols(b + j * CLV_W, full, cols - j * CLV_W);
         if (CLV_BROADCAST_FROM_REGISTER)   /* whole vectors of A, each row an FMA by one lane */
             CL_UNROLL for (int q = 0; q < panels * UK_MR / CLV_W; q++)
@@ -51,7 +59,7 @@ wide_tile(int panels, int full, int kc, const float *a, ptrdiff_t a_panel, const
         CL_UNROLL for (int i = 0; i < panels * UK_MR; i++) {
             clv ai = CLV_BROADCAST_FROM_REGISTER ? clv_dup_lane(av[i / CLV_W], i % CLV_W)
                                                  : clv_set1(a[i / UK_MR * a_panel + i % UK_MR]);
-            CL_UNROLL for (int j = 0; j < WIDE_NV; j++)
+            CL_UNROLL for (int j = 0; j < nv; j++)
                 acc[i][j] = clv_fma(ai, bv[j], acc[i][j]);
         }
         a += UK_MR;
@@ -62,10 +70,10 @@ wide_tile(int panels, int full, int kc, const float *a, ptrdiff_t a_panel, const
             break;
         if (flags & CL_UK_EPILOGUE) {
             clv bi = clv_set1(bias[i]), si = clv_set1(slope[i]);
-            CL_UNROLL for (int j = 0; j < WIDE_NV; j++)
+            CL_UNROLL for (int j = 0; j < nv; j++)
                 acc[i][j] = clv_act(clv_add(acc[i][j], bi), act, si);
         }
-        CL_UNROLL for (int j = 0; j < WIDE_NV; j++)
+        CL_UNROLL for (int j = 0; j < nv; j++)
             store_cols(c + i * ldc + j * CLV_W, acc[i][j], full, cols - j * CLV_W, flags & CL_UK_STREAM);
     }
 }
@@ -75,9 +83,9 @@ wide_tile(int panels, int full, int kc, const float *a, ptrdiff_t a_panel, const
         if (p <= WIDE_PANELS) {                                                                           \
             int q = p <= WIDE_PANELS ? p : 1;   /* keeps the dead cases inside acc */                     \
             if (cols == WIDE_NR)                                                                          \
-                wide_tile(q, 1, kc, a, a_panel, b, ldb, c, ldc, rows, cols, flags, bias, slope, act);     \
+                wide_tile(q, WIDE_NV, 1, kc, a, a_panel, b, ldb, c, ldc, rows, cols, flags, bias, slope, act); \
             else                                                                                          \
-                wide_tile(q, 0, kc, a, a_panel, b, ldb, c, ldc, rows, cols, flags, bias, slope, act);     \
+                wide_tile(q, WIDE_NV, 0, kc, a, a_panel, b, ldb, c, ldc, rows, cols, flags, bias, slope, act); \
         }                                                                                                 \
         break;
 
@@ -89,6 +97,25 @@ static void wide_ukernel(int panels, int kc, const float *a, ptrdiff_t a_panel, 
     WIDE_CASE(1) WIDE_CASE(2) WIDE_CASE(3) WIDE_CASE(4)
     }
 }
+
+#ifdef WIDE_LONG_NV
+/* The long tile: one A panel by LONG_NR columns. Per k it loads WIDE_LONG_NV vectors of B for
+ * UK_MR broadcasts, where the tall tile loads one for 3 * UK_MR: on a core with two full-width
+ * FMA pipes the tall tile's broadcasts, not its FMAs, set its pace (measured: gemm.c's rule). */
+static void long_ukernel(int panels, int kc, const float *a, ptrdiff_t a_panel, const float *b, ptrdiff_t ldb,
+                         float *c, ptrdiff_t ldc, int rows, int cols, int flags, const float *bias,
+                         const float *slope, int act)
+{
+    (void)panels;
+    if (cols == LONG_NR)
+        wide_tile(1, WIDE_LONG_NV, 1, kc, a, a_panel, b, ldb, c, ldc, rows, cols, flags, bias, slope, act);
+    else
+        wide_tile(1, WIDE_LONG_NV, 0, kc, a, a_panel, b, ldb, c, ldc, rows, cols, flags, bias, slope, act);
+}
+#define LONG_UKERNEL long_ukernel
+#else
+#define LONG_UKERNEL 0
+#endif
 
 /* Narrow tile, the transpose: px columns of B are the broadcast operand (read from B's rows, so
  * any px wastes no lane), NARROW_NR rows of C the vector lanes (wt: A^T, k x NARROW_NR, k-major).
@@ -144,3 +171,7 @@ static void narrow_ukernel(int px, int kc, const float *x, ptrdiff_t ldx, const 
     NARROW_CASE(13) NARROW_CASE(14)
     }
 }
+
+#define CL_UNPACKED_UKERNEL(isa)                                                                     \
+    const cl_unpacked_ukernel cl_unpacked_##isa = {WIDE_PANELS, WIDE_NR, NARROW_PX, NARROW_NR, WIDE_MAX_M, \
+                                                   wide_ukernel, narrow_ukernel, LONG_NR, LONG_UKERNEL}

@@ -15,7 +15,7 @@
  * against this wide tile's 16 in 20 */
 #define WIDE_MAX_M 64
 #include "gemm_unpacked_impl.h"
-const cl_unpacked_ukernel cl_unpacked_neon = {WIDE_PANELS, WIDE_NR, NARROW_PX, NARROW_NR, WIDE_MAX_M, wide_ukernel, narrow_ukernel};
+CL_UNPACKED_UKERNEL(neon);
 #else
-const cl_unpacked_ukernel cl_unpacked_neon = {0, 0, 0, 0, 0, 0, 0};
+const cl_unpacked_ukernel cl_unpacked_neon = {0};
 #endif

@@ -11,4 +11,4 @@
 #define WIDE_MAX_M 64   /* as AVX2 and NEON: the tall wide tile is AVX-512's */
 #include "gemm_unpacked_impl.h"
 
-const cl_unpacked_ukernel cl_unpacked_scalar = {WIDE_PANELS, WIDE_NR, NARROW_PX, NARROW_NR, WIDE_MAX_M, wide_ukernel, narrow_ukernel};
+CL_UNPACKED_UKERNEL(scalar);

@@ -1,5 +1,6 @@
 """The loop nests of cl_gemm under a 1x1 conv (im2col/c): the packed path and the two that read the
-input in place (wide tile for few output channels, narrow transposed tile for small maps). The rule
+input in place (a tall wide tile for few output channels, a long one (AVX-512) for many, a narrow transposed tile
+for small maps). The rule
 in gemm.c picks one by shape; here each is forced in turn (cl_gemm_force_path) under every ISA this
 CPU runs, and must match the oracle and give the same bits as the others (each output is one FMA
 chain in k order) at 1, 2 and 4 threads."""
@@ -17,13 +18,13 @@ from conv_oracle import assert_conv_close
 pytestmark = pytest.mark.skipif(_ffi.unavailable() is not None, reason=str(_ffi.unavailable()))
 
 ACTS = [None, "relu", "relu6", ("leaky_relu", 0.1), "prelu", "sigmoid", "hardswish"]
-PATHS = ("wide", "narrow", "packed", "auto")
+PATHS = ("wide", "long", "narrow", "packed", "auto")
 
 
 def _force(path):
     lib = _ffi.lib
     code = {"auto": lib.CL_GEMM_AUTO, "packed": lib.CL_GEMM_PACKED, "wide": lib.CL_GEMM_WIDE,
-            "narrow": lib.CL_GEMM_NARROW}[path]
+            "narrow": lib.CL_GEMM_NARROW, "long": lib.CL_GEMM_LONG}[path]
     assert lib.cl_gemm_force_path(code) == lib.CL_OK
 
 

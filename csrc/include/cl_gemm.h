@@ -39,9 +39,10 @@ cl_gemm_a *cl_gemm_pack_a_pointwise(int M, int K, const float *A, int lda);
 
 /* Which loop nest cl_gemm runs (every one gives the same bits): by default (CL_GEMM_AUTO) a rule on
  * M, N, K (gemm.c); the others force one, for tests and A/B timing. CL_GEMM_NARROW applies only to
- * an A from cl_gemm_pack_a_pointwise (else the rule decides). Returns CL_EINVAL for an unknown
+ * an A from cl_gemm_pack_a_pointwise (else the rule decides); CL_GEMM_LONG is CL_GEMM_WIDE on an ISA
+ * without a long tile. Returns CL_EINVAL for an unknown
  * path. Not thread-safe: call it between GEMMs. */
-enum { CL_GEMM_AUTO = 0, CL_GEMM_PACKED = 1, CL_GEMM_WIDE = 2, CL_GEMM_NARROW = 3 };
+enum { CL_GEMM_AUTO = 0, CL_GEMM_PACKED = 1, CL_GEMM_WIDE = 2, CL_GEMM_NARROW = 3, CL_GEMM_LONG = 4 };
 int cl_gemm_force_path(int path);
 
 /* cl_gemm with A unpacked (packs it per call): convenient, slower for repeated A. */
@@ -93,6 +94,8 @@ typedef struct {
     int wide_max_m;   /* 0, or the M past which the packed micro-kernel beats the wide tile (measured) */
     cl_wide_fn wide;
     cl_narrow_fn narrow;
+    int long_nr;      /* 0, or the columns of the long tile: one A panel (MR rows) a tile */
+    cl_wide_fn wide_long;
 } cl_unpacked_ukernel;
 extern const cl_unpacked_ukernel cl_unpacked_scalar, cl_unpacked_avx2, cl_unpacked_avx512, cl_unpacked_neon;
 
@@ -110,8 +113,9 @@ struct cl_gemm_a {
  * from memory however it was written, so the wide path writes it past the caches. */
 enum { CL_GEMM_STREAM_MIN_BYTES = 24 << 20 };
 int cl_gemm_streams_c(int M, int N, int K, const float *C, ptrdiff_t ldc, int act);
+/* long_tile: the wide loops around the long tile (where the ISA has one) instead of the tall one */
 int cl_gemm_wide(const cl_gemm_a *a, int N, const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc,
-                 const cl_epilogue *ep, int nthreads);
+                 const cl_epilogue *ep, int nthreads, int long_tile);
 int cl_gemm_narrow(const cl_gemm_a *a, int N, const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc,
                    const cl_epilogue *ep, int nthreads);
 

@@ -317,8 +317,8 @@ static void check_gemm(int M, int N, int K)
  * between C's rows must survive. */
 static void check_gemm_paths(int M, int N, int K, int act)
 {
-    static const int paths[] = {CL_GEMM_WIDE, CL_GEMM_NARROW, CL_GEMM_PACKED, CL_GEMM_AUTO};
-    static const char *names[] = {"wide", "narrow", "packed", "auto"};
+    static const int paths[] = {CL_GEMM_WIDE, CL_GEMM_LONG, CL_GEMM_NARROW, CL_GEMM_PACKED, CL_GEMM_AUTO};
+    static const char *names[] = {"wide", "long", "narrow", "packed", "auto"};
     static const int threads[] = {1, 2, 4};
     int lda = K + 1, ldb = N + 3, ldc = N + 2;
     float *A = malloc(sizeof(float) * M * lda), *B = malloc(sizeof(float) * K * ldb);
@@ -348,7 +348,7 @@ static void check_gemm_paths(int M, int N, int K, int act)
                     }
                 if (p == 0 && t == 0)
                     memcpy(C0, C, sizeof(float) * M * ldc);
-                else if (!(paths[p] != CL_GEMM_WIDE && paths[p] != CL_GEMM_NARROW && N <= 2))
+                else if (!(paths[p] != CL_GEMM_WIDE && paths[p] != CL_GEMM_LONG && paths[p] != CL_GEMM_NARROW && N <= 2))
                     identical = !memcmp(C0, C, sizeof(float) * M * ldc);
                 checks++;
                 if (bad || !identical) {

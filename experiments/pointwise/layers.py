@@ -10,7 +10,7 @@ from convlab.kernels.c._ffi import lib
 from convlab.spec import ConvSpec
 
 PATHS = {"auto": lib.CL_GEMM_AUTO, "packed": lib.CL_GEMM_PACKED, "wide": lib.CL_GEMM_WIDE,
-         "narrow": lib.CL_GEMM_NARROW}
+         "narrow": lib.CL_GEMM_NARROW, "long": lib.CL_GEMM_LONG}
 SHAPES = [  # c_in, c_out, h, w, where
     (32, 16, 240, 400, "centerface"), (144, 24, 120, 200, "centerface"), (96, 24, 120, 200, "centerface"),
     (192, 32, 60, 100, "centerface"), (16, 96, 240, 400, "centerface"), (24, 144, 120, 200, "centerface"),
