@@ -14,16 +14,18 @@ struct cl_im2col {
 typedef struct {
     const cl_conv_shape *s;
     const float *x;                 /* first channel of this image and group */
-    /* Small maps (pack_gathered): x copied once into zero-bordered planes of hp x wp, and for each
-     * tap the offset in such a plane of every output pixel's input. */
+    /* Small maps: x copied once into zero-bordered planes of hp x wp (padded_plane floats each);
+     * stride 2 (pack_gathered) adds, for each tap, the offset in such a plane of every output
+     * pixel's input; stride 1 (pack_flat) needs none. */
     const float *padded;
     const int *offsets;
     ptrdiff_t padded_plane;
 } im2col_ctx;
 
 /* Output rows this short make pack_im2col a run per row per panel row (4x5 maps: 2304 runs of
- * five for a 256-channel 3x3 conv, 55% of its time). Below this width a gather from padded planes
- * through a per-call offset table packs instead: 256->12 3x3 at 4x5, 132 -> see the commit. */
+ * five for a 256-channel 3x3 conv, 55% of its time). Below this width the input is copied into
+ * zero-bordered planes first; stride 1 then packs each row of X_col as one run of a plane
+ * (pack_flat), other strides gather through a per-call offset table (pack_gathered). */
 #define GATHER_MAX_OW 16
 #define GATHER_MAX_PIXELS 1024
 
@@ -122,6 +124,46 @@ static void pack_gathered(const cl_bsrc *src, int k0, int kc, int n0, int nc, in
     }
 }
 
+/* Stride 1 on zero-bordered planes: tap (i, j) of the output pixel at flat column n = oy * wp + ox
+ * reads the plane at n + i * dh * wp + j * dw, so a row of X_col over these flat columns is one
+ * contiguous run. The columns ox >= ow (ow..wp-1 of each row but the last) are computed and
+ * dropped (compact_flat): fewer than a panel's width on the maps this serves (4x5 maps: 26 flat
+ * columns, one 32-column panel as for the 20 real ones), where the gather's table lookups cost
+ * 3x the micro-kernel (256->12 3x3 at 4x5). */
+static void pack_flat(const cl_bsrc *src, int k0, int kc, int n0, int nc, int nr, float *dst)
+{
+    const im2col_ctx *c = src->ctx;
+    const cl_conv_shape *s = c->s;
+    int wp = s->w + s->pl + s->pr;
+    for (int p = 0; p < nc; p += nr) {
+        int cols = nc - p < nr ? nc - p : nr;
+        int ci = k0 / (s->kh * s->kw), i = k0 % (s->kh * s->kw) / s->kw, j = k0 % s->kw;
+        for (int k = k0; k < k0 + kc; k++) {
+            const float *run = c->padded + ci * c->padded_plane + (ptrdiff_t)i * s->dh * wp + j * s->dw + n0 + p;
+            for (int q = 0; q < cols; q++)
+                dst[q] = run[q];
+            for (int q = cols; q < nr; q++)
+                dst[q] = 0.0f;
+            dst += nr;
+            if (++j == s->kw) {
+                j = 0;
+                if (++i == s->kh)
+                    i = 0, ci++;
+            }
+        }
+    }
+}
+
+/* The flat columns of pack_flat's product (rows of ldf) into the output planes (oh x ow). */
+static void compact_flat(const cl_conv_shape *s, int rows, const float *flat, int ldf, float *y)
+{
+    int wp = s->w + s->pl + s->pr;
+    for (int r = 0; r < rows; r++)
+        for (int oy = 0; oy < s->oh; oy++)
+            memcpy(y + ((ptrdiff_t)r * s->oh + oy) * s->ow, flat + (ptrdiff_t)r * ldf + (ptrdiff_t)oy * wp,
+                   sizeof(float) * (size_t)s->ow);
+}
+
 /* The zero-bordered planes and offset table of pack_gathered for one image and group (NULL, and
  * the caller packs run by run, if they cannot be allocated). */
 static float *gather_setup(const cl_conv_shape *s, const float *x, int cig, int **offsets, ptrdiff_t *plane)
@@ -129,8 +171,8 @@ static float *gather_setup(const cl_conv_shape *s, const float *x, int cig, int 
     int hp = s->h + s->pt + s->pb, wp = s->w + s->pl + s->pr, taps = s->kh * s->kw, npix = s->oh * s->ow;
     *plane = (ptrdiff_t)hp * wp;
     float *padded = calloc((size_t)cig * (size_t)*plane, sizeof(float));
-    *offsets = malloc(sizeof(int) * (size_t)taps * (size_t)npix);
-    if (!padded || !*offsets) {
+    *offsets = s->sh == 1 && s->sw == 1 ? NULL : malloc(sizeof(int) * (size_t)taps * (size_t)npix);
+    if (!padded || (!*offsets && !(s->sh == 1 && s->sw == 1))) {
         free(padded);
         free(*offsets);
         return NULL;
@@ -139,6 +181,8 @@ static float *gather_setup(const cl_conv_shape *s, const float *x, int cig, int 
         for (int y = 0; y < s->h; y++)
             memcpy(padded + c * *plane + (ptrdiff_t)(y + s->pt) * wp + s->pl, x + ((ptrdiff_t)c * s->h + y) * s->w,
                    sizeof(float) * (size_t)s->w);
+    if (!*offsets)
+        return padded;
     for (int i = 0; i < s->kh; i++)
         for (int j = 0; j < s->kw; j++)
             for (int n = 0; n < npix; n++)
@@ -189,17 +233,27 @@ int cl_im2col_run(const cl_im2col *p, const cl_conv_shape *s, const float *x, fl
             cl_bsrc src = {.pack = pack_im2col, .K = k, .N = npix, .data = xg, .ld = in_plane, .ctx = &ctx};
             cl_epilogue e = cl_epilogue_from(ep, gi * cog);
             int *offsets = NULL;
-            float *padded = NULL;
+            float *padded = NULL, *flat = NULL;
             if (!is_plain_gemm(s) && s->ow < GATHER_MAX_OW && npix <= GATHER_MAX_PIXELS
                 && (padded = gather_setup(s, xg, cig, &offsets, &ctx.padded_plane))) {
                 ctx.padded = padded;
                 ctx.offsets = offsets;
-                src.pack = pack_gathered;
+                src.pack = offsets ? pack_gathered : pack_flat;
+                if (!offsets) {
+                    src.N = (s->oh - 1) * (s->w + s->pl + s->pr) + s->ow;
+                    if (!(flat = malloc(sizeof(float) * (size_t)cog * (size_t)src.N))) {
+                        free(padded);
+                        return CL_ENOMEM;
+                    }
+                }
             }
             int rc = is_plain_gemm(s) ? cl_gemm(p->a[gi], npix, xg, npix, yg, npix, &e, nthreads)
-                                      : cl_gemm_src(p->a[gi], &src, yg, npix, &e, nthreads);
+                                      : cl_gemm_src(p->a[gi], &src, flat ? flat : yg, flat ? src.N : npix, &e, nthreads);
+            if (flat && rc == CL_OK)
+                compact_flat(s, cog, flat, src.N, yg);
             free(padded);
             free(offsets);
+            free(flat);
             if (rc != CL_OK)
                 return rc;
         }

@@ -1,9 +1,12 @@
 /* Direct convolution for few input channels: a network's first layer (3 -> 16..64 channels, 3x3
  * stride 2), where im2col spends more time gathering a strided column matrix of K = 27 rows than
- * the GEMM spends on it. Here each image is copied once into a zero-bordered plane per channel whose
- * columns are split by stride phase (padded column c of a row at (c % sw) * phase + c / sw), so every
- * tap of every output column is a unit-stride vector load; the ISA's row kernel (conv_stem_impl.h)
- * then computes 8 output channels of an output row at once from each loaded input vector.
+ * the GEMM spends on it. Here the input rows a band of output rows reads are copied into zero-bordered
+ * rows per channel whose columns are split by stride phase (padded column c of a row at
+ * (c % sw) * phase + c / sw), so every tap of every output column is a unit-stride vector load; the
+ * ISA's row kernel (conv_stem_impl.h) then computes 8 output channels of an output row at once from
+ * each loaded input vector. The band (STEM_BAND output rows) keeps the copy in L2 and small: a
+ * copy of the whole image (CenterFace's 3x480x800: 4.8 MB) was a fresh allocation per call, its
+ * pages faulted in and cleared every time.
  * Every output sums its taps in the same order (channel, row, column) whatever the thread count. */
 #include <stdlib.h>
 #include <string.h>
@@ -27,19 +30,53 @@ static const cl_stem_kernel *stem_for_isa(void)
 typedef struct {
     const cl_conv_shape *s;
     const cl_stem_kernel *k;
-    const float *plane;         /* the phase-split copy of one image */
-    ptrdiff_t row, phase, chan; /* floats per padded row, per phase, per channel */
+    const float *x;             /* the image */
+    ptrdiff_t row, phase, chan; /* floats per padded row, per phase, per channel of a band */
     const float *wt, *bias, *slope;   /* per block of CL_STEM_CO channels, zero-padded */
     float *y;                   /* the image's output */
     int act, ntaps, blocks;
 } stem_job;
 
-/* Output rows t0..t1-1. A row is done in chunks of STEM_CHUNK columns, every channel block of a
- * chunk before the next chunk, so the chunk's input (ntaps rows of it) stays in L1 while all the
- * blocks read it: on a wide map (CenterFace's 800) whole rows would be re-read from L2 per block. */
+/* Output rows per band: their input rows (STEM_BAND * sh + kh - sh for 3x3 s2) are copied together. */
+enum { STEM_BAND = 8 };
+
+/* Padded input row pr (pt rows of padding above the image) into dst, split by column phase; dst's
+ * padding columns are zero already and stay so (only the image's columns are written). */
+static void copy_row(const stem_job *j, int ci, int pr, float *dst)
+{
+    const cl_conv_shape *s = j->s;
+    int r = pr - s->pt;
+    if (r < 0 || r >= s->h) {
+        memset(dst, 0, sizeof(float) * (size_t)j->row);
+        return;
+    }
+    const float *src = j->x + ((ptrdiff_t)ci * s->h + r) * s->w;
+    if (s->sw == 2) {   /* the common stem: one pass, pairs (even, odd) the compiler vectorises */
+        float *pe = dst, *po = dst + j->phase;
+        int c = 0;
+        if (s->pl & 1)
+            po[s->pl / 2] = src[0], c = 1;
+        for (int k = (s->pl + c) / 2; c + 1 < s->w; c += 2, k++)
+            pe[k] = src[c], po[k] = src[c + 1];
+        if (c < s->w)
+            pe[(s->pl + c) / 2] = src[c];
+        return;
+    }
+    for (int ph = 0; ph < s->sw; ph++) {   /* the input columns c with (pl + c) % sw == ph */
+        int c0 = ((ph - s->pl) % s->sw + s->sw) % s->sw;
+        float *d = dst + ph * j->phase + (s->pl + c0) / s->sw;
+        for (int c = c0; c < s->w; c += s->sw)
+            *d++ = src[c];
+    }
+}
+
+/* Output rows t0..t1-1, a band at a time into band (j->chan floats per channel, zeroed). A row is
+ * done in chunks of STEM_CHUNK columns, every channel block of a chunk before the next chunk, so
+ * the chunk's input (ntaps rows of it) stays in L1 while all the blocks read it: on a wide map
+ * (CenterFace's 800) whole rows would be re-read from L2 per block. */
 enum { STEM_CHUNK = 128 };
 
-static int stem_rows(const stem_job *j, int t0, int t1)
+static int stem_rows(const stem_job *j, float *band, int t0, int t1)
 {
     const cl_conv_shape *s = j->s;
     const float **tap = malloc(sizeof *tap * (size_t)j->ntaps * 2);
@@ -50,29 +87,36 @@ static int stem_rows(const stem_job *j, int t0, int t1)
     }
     const float **at = tap + j->ntaps;
     int act = j->act == CL_ACT_SIGMOID ? CL_ACT_NONE : j->act;
-    for (int oy = t0; oy < t1; oy++) {
-        int k = 0;
+    for (int b0 = t0; b0 < t1; b0 += STEM_BAND) {
+        int b1 = t1 - b0 < STEM_BAND ? t1 : b0 + STEM_BAND, first = b0 * s->sh;
+        int rows = (b1 - 1 - b0) * s->sh + (s->kh - 1) * s->dh + 1;
         for (int ci = 0; ci < s->c_in; ci++)
-            for (int ky = 0; ky < s->kh; ky++)
-                for (int kx = 0; kx < s->kw; kx++) {
-                    int c = kx * s->dw;
-                    tap[k++] = j->plane + ci * j->chan + (ptrdiff_t)(oy * s->sh + ky * s->dh) * j->row
-                               + (c % s->sw) * j->phase + c / s->sw;
+            for (int r = 0; r < rows; r++)
+                copy_row(j, ci, first + r, band + ci * j->chan + r * j->row);
+        for (int oy = b0; oy < b1; oy++) {
+            int k = 0;
+            for (int ci = 0; ci < s->c_in; ci++)
+                for (int ky = 0; ky < s->kh; ky++)
+                    for (int kx = 0; kx < s->kw; kx++) {
+                        int c = kx * s->dw;
+                        tap[k++] = band + ci * j->chan + (ptrdiff_t)(oy * s->sh + ky * s->dh - first) * j->row
+                                   + (c % s->sw) * j->phase + c / s->sw;
+                    }
+            for (int x0 = 0; x0 < s->ow; x0 += STEM_CHUNK) {
+                int n = s->ow - x0 < STEM_CHUNK ? s->ow - x0 : STEM_CHUNK;
+                for (k = 0; k < j->ntaps; k++)
+                    at[k] = tap[k] + x0;
+                for (int b = 0; b < j->blocks; b++) {
+                    int co0 = b * CL_STEM_CO;
+                    float *outs[CL_STEM_CO];
+                    for (int c = 0; c < CL_STEM_CO; c++)
+                        outs[c] = co0 + c < s->c_out ? j->y + ((ptrdiff_t)(co0 + c) * s->oh + oy) * s->ow + x0 : spare;
+                    j->k->row(j->ntaps, at, j->wt + (size_t)b * j->ntaps * CL_STEM_CO, outs, n, j->bias + co0,
+                              j->slope + co0, act);
+                    if (j->act == CL_ACT_SIGMOID)
+                        for (int c = 0; c < CL_STEM_CO && co0 + c < s->c_out; c++)
+                            cl_sigmoid_inplace(outs[c], (size_t)n);
                 }
-        for (int x0 = 0; x0 < s->ow; x0 += STEM_CHUNK) {
-            int n = s->ow - x0 < STEM_CHUNK ? s->ow - x0 : STEM_CHUNK;
-            for (k = 0; k < j->ntaps; k++)
-                at[k] = tap[k] + x0;
-            for (int b = 0; b < j->blocks; b++) {
-                int co0 = b * CL_STEM_CO;
-                float *rows[CL_STEM_CO];
-                for (int c = 0; c < CL_STEM_CO; c++)
-                    rows[c] = co0 + c < s->c_out ? j->y + ((ptrdiff_t)(co0 + c) * s->oh + oy) * s->ow + x0 : spare;
-                j->k->row(j->ntaps, at, j->wt + (size_t)b * j->ntaps * CL_STEM_CO, rows, n, j->bias + co0,
-                          j->slope + co0, act);
-                if (j->act == CL_ACT_SIGMOID)
-                    for (int c = 0; c < CL_STEM_CO && co0 + c < s->c_out; c++)
-                        cl_sigmoid_inplace(rows[c], (size_t)n);
             }
         }
     }
@@ -86,13 +130,12 @@ int cl_stem_run(const cl_conv_shape *s, const float *x, const float *w, float *y
     if (!x || !w || !y || nthreads < 1 || cl_conv_shape_check(s) != CL_OK || s->groups != 1)
         return CL_EINVAL;
     int ntaps = s->c_in * s->kh * s->kw, blocks = (s->c_out + CL_STEM_CO - 1) / CL_STEM_CO;
-    int pw = s->pl + s->w + s->pr, ph_rows = s->pt + s->h + s->pb;
-    ptrdiff_t phase = (pw + s->sw - 1) / s->sw + STEM_SLACK, row = s->sw * phase, chan = ph_rows * row;
-    float *plane = calloc((size_t)s->c_in * (size_t)chan, sizeof(float));
+    int pw = s->pl + s->w + s->pr, band_rows = (STEM_BAND - 1) * s->sh + (s->kh - 1) * s->dh + 1;
+    ptrdiff_t phase = (pw + s->sw - 1) / s->sw + STEM_SLACK, row = s->sw * phase, chan = band_rows * row;
     float *wt = calloc((size_t)blocks * ntaps * CL_STEM_CO, sizeof(float));
     float *bs = calloc((size_t)blocks * CL_STEM_CO * 2, sizeof(float));
-    if (!plane || !wt || !bs) {
-        free(plane), free(wt), free(bs);
+    if (!wt || !bs) {
+        free(wt), free(bs);
         return CL_ENOMEM;
     }
     /* weights as [block][tap][channel]: one contiguous row of CL_STEM_CO per tap */
@@ -102,48 +145,25 @@ int cl_stem_run(const cl_conv_shape *s, const float *x, const float *w, float *y
         bs[co] = ep && ep->bias ? ep->bias[co] : 0.0f;
         bs[blocks * CL_STEM_CO + co] = ep && ep->slope ? ep->slope[co] : 0.0f;
     }
-    stem_job j = {s, stem_for_isa(), plane, row, phase, chan, wt, bs, bs + blocks * CL_STEM_CO, NULL,
+    stem_job j = {s, stem_for_isa(), NULL, row, phase, chan, wt, bs, bs + blocks * CL_STEM_CO, NULL,
                   ep ? ep->act : CL_ACT_NONE, ntaps, blocks};
     int rc = CL_OK;
     for (int n = 0; n < s->n && rc == CL_OK; n++) {
-        const float *xn = x + (ptrdiff_t)n * s->c_in * s->h * s->w;
-        for (int ci = 0; ci < s->c_in; ci++)
-            for (int r = 0; r < s->h; r++) {
-                float *dst = plane + ci * chan + (ptrdiff_t)(s->pt + r) * row;
-                const float *src = xn + ((ptrdiff_t)ci * s->h + r) * s->w;
-                if (s->sw == 2) {   /* the common stem: one pass, pairs (even, odd) the compiler vectorises */
-                    float *pe = dst, *po = dst + phase;
-                    int c = 0;
-                    if (s->pl & 1)
-                        po[s->pl / 2] = src[0], c = 1;
-                    for (int k = (s->pl + c) / 2; c + 1 < s->w; c += 2, k++)
-                        pe[k] = src[c], po[k] = src[c + 1];
-                    if (c < s->w)
-                        pe[(s->pl + c) / 2] = src[c];
-                    continue;
-                }
-                for (int ph = 0; ph < s->sw; ph++) {   /* the input columns c with (pl + c) % sw == ph */
-                    int c0 = ((ph - s->pl) % s->sw + s->sw) % s->sw;
-                    float *d = dst + ph * phase + (s->pl + c0) / s->sw;
-                    for (int c = c0; c < s->w; c += s->sw)
-                        *d++ = src[c];
-                }
-            }
+        j.x = x + (ptrdiff_t)n * s->c_in * s->h * s->w;
         j.y = y + (ptrdiff_t)n * s->c_out * s->oh * s->ow;
-        int tasks = s->oh, parts = nthreads < tasks ? nthreads : tasks;
-        if (parts <= 1) {
-            rc = stem_rows(&j, 0, tasks);
-            continue;
-        }
+        /* whole bands per thread: a band's rows are copied once */
+        int bands = (s->oh + STEM_BAND - 1) / STEM_BAND, parts = nthreads < bands ? nthreads : bands;
         CL_PARALLEL_FOR(parts)
         for (int p = 0; p < parts; p++) {
-            int t0 = (int)((long long)tasks * p / parts), t1 = (int)((long long)tasks * (p + 1) / parts);
-            if (stem_rows(&j, t0, t1) != CL_OK) {
+            float *band = calloc((size_t)s->c_in * (size_t)chan, sizeof(float));
+            int t0 = (int)((long long)bands * p / parts) * STEM_BAND, t1 = (int)((long long)bands * (p + 1) / parts) * STEM_BAND;
+            if (!band || stem_rows(&j, band, t0, t1 < s->oh ? t1 : s->oh) != CL_OK) {
                 CL_ATOMIC_WRITE
                 rc = CL_ENOMEM;
             }
+            free(band);
         }
     }
-    free(plane), free(wt), free(bs);
+    free(wt), free(bs);
     return rc;
 }

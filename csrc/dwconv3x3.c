@@ -1,59 +1,29 @@
 /* Depthwise 3x3 convolution, stride 1 or 2, any padding. Each thread takes a contiguous range of
- * (image, channel) planes (cl_dw_split, dwconv.c) and, allocated once per thread, stride 1's row
- * ring (cl_dw_ring; its borders stay zero) or stride 2's row of zeros; the ISA's channel kernel
+ * (image, channel) planes (cl_dw_split, dwconv.c) and, for stride 2, a row of zeros allocated once
+ * per thread; the ISA's channel kernel
  * (dwconv3x3_<isa>.c, dwconv3x3_impl.h) does the rest. Also reached through cl_dwconv_run (dwconv.c). */
 #include <stdlib.h>
 #include "cl_conv.h"
 #include "cl_dwconv.h"
-
-/* Planes whose zero-bordered copy (rows of ring.ld floats) fits in this many floats are copied
- * whole (cl_dw_ring.plane); larger ones go through the row ring. */
-#ifndef CL_DW_PLANE_MAX
-#define CL_DW_PLANE_MAX 8192
-#endif
-
-/* Stride 1: the zero-bordered row buffers of cl_dw_ring. */
-static int ring_alloc(const cl_conv_shape *s, int width, cl_dw_ring *ring)
-{
-    /* a vector of outputs starting at column ox reads ring columns up to ox + width + 2; the fill
-     * stores a row's tail as a whole vector (zeros past the row) */
-    ptrdiff_t reach = (s->ow > width ? s->ow : width) + 3, tail = s->pl + s->w + width;
-    ptrdiff_t padded = s->pl + s->w + s->pr, prows = s->pt + s->h + s->pb;
-    reach = reach > tail ? reach : tail;
-    ring->ld = padded > reach ? padded : reach;
-    if (prows * ring->ld <= CL_DW_PLANE_MAX)
-        ring->plane = calloc((size_t)(prows * ring->ld), sizeof(float));
-    else
-        ring->buf = calloc((size_t)(ring->ld * CL_DW_RING), sizeof(float));
-    for (int i = 0; i < CL_DW_RING; i++)
-        ring->zero[i] = 1;
-    return ring->plane || ring->buf ? CL_OK : CL_ENOMEM;
-}
 
 static int planes(const cl_conv_shape *s, const float *x, const float *w, float *y,
                   const cl_epilogue *ep, int t0, int t1, const void *ctx)
 {
     const cl_dw3x3_kernel *k = ctx;
     int act = ep ? ep->act : CL_ACT_NONE;
-    cl_dw_ring ring = {0};
     float *zero_row = NULL;
-    if (s->sh == 1 ? ring_alloc(s, k->width, &ring) != CL_OK : !(zero_row = calloc((size_t)s->w, sizeof(float)))) {
-        free(ring.buf);
-        free(ring.plane);
+    if (s->sh == 2 && !(zero_row = calloc((size_t)s->w, sizeof(float))))
         return CL_ENOMEM;
-    }
     ptrdiff_t in_plane = (ptrdiff_t)s->h * s->w, out_plane = (ptrdiff_t)s->oh * s->ow;
     for (int t = t0; t < t1; t++) {
         int c = t % s->c_in;
         cl_dw_channel job = {x + t * in_plane, y + t * out_plane, s->h, s->w, s->pt, s->pl, s->sh, s->oh, s->ow,
                              w + 9 * c, ep && ep->bias ? ep->bias[c] : 0.0f, ep && ep->slope ? ep->slope[c] : 0.0f,
-                             act == CL_ACT_SIGMOID ? CL_ACT_NONE : act, &ring, zero_row};
+                             act == CL_ACT_SIGMOID ? CL_ACT_NONE : act, zero_row};
         k->channel(&job);
         if (act == CL_ACT_SIGMOID)
             cl_sigmoid_inplace(job.y, (size_t)out_plane);
     }
-    free(ring.buf);
-    free(ring.plane);
     free(zero_row);
     return CL_OK;
 }

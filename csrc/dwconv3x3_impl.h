@@ -3,12 +3,13 @@
  * - Every output is ((row 0 taps + row 1 taps) + row 2 taps) + bias, each row's taps summed 0..2:
  *   the same wherever the output falls in a step, so results do not depend on how rows are paired,
  *   vectors overlap or channels are split between threads.
- * - Each step computes two output rows (sharing the input rows both read), one or two vectors of
- *   columns at a time; each output sums its three input rows in separate registers and adds them
- *   at the end, so a block runs 3 * rows * vectors independent chains of 3 FMAs.
- * - Stride 1: input rows are copied into zero-bordered rows one step before they are needed (an
- *   L1 ring, or for small planes the whole plane once), so every vector is computed the same way,
- *   edges included; a row's last vectors overlap their neighbours rather than run past the row.
+ * - Each output sums its three input rows in separate registers and adds them at the end: 3
+ *   independent chains of 3 FMAs per output vector.
+ * - Stride 1: input rows are read in place, a strip of DW_S1_NV vectors of columns at a time walked
+ *   down the plane, each input row loaded once for the three output rows it feeds; the vectors
+ *   reaching past a row's ends load with masks (zeros there: the padding), and a row's last vector
+ *   overlaps its neighbour rather than run past the row. (Until 2026-12 the rows were copied into
+ *   a zero-bordered ring first: 1.1-1.9x the time, experiments/dw_s1.)
  * - Stride 2: input rows are read in place. A vector of outputs needs 2 * CLV_W + 1 consecutive
  *   input columns: two loads split into even and odd columns in registers (taps 1 and 2) and the
  *   odd ones shifted by one lane, continued from the vector before's (tap 0), just computed as
@@ -38,10 +39,11 @@ static inline __attribute__((always_inline)) clv dw_finish(const clv *part, cons
     return clv_act(clv_add(clv_add(clv_add(part[0], part[1]), part[2]), q->bias), q->act, q->slope);
 }
 
-/* acc + the three taps k[0..2] of one input row, given as three vectors of inputs. */
+/* The three taps k[0..2] of one input row, given as three vectors of inputs: a multiply, then two
+ * FMAs (a first FMA into zero costs a register clear on NEON). */
 static inline __attribute__((always_inline)) clv dw_row_taps(clv t0, clv t1, clv t2, const clv *k)
 {
-    return clv_fma(k[2], t2, clv_fma(k[1], t1, clv_fma(k[0], t0, clv_set1(0.0f))));
+    return clv_fma(k[2], t2, clv_fma(k[1], t1, clv_mul(k[0], t0)));
 }
 
 static inline void dw_store(float *out, int n, float *end, clv v)
@@ -55,141 +57,120 @@ static inline void dw_store(float *out, int n, float *end, clv v)
         clv_store_first(out, v, n);
 }
 
-/* ---- stride 1: rows from zero-bordered copies ---- */
+/* ---- stride 1: rows read in place, a strip of columns at a time down the plane ---- */
 
-/* One or two output rows: rows[i] is the zero-bordered copy of input row oy + i. */
-typedef struct {
-    const float *rows[4];
-    float *y[2];
-    float *end;   /* the end of the channel's output plane */
-    int ow;
-} dw_rows_job;
+/* DW_S1_NV (dwconv3x3_<isa>.c): vectors of columns per strip, 9 multiply-add chains each per input
+ * row; as many as the registers hold (AVX-512 3 of 32 zmm, AVX2 2 of 16 ymm, NEON 4 of 32: 115
+ * cycles per 4 output vectors in `convlab a55 report`'s A55 model, where the row ring's best loop
+ * before it took 106, 3 vectors 95). */
 
-/* The taps of one input row for the vector of outputs starting at column x. A row whose taps all
- * fall in one vector (fit: ow + 2 <= CLV_W, x = 0) is loaded once and rotated in registers for the
- * shifted taps; lanes past the row read rotated-in values and are not stored. */
-static inline __attribute__((always_inline)) clv dw_s1_taps(const float *row, ptrdiff_t x, const clv *k, int fit)
+/* One input row r down a strip: nv vectors of outputs at columns ox[u], tap j of vector u reading
+ * input columns col[u] + j. Input row r is tap row 0 of output r + pt, 1 of r + pt - 1, 2 of
+ * r + pt - 2: each output's sum ((row 0 + row 1) + row 2) + bias (dw_finish's order) builds up in
+ * s1 (row 0) and s2 (rows 0 and 1) over three input rows, so each input row is loaded once; output
+ * o = r + pt - 2 is finished and stored here. row NULL: a padding row (zeros, as a zero-bordered
+ * copy would give; a constant after inlining). Compile-time shape of the step:
+ *   edge  some vectors reach past the row: those taps load with masks (masked[u][j]);
+ *   fit   one vector holds a row and its taps (ow + 2 <= CLV_W): one load, rotated for taps 1
+ *         and 2 (the lanes rotated in are past the row, never stored);
+ *   full  every vector is a whole one (else one vector of ow < CLV_W outputs: masked store). */
+static inline __attribute__((always_inline)) void
+dw_s1_step(const cl_dw_channel *c, const dw_consts *q, const float *row, int o, const ptrdiff_t *col, const int *ox,
+           int nv, int edge, int fit, int full, const int (*masked)[3], const clv_lanes (*lanes)[3], clv *s1, clv *s2)
 {
-    if (fit) {
-        clv v = clv_loadu(row);
-        return dw_row_taps(v, clv_rot(v, 1), clv_rot(v, 2), k);
-    }
-    return dw_row_taps(clv_loadu(row + x), clv_loadu(row + x + 1), clv_loadu(row + x + 2), k);
-}
-
-/* `rows` output rows (1 or 2) by `ux` vectors of columns (at ox0 and, if ux is 2, ox1); rows, ux
- * and fit are constants after inlining. */
-static inline __attribute__((always_inline)) void dw_s1_block(const dw_rows_job *r, const dw_consts *q, int ox0,
-                                                              int ox1, int rows, int ux, int fit)
-{
-    int n = r->ow < CLV_W ? r->ow : CLV_W, ox[2] = {ox0, ox1};
-    clv part[2][2][3];
-    CL_UNROLL for (int i = 0; i < 3; i++)
-        CL_UNROLL for (int o = 0; o < rows; o++)
-            CL_UNROLL for (int u = 0; u < ux; u++)
-                part[o][u][i] = dw_s1_taps(r->rows[o + i], ox[u], q->k + 3 * i, fit);
-    CL_UNROLL for (int o = 0; o < rows; o++)
-        CL_UNROLL for (int u = 0; u < ux; u++)
-            dw_store(r->y[o] + ox[u], n, r->end, dw_finish(part[o][u], q));
-}
-
-/* Whole vectors only: the last block is moved back to end at the row's end, overlapping its
- * neighbour (same values written twice) instead of running past it. */
-static inline __attribute__((always_inline)) void dw_s1_rows(const dw_rows_job *r, const dw_consts *q, int rows)
-{
-    int ow = r->ow;
-    if (ow + 2 <= CLV_W) {
-        dw_s1_block(r, q, 0, 0, rows, 1, 1);
-        return;
-    }
-    if (ow <= CLV_W) {
-        dw_s1_block(r, q, 0, 0, rows, 1, 0);
-        return;
-    }
-    for (int ox = 0;; ox += 2 * CLV_W) {
-        if (ox + 2 * CLV_W > ow)
-            ox = ow - 2 * CLV_W < 0 ? 0 : ow - 2 * CLV_W;
-        dw_s1_block(r, q, ox, ox + CLV_W <= ow - CLV_W ? ox + CLV_W : ow - CLV_W, rows, 2, 0);
-        if (ox + 2 * CLV_W >= ow)
-            return;
-    }
-}
-
-static inline __attribute__((always_inline)) void dw_fill(float *dst, const float *src, int w, int pl)
-{
-    /* Whole vectors; a row's tail (or a row narrower than a vector) by a masked load, which reads
-     * nothing past the row and gives zeros there, stored as a whole vector: the ring row has room
-     * (dwconv3x3.c) and must be zero past the row anyway. Masked stores are slow (Zen 4). */
-    int i = 0;
-    for (; i + CLV_W <= w; i += CLV_W)
-        clv_storeu(dst + pl + i, clv_loadu(src + i));
-    if (i < w)
-        clv_storeu(dst + pl + i, clv_load_lanes(src, i, clv_lanes_in(i, w)));
-}
-
-static inline __attribute__((always_inline)) const float *ring_row(cl_dw_ring *g, const cl_dw_channel *c, int iy)
-{
-    int slot = iy & (CL_DW_RING - 1);   /* consecutive rows, negative ones too, get distinct slots */
-    float *row = g->buf + slot * g->ld;
-    if (g->holds[slot] != iy) {
-        if (iy >= 0 && iy < c->h) {
-            dw_fill(row, c->x + (ptrdiff_t)iy * c->w, c->w, c->pl);
-            g->zero[slot] = 0;
-        } else if (!g->zero[slot]) {
-            for (ptrdiff_t i = 0; i < g->ld; i++)
-                row[i] = 0.0f;
-            g->zero[slot] = 1;
+    clv t[DW_S1_NV][3];
+    CL_UNROLL for (int u = 0; u < nv; u++) {
+        clv v[3];
+        if (!row) {
+            v[0] = v[1] = v[2] = clv_set1(0.0f);
+        } else if (fit) {
+            v[0] = clv_load_lanes(row, col[u], lanes[u][0]);
+            v[1] = clv_rot(v[0], 1);
+            v[2] = clv_rot(v[0], 2);
+        } else {
+            CL_UNROLL for (int j = 0; j < 3; j++)
+                v[j] = edge && masked[u][j] ? clv_load_lanes(row, col[u] + j, lanes[u][j]) : clv_loadu(row + col[u] + j);
         }
-        g->holds[slot] = iy;
+        CL_UNROLL for (int i = 0; i < 3; i++)
+            t[u][i] = dw_row_taps(v[0], v[1], v[2], q->k + 3 * i);
     }
-    return row;
+    CL_UNROLL for (int u = 0; u < nv; u++) {
+        if (o >= 0) {
+            clv out = clv_act(clv_add(clv_add(s2[u], t[u][2]), q->bias), q->act, q->slope);
+            if (full)
+                clv_storeu(c->y + (ptrdiff_t)o * c->ow + ox[u], out);
+            else
+                clv_store_first(c->y + (ptrdiff_t)o * c->ow + ox[u], out, c->ow);
+        }
+        s2[u] = clv_add(s1[u], t[u][1]);
+        s1[u] = t[u][0];
+    }
 }
 
-static void dw_s1_ring(const cl_dw_channel *c)
+/* A strip walked down the plane: the padding rows above, the rows of the plane, the padding
+ * rows below, each a loop of its own so no step tests its row. */
+static inline __attribute__((always_inline)) void dw_s1_strip(const cl_dw_channel *c, const dw_consts *q,
+                                                             const int *ox, int nv, int edge, int fit, int full)
+{
+    ptrdiff_t col[DW_S1_NV];
+    int masked[DW_S1_NV][3];
+    clv_lanes lanes[DW_S1_NV][3];
+    clv s1[DW_S1_NV], s2[DW_S1_NV];
+    CL_UNROLL for (int u = 0; u < nv; u++) {
+        col[u] = ox[u] - c->pl;
+        CL_UNROLL for (int j = 0; j < 3; j++) {
+            masked[u][j] = col[u] + j < 0 || col[u] + j + CLV_W > c->w;
+            lanes[u][j] = clv_lanes_in(col[u] + j, c->w);
+        }
+        s1[u] = s2[u] = clv_set1(0.0f);
+    }
+    int r = -c->pt, end = c->oh - c->pt + 2;
+    for (; r < 0 && r < end; r++)
+        dw_s1_step(c, q, NULL, r + c->pt - 2, col, ox, nv, edge, fit, full, masked, lanes, s1, s2);
+    for (; r < c->h && r < end; r++)
+        dw_s1_step(c, q, c->x + (ptrdiff_t)r * c->w, r + c->pt - 2, col, ox, nv, edge, fit, full, masked, lanes, s1, s2);
+    for (; r < end; r++)
+        dw_s1_step(c, q, NULL, r + c->pt - 2, col, ox, nv, edge, fit, full, masked, lanes, s1, s2);
+}
+
+/* A strip of nv (1..4, at most DW_S1_NV) vectors: nv a constant in each case, so the dead cases
+ * above DW_S1_NV keep their arrays in bounds. */
+#define DW_S1_CASE(nv)                                                    \
+    case nv:                                                              \
+        if (nv <= DW_S1_NV) {                                             \
+            if (edge)                                                     \
+                dw_s1_strip(c, &q, ox, nv <= DW_S1_NV ? nv : 1, 1, 0, 1); \
+            else                                                          \
+                dw_s1_strip(c, &q, ox, nv <= DW_S1_NV ? nv : 1, 0, 0, 1); \
+        }                                                                 \
+        break;
+
+/* Strips of DW_S1_NV vectors across the row; the last vector is moved back to end at the row's
+ * end (overlapping its neighbour: the same values written twice), so only a row narrower than a
+ * vector stores with a mask. Only the strips at the row's ends have taps past it (edge). */
+static void dw_s1(const cl_dw_channel *c)
 {
     dw_consts q = dw_consts_of(c);
-    dw_rows_job job = {{0}, {0}, c->y + (ptrdiff_t)c->oh * c->ow, c->ow};
-    for (int i = 0; i < CL_DW_RING; i++)
-        c->ring->holds[i] = CL_DW_NONE;
-    for (int oy = 0; oy < c->oh; oy += 2) {
-        int two = oy + 1 < c->oh;
-        for (int i = 0; i < (two ? 4 : 3); i++)
-            job.rows[i] = ring_row(c->ring, c, oy - c->pt + i);
-        /* the next step's rows now: loads that follow their stores closely stall */
-        for (int i = 4; i < 6 && oy + 2 < c->oh; i++)
-            ring_row(c->ring, c, oy - c->pt + i);
-        job.y[0] = c->y + (ptrdiff_t)oy * c->ow;
-        job.y[1] = job.y[0] + c->ow;
-        if (two)
-            dw_s1_rows(&job, &q, 2);
+    int ow = c->ow, ox[DW_S1_NV] = {0};
+    if (ow < CLV_W) {
+        if (ow + 2 <= CLV_W)
+            dw_s1_strip(c, &q, ox, 1, 1, 1, 0);
         else
-            dw_s1_rows(&job, &q, 1);
+            dw_s1_strip(c, &q, ox, 1, 1, 0, 0);
+        return;
     }
-}
-
-/* Small planes: copy the channel's rows into the zero-bordered plane once, then run the same
- * two-row steps over it with no ring bookkeeping (same sums, same order: bit-identical). */
-static void dw_s1_plane(const cl_dw_channel *c)
-{
-    dw_consts q = dw_consts_of(c);
-    ptrdiff_t ld = c->ring->ld;
-    float *plane = c->ring->plane;
-    for (int iy = 0; iy < c->h; iy++)
-        dw_fill(plane + (ptrdiff_t)(c->pt + iy) * ld, c->x + (ptrdiff_t)iy * c->w, c->w, c->pl);
-    dw_rows_job job = {{0}, {0}, c->y + (ptrdiff_t)c->oh * c->ow, c->ow};
-    int oy = 0;
-    for (; oy + 1 < c->oh; oy += 2) {
-        for (int i = 0; i < 4; i++)
-            job.rows[i] = plane + (ptrdiff_t)(oy + i) * ld;
-        job.y[0] = c->y + (ptrdiff_t)oy * c->ow;
-        job.y[1] = job.y[0] + c->ow;
-        dw_s1_rows(&job, &q, 2);
-    }
-    if (oy < c->oh) {
-        for (int i = 0; i < 3; i++)
-            job.rows[i] = plane + (ptrdiff_t)(oy + i) * ld;
-        job.y[0] = c->y + (ptrdiff_t)oy * c->ow;
-        dw_s1_rows(&job, &q, 1);
+    _Static_assert(DW_S1_NV >= 1 && DW_S1_NV <= 4, "dw_s1 has cases for strips of 1..4 vectors");
+    int vecs = (ow + CLV_W - 1) / CLV_W;
+    for (int v0 = 0; v0 < vecs; v0 += DW_S1_NV) {
+        int nv = vecs - v0 < DW_S1_NV ? vecs - v0 : DW_S1_NV, edge = 0;
+        for (int u = 0; u < nv; u++) {
+            int x = (v0 + u) * CLV_W;
+            ox[u] = x + CLV_W > ow ? ow - CLV_W : x;
+            edge |= ox[u] - c->pl < 0 || ox[u] - c->pl + 2 + CLV_W > c->w;
+        }
+        switch (nv) {
+        DW_S1_CASE(1) DW_S1_CASE(2) DW_S1_CASE(3) DW_S1_CASE(4)
+        }
     }
 }
 
@@ -310,8 +291,6 @@ static void dw_channel(const cl_dw_channel *c)
 {
     if (c->stride == 2)
         dw_s2(c);
-    else if (c->ring->plane)
-        dw_s1_plane(c);
     else
-        dw_s1_ring(c);
+        dw_s1(c);
 }

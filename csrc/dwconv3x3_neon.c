@@ -6,6 +6,7 @@
 #if CL_ARM64
 #define CL_VEC_NEON
 #include "cl_vec.h"
+#define DW_S1_NV 4
 #include "dwconv3x3_impl.h"
 const cl_dw3x3_kernel cl_dw3x3_neon = {dw_channel, CLV_W};
 #else

@@ -712,12 +712,47 @@ static int taps_inside(int start, int k, int lo, int hi)
     return b > a ? b - a : 0;
 }
 
+/* One plane, window by window: any dilation, and ONNX's NaN (a NaN in the window wins). */
+static void pool_plane(const cl_step *s, const float *xp, float *yp)
+{
+    const int *i = s->i;
+    int h = i[1], w = i[2], oh = i[3], ow = i[4], kh = i[5], kw = i[6];
+    int sh = i[7], sw = i[8], dh = i[9], dw = i[10], pt = i[11], pl = i[12], pb = i[13], pr = i[14];
+    for (int oy = 0; oy < oh; oy++)
+        for (int ox = 0; ox < ow; ox++) {
+            int y0 = oy * sh - pt, x0 = ox * sw - pl;
+            float acc = s->sub == CL_POOL_MAX ? -INFINITY : 0.0f;
+            int count = 0, counted = 0;
+            for (int ky = 0; ky < kh; ky++) {
+                int yy = y0 + ky * dh;
+                for (int kx = 0; kx < kw; kx++) {
+                    int xx = x0 + kx * dw;
+                    if (yy >= -pt && yy < h + pb && xx >= -pl && xx < w + pr)
+                        counted++;
+                    if (yy < 0 || yy >= h || xx < 0 || xx >= w)
+                        continue;
+                    float v = xp[(int64_t)yy * w + xx];
+                    if (s->sub == CL_POOL_MAX)
+                        acc = (v > acc || isnan(v)) && !isnan(acc) ? v : acc;
+                    else
+                        acc += v;
+                    count++;
+                }
+            }
+            if (s->sub == CL_POOL_AVG)
+                acc = count ? acc / (float)count : 0.0f;
+            else if (s->sub == CL_POOL_AVG_INCLUDE_PAD)
+                acc = counted ? acc / (float)counted : 0.0f;
+            yp[oy * ow + ox] = acc;
+        }
+}
+
 /* Undilated windows (nearly every pool) are separable: a vertical pass over the window's rows,
  * contiguous so it vectorises, into one row padded with the identity, then a horizontal pass along
  * that row at the stride. No tap needs a bounds test, and each input row is read kh/sh times
- * instead of kh*kw/sw. Max keeps ONNX's NaN propagation with a per-column flag, since the vector
- * max drops a NaN in one operand. Returns 0 (caller takes the general loop) if the rows cannot be
- * allocated. */
+ * instead of kh*kw/sw; both passes are loops along a row, which vectorise (the horizontal one at a
+ * stride; stride 2, nearly every pool, as a constant). Returns 0 (caller takes the general loop) if
+ * the rows cannot be allocated. */
 static int run_pool_separable(const cl_step *s, float *arena, int nthreads)
 {
     const int *i = s->i;
@@ -729,11 +764,9 @@ static int run_pool_separable(const cl_step *s, float *arena, int nthreads)
     const int is_max = s->sub == CL_POOL_MAX;
     const float identity = is_max ? -INFINITY : 0.0f;
     float *rows = malloc(sizeof(float) * (size_t)row * (size_t)nthreads);
-    int *nans = malloc(sizeof(int) * (size_t)row * (size_t)nthreads);
     float *col_count = malloc(sizeof(float) * (size_t)ow);
-    if (!rows || !nans || !col_count) {
+    if (!rows || !col_count) {
         free(rows);
-        free(nans);
         free(col_count);
         return 0;
     }
@@ -744,59 +777,57 @@ static int run_pool_separable(const cl_step *s, float *arena, int nthreads)
     float *y = arena + s->out;
     CL_PARALLEL_FOR(nthreads)
     for (int p = 0; p < planes; p++) {
-        int t = cl_thread_num();
-        float *v = rows + (size_t)t * row;
-        int *nan = nans + (size_t)t * row;
+        float *v = rows + (size_t)cl_thread_num() * row;
         const float *xp = x + (int64_t)p * h * w;
         float *yp = y + (int64_t)p * oh * ow;
+        int nan = 0;
         for (int oy = 0; oy < oh; oy++) {
             int y0 = oy * sh - pt, ky0 = y0 < 0 ? -y0 : 0, ky1 = h - y0 < kh ? h - y0 : kh;
-            for (int c = 0; c < row; c++) {
+            for (int c = 0; c < row; c++)
                 v[c] = identity;
-                nan[c] = 0;
-            }
             float *vr = v + pl;
-            int *nr = nan + pl;
             for (int ky = ky0; ky < ky1; ky++) {
                 const float *r = xp + (int64_t)(y0 + ky) * w;
                 if (is_max)
                     for (int c = 0; c < w; c++) {
                         vr[c] = r[c] > vr[c] ? r[c] : vr[c];
-                        nr[c] |= r[c] != r[c];
+                        nan |= r[c] != r[c];
                     }
                 else
                     for (int c = 0; c < w; c++)
                         vr[c] += r[c];
             }
             float *yr = yp + (int64_t)oy * ow;
-            if (is_max) {
-                for (int ox = 0; ox < ow; ox++) {
-                    const float *win = v + ox * sw;
-                    const int *wn = nan + ox * sw;
-                    float m = win[0];
-                    int any = wn[0];
-                    for (int kx = 1; kx < kw; kx++) {
-                        m = win[kx] > m ? win[kx] : m;
-                        any |= wn[kx];
-                    }
-                    yr[ox] = any ? NAN : m;
-                }
-            } else {
+            for (int ox = 0; ox < ow; ox++)
+                yr[ox] = v[ox * sw];
+            for (int kx = 1; kx < kw; kx++) {
+                const float *vk = v + kx;
+                if (is_max && sw == 2)
+                    for (int ox = 0; ox < ow; ox++)
+                        yr[ox] = vk[2 * ox] > yr[ox] ? vk[2 * ox] : yr[ox];
+                else if (is_max)
+                    for (int ox = 0; ox < ow; ox++)
+                        yr[ox] = vk[ox * sw] > yr[ox] ? vk[ox * sw] : yr[ox];
+                else if (sw == 2)
+                    for (int ox = 0; ox < ow; ox++)
+                        yr[ox] += vk[2 * ox];
+                else
+                    for (int ox = 0; ox < ow; ox++)
+                        yr[ox] += vk[ox * sw];
+            }
+            if (!is_max) {
                 float rows_in = (float)(s->sub == CL_POOL_AVG_INCLUDE_PAD ? taps_inside(y0, kh, -pt, h + pb)
                                                                           : ky1 - ky0);
                 for (int ox = 0; ox < ow; ox++) {
-                    const float *win = v + ox * sw;
-                    float acc = 0.0f;
-                    for (int kx = 0; kx < kw; kx++)
-                        acc += win[kx];
                     float count = rows_in * col_count[ox];
-                    yr[ox] = count > 0.0f ? acc / count : 0.0f;
+                    yr[ox] = count > 0.0f ? yr[ox] / count : 0.0f;
                 }
             }
         }
+        if (nan)   /* the vector max drops a NaN operand: a plane with any goes again, exactly */
+            pool_plane(s, xp, yp);
     }
     free(rows);
-    free(nans);
     free(col_count);
     return 1;
 }
@@ -804,44 +835,14 @@ static int run_pool_separable(const cl_step *s, float *arena, int nthreads)
 static void run_pool(const cl_step *s, float *arena, int nthreads)
 {
     const int *i = s->i;
-    int planes = i[0], h = i[1], w = i[2], oh = i[3], ow = i[4], kh = i[5], kw = i[6];
-    int sh = i[7], sw = i[8], dh = i[9], dw = i[10], pt = i[11], pl = i[12], pb = i[13], pr = i[14];
+    int planes = i[0], h = i[1], w = i[2], oh = i[3], ow = i[4], dh = i[9], dw = i[10];
     const float *x = arena + s->in[0];
     float *y = arena + s->out;
     if (dh == 1 && dw == 1 && run_pool_separable(s, arena, nthreads))
         return;
     CL_PARALLEL_FOR(nthreads)
-    for (int p = 0; p < planes; p++) {
-        const float *xp = x + (int64_t)p * h * w;
-        float *yp = y + (int64_t)p * oh * ow;
-        for (int oy = 0; oy < oh; oy++)
-            for (int ox = 0; ox < ow; ox++) {
-                int y0 = oy * sh - pt, x0 = ox * sw - pl;
-                float acc = s->sub == CL_POOL_MAX ? -INFINITY : 0.0f;
-                int count = 0, counted = 0;
-                for (int ky = 0; ky < kh; ky++) {
-                    int yy = y0 + ky * dh;
-                    for (int kx = 0; kx < kw; kx++) {
-                        int xx = x0 + kx * dw;
-                        if (yy >= -pt && yy < h + pb && xx >= -pl && xx < w + pr)
-                            counted++;
-                        if (yy < 0 || yy >= h || xx < 0 || xx >= w)
-                            continue;
-                        float v = xp[(int64_t)yy * w + xx];
-                        if (s->sub == CL_POOL_MAX)
-                            acc = (v > acc || isnan(v)) && !isnan(acc) ? v : acc;
-                        else
-                            acc += v;
-                        count++;
-                    }
-                }
-                if (s->sub == CL_POOL_AVG)
-                    acc = count ? acc / (float)count : 0.0f;
-                else if (s->sub == CL_POOL_AVG_INCLUDE_PAD)
-                    acc = counted ? acc / (float)counted : 0.0f;
-                yp[oy * ow + ox] = acc;
-            }
-    }
+    for (int p = 0; p < planes; p++)
+        pool_plane(s, x + (int64_t)p * h * w, y + (int64_t)p * oh * ow);
 }
 
 /* Global pooling is a pool whose window is the plane; it gets a straight loop. */

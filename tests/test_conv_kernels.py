@@ -59,7 +59,12 @@ def test_results_identical_across_thread_counts(entry, threads):
         one = convlab.conv2d(x, w, stride=s, padding=p, groups=groups, algo=entry.algo, backend=entry.backend)
         many = convlab.conv2d(x, w, stride=s, padding=p, groups=groups, algo=entry.algo, backend=entry.backend,
                               threads=threads)
-        np.testing.assert_array_equal(one, many)
+        if entry.algo == "im2col_blas":
+            # OpenBLAS's own threads: on Zen 5 (not on Zen 4) its threaded sgemm sums in another
+            # order; the yardstick is not convlab's to make deterministic, only to keep correct
+            np.testing.assert_allclose(one, many, rtol=1e-5, atol=1e-5 * float(np.abs(one).max()))
+        else:
+            np.testing.assert_array_equal(one, many)
         ran = True
     assert ran, f"no test shape fits {entry.name}: {entry.constraints.describe()}"
 

@@ -6,25 +6,6 @@
 
 #include "cl_conv.h"
 
-enum { CL_DW_RING = 8 };   /* a power of 2 >= the rows of two stride-1 steps of two output rows */
-
-/* Stride 1: input rows copied (by the channel kernel's fill) into zero-bordered buffers that stay
- * in L1, padded column c of a row at buf[c]; rows are ld floats, wide enough for the last vector of
- * outputs (see dwconv3x3.c). (Stride 2 reads its rows in place.) */
-typedef struct {
-    float *buf;
-    ptrdiff_t ld;
-    int holds[CL_DW_RING];  /* input row held by each slot; CL_DW_NONE when unknown */
-    int zero[CL_DW_RING];   /* the slot's row is all zeros */
-    /* Small planes: instead of the ring, the whole zero-bordered plane (pt + h + pb rows of ld
-     * floats, same row layout) is copied in once per channel and every output row reads it in
-     * place. Only the interior is written, so the borders zeroed once per call stay zero across
-     * channels. NULL: use the ring. */
-    float *plane;
-} cl_dw_ring;
-
-enum { CL_DW_NONE = -(1 << 30) };
-
 /* One channel of one image. */
 typedef struct {
     const float *x;         /* h x w input plane */
@@ -33,7 +14,6 @@ typedef struct {
     const float *k;         /* the channel's 9 weights */
     float bias, slope;
     int act;                /* sigmoid is left to the caller */
-    cl_dw_ring *ring;       /* stride 1 */
     const float *zero_row;  /* stride 2: w zeros, read for the padding rows */
 } cl_dw_channel;
 
