@@ -108,7 +108,9 @@ static void narrow_panels(const cl_gemm_a *a, int N, const float *B, ptrdiff_t l
         epilogue_rows(ep, i0, nr, rows, bias, slope);
         for (int t = 0, n0 = 0; t < tiles; t++) {
             int px = N / tiles + (t < N % tiles);
-            u->narrow(px, K, B + n0, ldb, wt, C + i0 * ldc + n0, ldc, rows, bias, slope, uk_act);
+            /* the last tile of a panel brings the next panel's A^T in (a model's weights are cold) */
+            const float *next = t == tiles - 1 && p + 1 < p_end ? wt + (size_t)K * nr : NULL;
+            u->narrow(px, K, B + n0, ldb, wt, next, C + i0 * ldc + n0, ldc, rows, bias, slope, uk_act);
             n0 += px;
         }
         sigmoid_rows(ep, C + i0 * ldc, ldc, rows, N);

@@ -122,8 +122,8 @@ static void long_ukernel(int panels, int kc, const float *a, ptrdiff_t a_panel, 
  * Every output row gets its bias and activation on its lane; the tile goes out through a stack
  * copy that turns pixel-major lanes into C's rows. */
 static inline __attribute__((always_inline)) void
-narrow_tile(int px, int kc, const float *x, ptrdiff_t ldx, const float *wt, float *c, ptrdiff_t ldc,
-            int chans, const float *bias, const float *slope, int act)
+narrow_tile(int px, int kc, const float *x, ptrdiff_t ldx, const float *wt, const float *next, float *c,
+            ptrdiff_t ldc, int chans, const float *bias, const float *slope, int act)
 {
     clv acc[NARROW_PX][NARROW_NV];
     CL_UNROLL for (int j = 0; j < px; j++)
@@ -133,6 +133,11 @@ narrow_tile(int px, int kc, const float *x, ptrdiff_t ldx, const float *wt, floa
         clv wv[NARROW_NV], xv[NARROW_PX / CLV_W + 1];
         CL_UNROLL for (int v = 0; v < NARROW_NV; v++)
             wv[v] = clv_loadu(wt + v * CLV_W);
+        if (next) {   /* the next panel's A^T, a k step ahead of its first read: it streams from L3 */
+            CL_UNROLL for (int l = 0; l < NARROW_NR; l += 64 / (int)sizeof(float))
+                __builtin_prefetch(next + l);
+            next += NARROW_NR;
+        }
         if (CLV_BROADCAST_FROM_REGISTER)   /* whole vectors of pixels; the last px % CLV_W one by one */
             CL_UNROLL for (int q = 0; q < px / CLV_W; q++)
                 xv[q] = clv_loadu(x + q * CLV_W);
@@ -159,10 +164,10 @@ narrow_tile(int px, int kc, const float *x, ptrdiff_t ldx, const float *wt, floa
 #define NARROW_CASE(n)                                                                   \
     case n:                                                                              \
         if (n <= NARROW_PX)                                                              \
-            narrow_tile(n <= NARROW_PX ? n : 1, kc, x, ldx, wt, c, ldc, chans, bias, slope, act); \
+            narrow_tile(n <= NARROW_PX ? n : 1, kc, x, ldx, wt, next, c, ldc, chans, bias, slope, act); \
         break;
 
-static void narrow_ukernel(int px, int kc, const float *x, ptrdiff_t ldx, const float *wt, float *c,
+static void narrow_ukernel(int px, int kc, const float *x, ptrdiff_t ldx, const float *wt, const float *next, float *c,
                            ptrdiff_t ldc, int chans, const float *bias, const float *slope, int act)
 {
     switch (px) {

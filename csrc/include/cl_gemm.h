@@ -82,12 +82,12 @@ const cl_ukernel *cl_ukernel_for(int isa);
  * written with non-temporal stores (c and ldc must keep every row's columns vector-aligned; the
  * caller fences before C is read by another thread).
  * Narrow: px (1..narrow_px) columns of B (x, row stride ldx) by narrow_nr rows of C, whose A^T panel
- * wt holds k x narrow_nr, k-major; the whole depth k at once, always with the epilogue (bias, slope:
+ * wt holds k x narrow_nr, k-major (next: NULL, or a panel to prefetch alongside); the whole depth k at once, always with the epilogue (bias, slope:
  * narrow_nr values), storing rows < chans of C (row stride ldc). */
 typedef void (*cl_wide_fn)(int panels, int kc, const float *a, ptrdiff_t a_panel, const float *b, ptrdiff_t ldb,
                            float *c, ptrdiff_t ldc, int rows, int cols, int flags, const float *bias,
                            const float *slope, int act);
-typedef void (*cl_narrow_fn)(int px, int k, const float *x, ptrdiff_t ldx, const float *wt, float *c,
+typedef void (*cl_narrow_fn)(int px, int k, const float *x, ptrdiff_t ldx, const float *wt, const float *next, float *c,
                              ptrdiff_t ldc, int chans, const float *bias, const float *slope, int act);
 typedef struct {
     int wide_panels, wide_nr, narrow_px, narrow_nr;
