@@ -747,6 +747,34 @@ static void pool_plane(const cl_step *s, const float *xp, float *yp)
         }
 }
 
+/* The max pool's two passes as loops with nothing aliased (restrict), so they vectorise without
+ * run-time overlap checks: per output row of a small map those checks cost as much as the work
+ * (O-Net's 32x46x46 pool). max_into returns whether r holds a NaN (the vector max drops it). */
+static int max_into(float *restrict v, const float *restrict r, int w)
+{
+    int nan = 0;
+    for (int c = 0; c < w; c++) {
+        v[c] = r[c] > v[c] ? r[c] : v[c];
+        nan |= r[c] != r[c];
+    }
+    return nan;
+}
+
+/* Windows of 2 or 3 at stride 2 (nearly every max pool), taps maxed in order as the general loop. */
+static void max_s2(const float *restrict v, float *restrict y, int ow, int kw)
+{
+    if (kw == 3)
+        for (int ox = 0; ox < ow; ox++) {
+            float a = v[2 * ox], b = v[2 * ox + 1], c = v[2 * ox + 2], m = b > a ? b : a;
+            y[ox] = c > m ? c : m;
+        }
+    else
+        for (int ox = 0; ox < ow; ox++) {
+            float a = v[2 * ox], b = v[2 * ox + 1];
+            y[ox] = b > a ? b : a;
+        }
+}
+
 /* Undilated windows (nearly every pool) are separable: a vertical pass over the window's rows,
  * contiguous so it vectorises, into one row padded with the identity, then a horizontal pass along
  * that row at the stride. No tap needs a bounds test, and each input row is read kh/sh times
@@ -789,15 +817,16 @@ static int run_pool_separable(const cl_step *s, float *arena, int nthreads)
             for (int ky = ky0; ky < ky1; ky++) {
                 const float *r = xp + (int64_t)(y0 + ky) * w;
                 if (is_max)
-                    for (int c = 0; c < w; c++) {
-                        vr[c] = r[c] > vr[c] ? r[c] : vr[c];
-                        nan |= r[c] != r[c];
-                    }
+                    nan |= max_into(vr, r, w);
                 else
                     for (int c = 0; c < w; c++)
                         vr[c] += r[c];
             }
             float *yr = yp + (int64_t)oy * ow;
+            if (is_max && sw == 2 && (kw == 2 || kw == 3)) {
+                max_s2(v, yr, ow, kw);
+                continue;
+            }
             for (int ox = 0; ox < ow; ox++)
                 yr[ox] = v[ox * sw];
             for (int kx = 1; kx < kw; kx++) {
