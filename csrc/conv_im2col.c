@@ -64,6 +64,24 @@ static void pack_run(float *restrict dst, const float *restrict row, int ix0, in
         dst[t] = 0.0f;
 }
 
+/* X_col's rows in order: tap (i, j) of channel ci, stepped without dividing per row. */
+static inline void next_tap(const cl_conv_shape *s, int *ci, int *i, int *j)
+{
+    if (++*j == s->kw) {
+        *j = 0;
+        if (++*i == s->kh)
+            *i = 0, ++*ci;
+    }
+}
+
+/* A panel row's columns past the matrix are zero; returns the next row. */
+static inline float *end_panel_row(float *dst, int cols, int nr)
+{
+    for (int q = cols; q < nr; q++)
+        dst[q] = 0.0f;
+    return dst + nr;
+}
+
 static void pack_im2col(const cl_bsrc *src, int k0, int kc, int n0, int nc, int nr, float *dst)
 {
     const im2col_ctx *c = src->ctx;
@@ -90,14 +108,8 @@ static void pack_im2col(const cl_bsrc *src, int k0, int kc, int n0, int nc, int 
                 oy++;
                 ox = 0;
             }
-            for (int q = cols; q < nr; q++)
-                dst[q] = 0.0f;
-            dst += nr;
-            if (++j == s->kw) {
-                j = 0;
-                if (++i == s->kh)
-                    i = 0, ci++;
-            }
+            dst = end_panel_row(dst, cols, nr);
+            next_tap(s, &ci, &i, &j);
         }
     }
 }
@@ -113,9 +125,7 @@ static void pack_gathered(const cl_bsrc *src, int k0, int kc, int n0, int nc, in
             const int *off = c->offsets + (ptrdiff_t)tap * npix + n0 + p;
             for (int q = 0; q < cols; q++)
                 dst[q] = plane[off[q]];
-            for (int q = cols; q < nr; q++)
-                dst[q] = 0.0f;
-            dst += nr;
+            dst = end_panel_row(dst, cols, nr);
             if (++tap == taps) {
                 tap = 0;
                 plane += c->padded_plane;
@@ -142,14 +152,8 @@ static void pack_flat(const cl_bsrc *src, int k0, int kc, int n0, int nc, int nr
             const float *run = c->padded + ci * c->padded_plane + (ptrdiff_t)i * s->dh * wp + j * s->dw + n0 + p;
             for (int q = 0; q < cols; q++)
                 dst[q] = run[q];
-            for (int q = cols; q < nr; q++)
-                dst[q] = 0.0f;
-            dst += nr;
-            if (++j == s->kw) {
-                j = 0;
-                if (++i == s->kh)
-                    i = 0, ci++;
-            }
+            dst = end_panel_row(dst, cols, nr);
+            next_tap(s, &ci, &i, &j);
         }
     }
 }
@@ -229,7 +233,7 @@ int cl_im2col_run(const cl_im2col *p, const cl_conv_shape *s, const float *x, fl
         for (int gi = 0; gi < g; gi++) {
             const float *xg = x + ((ptrdiff_t)b * s->c_in + (ptrdiff_t)gi * cig) * in_plane;
             float *yg = y + ((ptrdiff_t)b * s->c_out + (ptrdiff_t)gi * cog) * npix;
-            im2col_ctx ctx = {s, xg};
+            im2col_ctx ctx = {.s = s, .x = xg};
             cl_bsrc src = {.pack = pack_im2col, .K = k, .N = npix, .data = xg, .ld = in_plane, .ctx = &ctx};
             cl_epilogue e = cl_epilogue_from(ep, gi * cog);
             int *offsets = NULL;

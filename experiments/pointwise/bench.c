@@ -2,32 +2,19 @@
  * thresholds of the rule in csrc/gemm.c. B and C are hot between repeats (unlike in a model).
  *   gcc -std=c11 -O3 -fno-math-errno -fopenmp -Icsrc/include -o /tmp/gemm_bench csrc/gemm*.c csrc/cpu.c \
  *       csrc/conv_shape.c experiments/pointwise/bench.c -lm
- *   /tmp/gemm_bench M N K [repeats] [paths: 2 = packed and wide, 3 = and narrow] */
+ *   /tmp/gemm_bench M N K [repeats] [paths: 2 = packed and wide, 3 = and narrow, 4 = and long] */
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
+#include "../bench_clock.h"
 #include "cl_gemm.h"
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 int main(int argc, char **argv)
 {
     if (argc < 4)
         return 2;
     int M = atoi(argv[1]), N = atoi(argv[2]), K = atoi(argv[3]);
-    int reps = argc > 4 ? atoi(argv[4]) : 20, npaths = argc > 5 ? atoi(argv[5]) : 3;
-    if (reps < 1 || reps > 200 || npaths < 1 || npaths > 3)
+    int reps = argc > 4 ? atoi(argv[4]) : 20, npaths = argc > 5 ? atoi(argv[5]) : 4;
+    if (reps < 1 || reps > 200 || npaths < 1 || npaths > 4)
         return 2;
     float *A = malloc(sizeof(float) * M * K), *B = aligned_alloc(64, (4L * K * N + 63) / 64 * 64);
     float *C = aligned_alloc(64, (4L * M * N + 63) / 64 * 64), *bias = calloc(M, sizeof(float));
@@ -37,8 +24,8 @@ int main(int argc, char **argv)
         B[i] = (float)(i % 5) - 2;
     cl_gemm_a *a = cl_gemm_pack_a_pointwise(M, K, A, K);
     cl_epilogue ep = {bias, NULL, CL_ACT_RELU};
-    static const int paths[] = {CL_GEMM_PACKED, CL_GEMM_WIDE, CL_GEMM_NARROW};
-    static const char *names[] = {"packed", "wide", "narrow"};
+    static const int paths[] = {CL_GEMM_PACKED, CL_GEMM_WIDE, CL_GEMM_NARROW, CL_GEMM_LONG};
+    static const char *names[] = {"packed", "wide", "narrow", "long"};
     static double t[3][200];
     for (int r = 0; r < reps + 2; r++)
         for (int p = 0; p < npaths; p++) {
