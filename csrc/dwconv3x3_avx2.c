@@ -6,7 +6,7 @@
 CL_ISA_BEGIN_AVX2
 #define CL_VEC_AVX2
 #include "cl_vec.h"
-#define DW_S1_NV 2
+#define DW_S1_NV 3
 #include "dwconv3x3_impl.h"
 CL_ISA_END
 const cl_dw3x3_kernel cl_dw3x3_avx2 = {dw_channel, CLV_W};

@@ -60,9 +60,10 @@ static inline void dw_store(float *out, int n, float *end, clv v)
 /* ---- stride 1: rows read in place, a strip of columns at a time down the plane ---- */
 
 /* DW_S1_NV (dwconv3x3_<isa>.c): vectors of columns per strip, 9 multiply-add chains each per input
- * row; as many as the registers hold (AVX-512 3 of 32 zmm, AVX2 2 of 16 ymm, NEON 4 of 32: 115
- * cycles per 4 output vectors in `convlab a55 report`'s A55 model, where the row ring's best loop
- * before it took 106, 3 vectors 95). */
+ * row. AVX-512 3 (of 32 zmm). AVX2 3 although 16 ymm spill: forced on Zen 5 it beat the row ring on
+ * every plane of experiments/native_engine/kernel_bench.c (0.68-0.98x) where 2 did not (112x112).
+ * NEON 4 of 32: 115 cycles per 4 output vectors in `convlab a55 report`'s A55 model, where the row
+ * ring's best loop before it took 106 (3 vectors: 95). */
 
 /* One input row r down a strip: nv vectors of outputs at columns ox[u], tap j of vector u reading
  * input columns col[u] + j. Input row r is tap row 0 of output r + pt, 1 of r + pt - 1, 2 of
