@@ -22,10 +22,16 @@ typedef struct {
     ptrdiff_t padded_plane;
 } im2col_ctx;
 
-/* Output rows this short make pack_im2col a run per row per panel row (4x5 maps: 2304 runs of
- * five for a 256-channel 3x3 conv, 55% of its time). Below this width the input is copied into
- * zero-bordered planes first; stride 1 then packs each row of X_col as one run of a plane
- * (pack_flat), other strides gather through a per-call offset table (pack_gathered). */
+/* pack_im2col copies run by run, a run per output row per panel row: short rows make that its
+ * cost (4x5 maps: 2304 runs of five for a 256-channel 3x3 conv, 55% of its time). Instead the
+ * input is copied into zero-bordered planes first, then
+ * - stride 1, maps up to FLAT_MAX_PIXELS: each row of X_col is one run of a plane (pack_flat),
+ *   im2col/c 0.69-0.77x the time run by run (32->64 @23x23 0.172 -> 0.132 ms, 64->64 @30x40
+ *   0.769 -> 0.528, 16->16 @56x56 0.314 -> 0.153, 64->64 @56x56 1.97 -> 1.33; larger maps not
+ *   measured);
+ * - other strides, output rows under GATHER_MAX_OW and maps up to GATHER_MAX_PIXELS: a gather
+ *   through a per-call offset table (pack_gathered). */
+#define FLAT_MAX_PIXELS 4096
 #define GATHER_MAX_OW 16
 #define GATHER_MAX_PIXELS 1024
 
@@ -136,10 +142,9 @@ static void pack_gathered(const cl_bsrc *src, int k0, int kc, int n0, int nc, in
 
 /* Stride 1 on zero-bordered planes: tap (i, j) of the output pixel at flat column n = oy * wp + ox
  * reads the plane at n + i * dh * wp + j * dw, so a row of X_col over these flat columns is one
- * contiguous run. The columns ox >= ow (ow..wp-1 of each row but the last) are computed and
- * dropped (compact_flat): fewer than a panel's width on the maps this serves (4x5 maps: 26 flat
- * columns, one 32-column panel as for the 20 real ones), where the gather's table lookups cost
- * 3x the micro-kernel (256->12 3x3 at 4x5). */
+ * contiguous run. The columns ox >= ow (ow..wp-1 of each row but the last: (kw - 1) * dw per row)
+ * are computed and dropped (compact_flat): 2 in 23 for a 3x3 at 21 wide, and on a 4x5 map 26 flat
+ * columns fill the one 32-column panel the 20 real ones would. */
 static void pack_flat(const cl_bsrc *src, int k0, int kc, int n0, int nc, int nr, float *dst)
 {
     const im2col_ctx *c = src->ctx;
@@ -238,7 +243,8 @@ int cl_im2col_run(const cl_im2col *p, const cl_conv_shape *s, const float *x, fl
             cl_epilogue e = cl_epilogue_from(ep, gi * cog);
             int *offsets = NULL;
             float *padded = NULL, *flat = NULL;
-            if (!is_plain_gemm(s) && s->ow < GATHER_MAX_OW && npix <= GATHER_MAX_PIXELS
+            int unit = s->sh == 1 && s->sw == 1;
+            if (!is_plain_gemm(s) && (unit ? npix <= FLAT_MAX_PIXELS : s->ow < GATHER_MAX_OW && npix <= GATHER_MAX_PIXELS)
                 && (padded = gather_setup(s, xg, cig, &offsets, &ctx.padded_plane))) {
                 ctx.padded = padded;
                 ctx.offsets = offsets;

@@ -38,6 +38,11 @@ static const shape SHAPES[] = {
     {1,  61,  19,  1,  2, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, CL_ACT_SIGMOID},
     {1,  33,  20,  1,  1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, CL_ACT_HARDSWISH},
     {1,  16,  10,  3,  3, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1, CL_ACT_RELU6},    /* im2col source, N = 1 */
+    /* im2col stride 1 from flat runs of zero-bordered planes: rows >= 16 wide, dilation, 5x3 taps
+     * with asymmetric pads, groups, two images */
+    {2,   6,   8, 23, 29, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1, CL_ACT_PRELU},
+    {1,   5,   7, 20, 31, 3, 3, 1, 1, 2, 1, 2, 3, 2, 2, 1, CL_ACT_RELU},
+    {1,   8,   6, 17, 19, 5, 3, 1, 1, 1, 2, 3, 0, 1, 1, 2, CL_ACT_HARDSWISH},
     /* depthwise 3x3: vector interior + scalar edges and tails, s1 and s2 */
     {1,   3,   3,  5,  5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3, CL_ACT_RELU},
     {2,   5,   5, 9, 37, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 5, CL_ACT_PRELU},
