@@ -173,15 +173,17 @@ static void compact_flat(const cl_conv_shape *s, int rows, const float *flat, in
                    sizeof(float) * (size_t)s->ow);
 }
 
-/* The zero-bordered planes and offset table of pack_gathered for one image and group (NULL, and
- * the caller packs run by run, if they cannot be allocated). */
-static float *gather_setup(const cl_conv_shape *s, const float *x, int cig, int **offsets, ptrdiff_t *plane)
+/* The zero-bordered planes for pack_flat / pack_gathered, for one image and group, and for the
+ * gather (with_offsets) its offset table; NULL, and the caller packs run by run, if they cannot be
+ * allocated. */
+static float *padded_setup(const cl_conv_shape *s, const float *x, int cig, int with_offsets, int **offsets,
+                           ptrdiff_t *plane)
 {
     int hp = s->h + s->pt + s->pb, wp = s->w + s->pl + s->pr, taps = s->kh * s->kw, npix = s->oh * s->ow;
     *plane = (ptrdiff_t)hp * wp;
     float *padded = calloc((size_t)cig * (size_t)*plane, sizeof(float));
-    *offsets = s->sh == 1 && s->sw == 1 ? NULL : malloc(sizeof(int) * (size_t)taps * (size_t)npix);
-    if (!padded || (!*offsets && !(s->sh == 1 && s->sw == 1))) {
+    *offsets = with_offsets ? malloc(sizeof(int) * (size_t)taps * (size_t)npix) : NULL;
+    if (!padded || (with_offsets && !*offsets)) {
         free(padded);
         free(*offsets);
         return NULL;
@@ -190,7 +192,7 @@ static float *gather_setup(const cl_conv_shape *s, const float *x, int cig, int 
         for (int y = 0; y < s->h; y++)
             memcpy(padded + c * *plane + (ptrdiff_t)(y + s->pt) * wp + s->pl, x + ((ptrdiff_t)c * s->h + y) * s->w,
                    sizeof(float) * (size_t)s->w);
-    if (!*offsets)
+    if (!with_offsets)
         return padded;
     for (int i = 0; i < s->kh; i++)
         for (int j = 0; j < s->kw; j++)
@@ -245,11 +247,11 @@ int cl_im2col_run(const cl_im2col *p, const cl_conv_shape *s, const float *x, fl
             float *padded = NULL, *flat = NULL;
             int unit = s->sh == 1 && s->sw == 1;
             if (!is_plain_gemm(s) && (unit ? npix <= FLAT_MAX_PIXELS : s->ow < GATHER_MAX_OW && npix <= GATHER_MAX_PIXELS)
-                && (padded = gather_setup(s, xg, cig, &offsets, &ctx.padded_plane))) {
+                && (padded = padded_setup(s, xg, cig, !unit, &offsets, &ctx.padded_plane))) {
                 ctx.padded = padded;
                 ctx.offsets = offsets;
-                src.pack = offsets ? pack_gathered : pack_flat;
-                if (!offsets) {
+                src.pack = unit ? pack_flat : pack_gathered;
+                if (unit) {
                     src.N = (s->oh - 1) * (s->w + s->pl + s->pr) + s->ow;
                     if (!(flat = malloc(sizeof(float) * (size_t)cog * (size_t)src.N))) {
                         free(padded);

@@ -831,10 +831,7 @@ static int run_pool_separable(const cl_step *s, float *arena, int nthreads)
                 yr[ox] = v[ox * sw];
             for (int kx = 1; kx < kw; kx++) {
                 const float *vk = v + kx;
-                if (is_max && sw == 2)
-                    for (int ox = 0; ox < ow; ox++)
-                        yr[ox] = vk[2 * ox] > yr[ox] ? vk[2 * ox] : yr[ox];
-                else if (is_max)
+                if (is_max)
                     for (int ox = 0; ox < ow; ox++)
                         yr[ox] = vk[ox * sw] > yr[ox] ? vk[ox * sw] : yr[ox];
                 else if (sw == 2)
