@@ -16,6 +16,7 @@
 #include "cl_conv.h"
 #include "cl_engine.h"
 #include "cl_gemm.h"
+#include "cl_pool.h"
 #include "cl_winograd.h"
 
 typedef struct {
@@ -702,203 +703,12 @@ static int run_softmax(const cl_step *s, float *arena)
     return CL_OK;
 }
 
-/* Max / average pooling of (planes, h, w): i = planes, h, w, oh, ow, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr.
- * A window's taps outside the input are skipped; the average divides by the taps inside the input
- * (or, counting pads, inside the explicitly padded input, as ONNX's count_include_pad does). */
-/* Taps of the window starting at `start` (input coordinates) that fall in [lo, hi). */
-static int taps_inside(int start, int k, int lo, int hi)
-{
-    int a = start > lo ? start : lo, b = start + k < hi ? start + k : hi;
-    return b > a ? b - a : 0;
-}
-
-/* One plane, window by window: any dilation, and ONNX's NaN (a NaN in the window wins). */
-static void pool_plane(const cl_step *s, const float *xp, float *yp)
-{
-    const int *i = s->i;
-    int h = i[1], w = i[2], oh = i[3], ow = i[4], kh = i[5], kw = i[6];
-    int sh = i[7], sw = i[8], dh = i[9], dw = i[10], pt = i[11], pl = i[12], pb = i[13], pr = i[14];
-    for (int oy = 0; oy < oh; oy++)
-        for (int ox = 0; ox < ow; ox++) {
-            int y0 = oy * sh - pt, x0 = ox * sw - pl;
-            float acc = s->sub == CL_POOL_MAX ? -INFINITY : 0.0f;
-            int count = 0, counted = 0;
-            for (int ky = 0; ky < kh; ky++) {
-                int yy = y0 + ky * dh;
-                for (int kx = 0; kx < kw; kx++) {
-                    int xx = x0 + kx * dw;
-                    if (yy >= -pt && yy < h + pb && xx >= -pl && xx < w + pr)
-                        counted++;
-                    if (yy < 0 || yy >= h || xx < 0 || xx >= w)
-                        continue;
-                    float v = xp[(int64_t)yy * w + xx];
-                    if (s->sub == CL_POOL_MAX)
-                        acc = (v > acc || isnan(v)) && !isnan(acc) ? v : acc;
-                    else
-                        acc += v;
-                    count++;
-                }
-            }
-            if (s->sub == CL_POOL_AVG)
-                acc = count ? acc / (float)count : 0.0f;
-            else if (s->sub == CL_POOL_AVG_INCLUDE_PAD)
-                acc = counted ? acc / (float)counted : 0.0f;
-            yp[oy * ow + ox] = acc;
-        }
-}
-
-/* The max pool's two passes as loops with nothing aliased (restrict), so they vectorise without
- * run-time overlap checks: per output row of a small map those checks cost as much as the work
- * (O-Net's 32x46x46 pool). max_into returns whether r holds a NaN (the vector max drops it). */
-static int max_into(float *restrict v, const float *restrict r, int w)
-{
-    int nan = 0;
-    for (int c = 0; c < w; c++) {
-        v[c] = r[c] > v[c] ? r[c] : v[c];
-        nan |= r[c] != r[c];
-    }
-    return nan;
-}
-
-/* Windows of 2 or 3 at stride 2 (nearly every max pool), taps maxed in order as the general loop. */
-static void max_s2(const float *restrict v, float *restrict y, int ow, int kw)
-{
-    if (kw == 3)
-        for (int ox = 0; ox < ow; ox++) {
-            float a = v[2 * ox], b = v[2 * ox + 1], c = v[2 * ox + 2], m = b > a ? b : a;
-            y[ox] = c > m ? c : m;
-        }
-    else
-        for (int ox = 0; ox < ow; ox++) {
-            float a = v[2 * ox], b = v[2 * ox + 1];
-            y[ox] = b > a ? b : a;
-        }
-}
-
-/* Undilated windows (nearly every pool) are separable: a vertical pass over the window's rows,
- * contiguous so it vectorises, into one row padded with the identity, then a horizontal pass along
- * that row at the stride. No tap needs a bounds test, and each input row is read kh/sh times
- * instead of kh*kw/sw; both passes are loops along a row, which vectorise (the horizontal one at a
- * stride; stride 2, nearly every pool, as a constant). Returns 0 (caller takes the general loop) if
- * the rows cannot be allocated. */
-static int run_pool_separable(const cl_step *s, float *arena, int nthreads)
-{
-    const int *i = s->i;
-    int planes = i[0], h = i[1], w = i[2], oh = i[3], ow = i[4], kh = i[5], kw = i[6];
-    int sh = i[7], sw = i[8], pt = i[11], pl = i[12], pb = i[13], pr = i[14];
-    int row = (ow - 1) * sw + kw;                    /* the padded row the windows span */
-    if (row < pl + w)
-        row = pl + w;
-    const int is_max = s->sub == CL_POOL_MAX;
-    const float identity = is_max ? -INFINITY : 0.0f;
-    float *rows = malloc(sizeof(float) * (size_t)row * (size_t)nthreads);
-    float *col_count = malloc(sizeof(float) * (size_t)ow);
-    if (!rows || !col_count) {
-        free(rows);
-        free(col_count);
-        return 0;
-    }
-    const int lo = s->sub == CL_POOL_AVG_INCLUDE_PAD ? -pl : 0, hi = s->sub == CL_POOL_AVG_INCLUDE_PAD ? w + pr : w;
-    for (int ox = 0; ox < ow; ox++)
-        col_count[ox] = (float)taps_inside(ox * sw - pl, kw, lo, hi);
-    const float *x = arena + s->in[0];
-    float *y = arena + s->out;
-    CL_PARALLEL_FOR(nthreads)
-    for (int p = 0; p < planes; p++) {
-        float *v = rows + (size_t)cl_thread_num() * row;
-        const float *xp = x + (int64_t)p * h * w;
-        float *yp = y + (int64_t)p * oh * ow;
-        int nan = 0;
-        for (int oy = 0; oy < oh; oy++) {
-            int y0 = oy * sh - pt, ky0 = y0 < 0 ? -y0 : 0, ky1 = h - y0 < kh ? h - y0 : kh;
-            for (int c = 0; c < row; c++)
-                v[c] = identity;
-            float *vr = v + pl;
-            for (int ky = ky0; ky < ky1; ky++) {
-                const float *r = xp + (int64_t)(y0 + ky) * w;
-                if (is_max)
-                    nan |= max_into(vr, r, w);
-                else
-                    for (int c = 0; c < w; c++)
-                        vr[c] += r[c];
-            }
-            float *yr = yp + (int64_t)oy * ow;
-            if (is_max && sw == 2 && (kw == 2 || kw == 3)) {
-                max_s2(v, yr, ow, kw);
-                continue;
-            }
-            for (int ox = 0; ox < ow; ox++)
-                yr[ox] = v[ox * sw];
-            for (int kx = 1; kx < kw; kx++) {
-                const float *vk = v + kx;
-                if (is_max)
-                    for (int ox = 0; ox < ow; ox++)
-                        yr[ox] = vk[ox * sw] > yr[ox] ? vk[ox * sw] : yr[ox];
-                else if (sw == 2)
-                    for (int ox = 0; ox < ow; ox++)
-                        yr[ox] += vk[2 * ox];
-                else
-                    for (int ox = 0; ox < ow; ox++)
-                        yr[ox] += vk[ox * sw];
-            }
-            if (!is_max) {
-                float rows_in = (float)(s->sub == CL_POOL_AVG_INCLUDE_PAD ? taps_inside(y0, kh, -pt, h + pb)
-                                                                          : ky1 - ky0);
-                for (int ox = 0; ox < ow; ox++) {
-                    float count = rows_in * col_count[ox];
-                    yr[ox] = count > 0.0f ? yr[ox] / count : 0.0f;
-                }
-            }
-        }
-        if (nan)   /* the vector max drops a NaN operand: a plane with any goes again, exactly */
-            pool_plane(s, xp, yp);
-    }
-    free(rows);
-    free(col_count);
-    return 1;
-}
-
+/* Max / average pooling (pool.c): i = planes, h, w, oh, ow, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr. */
 static void run_pool(const cl_step *s, float *arena, int nthreads)
 {
     const int *i = s->i;
-    int planes = i[0], h = i[1], w = i[2], oh = i[3], ow = i[4], dh = i[9], dw = i[10];
-    const float *x = arena + s->in[0];
-    float *y = arena + s->out;
-    if (dh == 1 && dw == 1 && run_pool_separable(s, arena, nthreads))
-        return;
-    CL_PARALLEL_FOR(nthreads)
-    for (int p = 0; p < planes; p++)
-        pool_plane(s, x + (int64_t)p * h * w, y + (int64_t)p * oh * ow);
-}
-
-/* Global pooling is a pool whose window is the plane; it gets a straight loop. */
-static int is_global_pool(const cl_step *s)
-{
-    const int *i = s->i;
-    return i[3] == 1 && i[4] == 1 && i[5] == i[1] && i[6] == i[2] && !i[11] && !i[12] && !i[13] && !i[14];
-}
-
-static void run_global_pool(const cl_step *s, float *arena, int nthreads)
-{
-    int planes = s->i[0];
-    int64_t n = (int64_t)s->i[1] * s->i[2];
-    const float *x = arena + s->in[0];
-    float *y = arena + s->out;
-    CL_PARALLEL_FOR(nthreads)
-    for (int p = 0; p < planes; p++) {
-        const float *xp = x + p * n;
-        if (s->sub == CL_POOL_MAX) {
-            float m = -INFINITY;
-            for (int64_t k = 0; k < n; k++)
-                m = (xp[k] > m || isnan(xp[k])) && !isnan(m) ? xp[k] : m;
-            y[p] = m;
-        } else {
-            double acc = 0.0;   /* a whole plane: double keeps the mean's error at float rounding */
-            for (int64_t k = 0; k < n; k++)
-                acc += xp[k];
-            y[p] = (float)(acc / (double)n);
-        }
-    }
+    cl_pool_shape shape = {i[0], i[1], i[2], i[3], i[4], i[5], i[6], i[7], i[8], i[9], i[10], i[11], i[12], i[13], i[14]};
+    cl_pool_run(s->sub, &shape, arena + s->in[0], arena + s->out, nthreads);
 }
 
 /* Fully connected: rows of x (M x K) times W^T (W stored N x K, packed once) plus bias; one
@@ -1007,12 +817,7 @@ static int run_step(const cl_engine *e, int k, float *arena, int nthreads)
     case CL_OP_BINARY: run_binary(e, s, arena); return CL_OK;
     case CL_OP_UNARY: run_unary(s, arena, nthreads); return CL_OK;
     case CL_OP_SOFTMAX: return run_softmax(s, arena);
-    case CL_OP_POOL:
-        if (is_global_pool(s) && s->sub != CL_POOL_AVG_INCLUDE_PAD)
-            run_global_pool(s, arena, nthreads);
-        else
-            run_pool(s, arena, nthreads);
-        return CL_OK;
+    case CL_OP_POOL: run_pool(s, arena, nthreads); return CL_OK;
     case CL_OP_FC: return run_fc(e, s, p, arena, nthreads);
     case CL_OP_RESIZE: run_resize(e, s, arena, nthreads); return CL_OK;
     case CL_OP_FILL: {

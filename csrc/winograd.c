@@ -6,7 +6,8 @@
  * loads are vector loads). The tiles of all images form one list, cut into blocks of tb tiles (a
  * multiple of the GEMM's NR and of the vector width, V and M of a block about BLOCK_BYTES).
  * Per block: the input transform writes V_k (c_in x tb) straight into the GEMM's B panels for
- * every position k, alpha^2 GEMMs (cl_gemm_panels) give M_k = U_k V_k (c_out x tb), the output
+ * every position k (or, where panels would be mostly padding, a row-major matrix: v_width),
+ * alpha^2 GEMMs (cl_gemm_panels, cl_gemm) give M_k = U_k V_k (c_out x tb), the output
  * transform reads M and writes the outputs with the epilogue fused. Outputs whose window sees
  * at most one input row or column are computed directly (direct_border_outputs). Threads take
  * whole blocks; a tile's arithmetic never depends on which block or thread holds it, so results
@@ -169,6 +170,23 @@ static int is_winograd_shape(const cl_conv_shape *s)
            s->dh == 1 && s->dw == 1 && s->groups == 1;
 }
 
+/* Whether V goes row-major (v_width): when whole NR panels would hold a quarter or more padding
+ * columns. Measured (Zen 5, AVX-512, NR 32): 16 or 36 tiles run 1.4-2.9x faster row-major (64->64
+ * on 10x10 F(2,3) 30 -> 21 us, 128->128 on 7x7 F(4,3) 204 -> 70 us); 121 or 196 tiles
+ * (3-12% padding) 1.1x faster as panels; 25 and 49 (22-23%) about even. */
+static int rowmajor_pays(int nr, int vl, long long tiles)
+{
+    long long unit = nr;
+    while (unit % vl)
+        unit += nr;
+    return (tiles + unit - 1) / unit * unit * 3 >= tiles * 4;
+}
+
+static long long tiles_of(int m, const cl_conv_shape *s)
+{
+    return (long long)s->n * ((s->oh + m - 1) / m) * ((s->ow + m - 1) / m);
+}
+
 int cl_winograd_prepare(int m, const cl_conv_shape *s, const float *w, cl_winograd **out)
 {
     wino_matrices mat;
@@ -179,7 +197,7 @@ int cl_winograd_prepare(int m, const cl_conv_shape *s, const float *w, cl_winogr
     cl_winograd *p = calloc(1, sizeof *p);
     float *uk = malloc(sizeof(float) * (size_t)s->c_out * s->c_in);
     if (p)
-        *p = (cl_winograd){m, a, s->c_in, s->c_out, 0, kernels_for(isa), NULL, NULL, NULL};
+        *p = (cl_winograd){.m = m, .alpha = a, .c_in = s->c_in, .c_out = s->c_out, .k = kernels_for(isa)};
     if (p) {
         p->u = calloc((size_t)a * a, sizeof *p->u);
         p->w = malloc(sizeof(float) * 9 * (size_t)s->c_out * s->c_in);
@@ -203,7 +221,10 @@ int cl_winograd_prepare(int m, const cl_conv_shape *s, const float *w, cl_winogr
                             acc += mat.g[i * 3 + r] * g[r * 3 + c] * mat.g[j * 3 + c];
                     uk[(size_t)co * s->c_in + ci] = (float)acc;
                 }
-            p->u[i * a + j] = cl_gemm_pack_a(s->c_out, s->c_in, uk, s->c_in);
+            /* A^T too where the shape prepared for runs row-major: cl_gemm's path for narrow B */
+            p->u[i * a + j] = rowmajor_pays(cl_ukernel_for(isa)->nr, p->k->vl, tiles_of(m, s))
+                                  ? cl_gemm_pack_a_pointwise(s->c_out, s->c_in, uk, s->c_in)
+                                  : cl_gemm_pack_a(s->c_out, s->c_in, uk, s->c_in);
             if (!p->u[i * a + j]) {
                 free(uk);
                 cl_winograd_free(p);
@@ -222,11 +243,20 @@ int cl_winograd_prepare(int m, const cl_conv_shape *s, const float *w, cl_winogr
  * and by a few % for 64-128, where 4+ MiB starts to lose. */
 enum { BLOCK_BYTES = 2048 * 1024 };
 
-static int block_tiles(const cl_winograd *p, long long tiles, int nthreads)
+/* Tiles in whole units: whole vectors for the transforms; whole panels, or (row-major) at least 3
+ * columns, so that cl_gemm never takes its GEMV loop for a block (N <= 2 sums in another order,
+ * and a tile's bits must not depend on the block it falls in). */
+static int tile_unit(const cl_winograd *p, int rowmajor)
 {
-    int unit = p->nr;
-    while (unit % p->k->vl)
-        unit += p->nr;
+    int unit = rowmajor ? p->k->vl : p->nr;
+    while (unit % p->k->vl || unit < 3)
+        unit += rowmajor ? p->k->vl : p->nr;
+    return unit;
+}
+
+static int block_tiles(const cl_winograd *p, long long tiles, int nthreads, int rowmajor)
+{
+    int unit = tile_unit(p, rowmajor);
     long long per_tile = (long long)p->alpha * p->alpha * (p->c_in + p->c_out) * (long long)sizeof(float);
     long long tb = BLOCK_BYTES / per_tile / unit * unit;
     long long share = (tiles + nthreads - 1) / nthreads;   /* keep every thread busy */
@@ -245,6 +275,7 @@ typedef struct {
     int oy0, ox0, oy1, ox1;     /* the outputs whose window sees two or more input rows and columns */
     int tiles_y, tiles_x, tb;
     long long tiles;
+    int rowmajor;               /* V's layout (v_width) */
     float *xp;                  /* the input, padded and split by column phase (cl_winograd.h) */
     int hp, lt;                 /* rows per channel, values per phase; a row is m * lt values */
 } wino_job;
@@ -338,22 +369,30 @@ static void locate_tiles(const wino_job *j, long long t0, cl_wino_tile *t)
  * floats keep rows whose size is a multiple of 4 KiB out of one L1 set (measured: 2x slower
  * output transform without). */
 static ptrdiff_t m_row(int tb) { return (ptrdiff_t)tb + 16; }
-static ptrdiff_t v_pos(const cl_winograd *p) { return (ptrdiff_t)p->c_in * p->nr + 16; }
+/* V's panel width: NR for cl_gemm_panels; or the whole block, V_k then a row-major c_in x tb
+ * matrix that cl_gemm multiplies over the block's real tiles only, where rounding the tiles up to
+ * whole NR panels would waste much of the GEMM (a small map: O-Net's 21x21 has 36 F(4,3) tiles,
+ * 64 columns as panels). */
+static int v_width(const wino_job *j) { return j->rowmajor ? j->tb : j->p->nr; }
+static ptrdiff_t v_pos(const wino_job *j) { return (ptrdiff_t)j->p->c_in * v_width(j) + 16; }
 
 static int run_block(const wino_job *j, long long t0, cl_wino_tile *t, float *v, float *mm)
 {
     const cl_winograd *p = j->p;
     const cl_conv_shape *s = j->s;
     const cl_wino_kernels *k = p->k;
-    int tb = j->tb, vl = k->vl, nr = p->nr, a2 = p->alpha * p->alpha, fn = p->m / 2 - 1;
-    ptrdiff_t vpos = v_pos(p), vpanel = a2 * vpos, pos = m_row(tb), chan = a2 * pos;
+    int tb = j->tb, vl = k->vl, pw = v_width(j), a2 = p->alpha * p->alpha, fn = p->m / 2 - 1;
+    int unit = tile_unit(p, j->rowmajor), real = j->tiles - t0 < tb ? (int)(j->tiles - t0) : tb;
+    int columns = (real + unit - 1) / unit * unit;   /* row-major: the GEMM's N */
+    ptrdiff_t vpos = v_pos(j), vpanel = a2 * vpos, pos = m_row(tb), chan = a2 * pos;
     locate_tiles(j, t0, t);
     for (int c = 0; c < p->c_in; c++)
         for (int g = 0; g < tb; g += vl)
             k->input[fn](j->xp + (ptrdiff_t)c * j->hp * p->m * j->lt, p->m * j->lt, j->lt, t + g,
-                         v + g / nr * vpanel + (ptrdiff_t)c * nr + g % nr, vpos);
-    for (int q = 0; q < a2; q++) {
-        int rc = cl_gemm_panels(p->u[q], tb, v + q * vpos, vpanel, mm + q * pos, chan, NULL, 1);
+                         v + g / pw * vpanel + (ptrdiff_t)c * pw + g % pw, vpos);
+    for (int q = 0; q < a2; q++) {   /* M's columns past `columns` stay unwritten: no tile of y reads them */
+        int rc = j->rowmajor ? cl_gemm(p->u[q], columns, v + q * vpos, tb, mm + q * pos, (int)chan, NULL, 1)
+                             : cl_gemm_panels(p->u[q], tb, v + q * vpos, vpanel, mm + q * pos, chan, NULL, 1);
         if (rc != CL_OK)
             return rc;
     }
@@ -370,7 +409,7 @@ static int run_block(const wino_job *j, long long t0, cl_wino_tile *t, float *v,
 }
 
 /* One thread's scratch: tile list, V, M. */
-static size_t v_floats(const wino_job *j) { return (size_t)j->tb / j->p->nr * j->p->alpha * j->p->alpha * v_pos(j->p); }
+static size_t v_floats(const wino_job *j) { return (size_t)j->tb / v_width(j) * j->p->alpha * j->p->alpha * v_pos(j); }
 
 static size_t thread_scratch_floats(const wino_job *j)
 {
@@ -443,7 +482,7 @@ int cl_winograd_run(const cl_winograd *p, const cl_conv_shape *s, const float *x
     if (s->w < 2)
         ox1 = ox0;
     wino_job j = {p, s, x, y, ep, oy0, ox0, oy1, ox1, (oy1 - oy0 + m - 1) / m, (ox1 - ox0 + m - 1) / m, 0, 0,
-                  NULL, 0, 0};
+                  0, NULL, 0, 0};
     if (oy0 > 0 || ox0 > 0 || oy1 < s->oh || ox1 < s->ow)
         direct_border_outputs(&j, p->w);
     j.tiles = (long long)s->n * j.tiles_y * j.tiles_x;
@@ -451,7 +490,8 @@ int cl_winograd_run(const cl_winograd *p, const cl_conv_shape *s, const float *x
         return CL_OK;
     j.hp = j.tiles_y * m + 2;
     j.lt = j.tiles_x + 1;
-    j.tb = block_tiles(p, j.tiles, nthreads);
+    j.rowmajor = rowmajor_pays(p->nr, p->k->vl, j.tiles);
+    j.tb = block_tiles(p, j.tiles, nthreads, j.rowmajor);
     long long blocks = (j.tiles + j.tb - 1) / j.tb;
     int parts = blocks < nthreads ? (int)blocks : nthreads, rc = CL_OK, kept;
     size_t xp_floats = ((size_t)s->n * s->c_in * j.hp * m * j.lt + XP_LEAD + XP_TAIL + 15) / 16 * 16;

@@ -159,3 +159,19 @@ def test_c_never_takes_a_table_winograd_pick_below_the_minimum_side():
     big = ConvSpec.build(64, 64, 3, 3, padding=1)
     picked = selection.current_table().choose(big, side, side, "c", 1)
     assert selection.choose_algo(big, side, side, "c") == picked[0]
+
+
+def test_c_takes_a_tiny_map_winograd_pick_measured_on_the_current_kernels(table_file):
+    """A table `convlab decide` made from a tune of this build (stamped with C_KERNELS_REVISION) is
+    trusted below the minimum side: its exact Winograd winner there is what C's auto runs. The same
+    entry in an unstamped table (made on older kernels) is not."""
+    spec = ConvSpec.build(64, 64, 3, 3, padding=1)
+    entry = dict(k=3, stride=1, padding=1, c_in=64, c_out=64, h=4, w=4, groups=1, backend="c", threads=1,
+                 winner="winograd_f23", margin=1.2, times_ms={"winograd_f23": 0.01, "im2col": 0.012})
+    table = dict(format="convlab-decision-table/1", device_id="here", sources=[], features=list(selection.FEATURES),
+                 entries=[entry], rules=[])
+    for stamp, expected in ((selection.C_KERNELS_REVISION, "winograd_f23"), (None, "im2col")):
+        table_file.write_text(json.dumps(dict(table, c_kernels=stamp)))
+        selection._table_at.cache_clear()
+        assert selection.choose_algo(spec, 4, 4, "c") == expected
+    assert decide.build([], "here", [])["c_kernels"] == selection.C_KERNELS_REVISION

@@ -17,6 +17,11 @@ static inline clv clv_set1(float x) { return _mm512_set1_ps(x); }
 static inline clv clv_fma(clv a, clv b, clv c) { return _mm512_fmadd_ps(a, b, c); }
 static inline clv clv_add(clv a, clv b) { return _mm512_add_ps(a, b); }
 static inline clv clv_mul(clv a, clv b) { return _mm512_mul_ps(a, b); }
+/* a / b where b > 0, else 0 (an average over no taps). */
+static inline clv clv_div_or_zero(clv a, clv b)
+{
+    return _mm512_maskz_div_ps(_mm512_cmp_ps_mask(b, _mm512_setzero_ps(), _CMP_GT_OQ), a, b);
+}
 /* max/min return their second operand when either is NaN: put the value second, NaN survives. */
 static inline clv clv_max(clv bound, clv v) { return _mm512_max_ps(bound, v); }
 static inline clv clv_min(clv bound, clv v) { return _mm512_min_ps(bound, v); }
@@ -74,6 +79,10 @@ static inline clv clv_set1(float x) { return _mm256_set1_ps(x); }
 static inline clv clv_fma(clv a, clv b, clv c) { return _mm256_fmadd_ps(a, b, c); }
 static inline clv clv_add(clv a, clv b) { return _mm256_add_ps(a, b); }
 static inline clv clv_mul(clv a, clv b) { return _mm256_mul_ps(a, b); }
+static inline clv clv_div_or_zero(clv a, clv b)
+{
+    return _mm256_and_ps(_mm256_div_ps(a, b), _mm256_cmp_ps(b, _mm256_setzero_ps(), _CMP_GT_OQ));
+}
 static inline clv clv_max(clv bound, clv v) { return _mm256_max_ps(bound, v); }
 static inline clv clv_min(clv bound, clv v) { return _mm256_min_ps(bound, v); }
 static inline clv clv_select_neg(clv v, clv if_neg)
@@ -124,6 +133,10 @@ static inline clv clv_set1(float x) { return vdupq_n_f32(x); }
 static inline clv clv_fma(clv a, clv b, clv c) { return vfmaq_f32(c, a, b); }
 static inline clv clv_add(clv a, clv b) { return vaddq_f32(a, b); }
 static inline clv clv_mul(clv a, clv b) { return vmulq_f32(a, b); }
+static inline clv clv_div_or_zero(clv a, clv b)
+{
+    return vbslq_f32(vcgtq_f32(b, vdupq_n_f32(0.0f)), vdivq_f32(a, b), vdupq_n_f32(0.0f));
+}
 static inline clv clv_max(clv bound, clv v) { return vmaxq_f32(bound, v); }   /* NaN-propagating */
 static inline clv clv_min(clv bound, clv v) { return vminq_f32(bound, v); }
 static inline clv clv_select_neg(clv v, clv if_neg)
@@ -175,6 +188,7 @@ static inline clv clv_set1(float x) { return x; }
 static inline clv clv_fma(clv a, clv b, clv c) { return a * b + c; }
 static inline clv clv_add(clv a, clv b) { return a + b; }
 static inline clv clv_mul(clv a, clv b) { return a * b; }
+static inline clv clv_div_or_zero(clv a, clv b) { return b > 0.0f ? a / b : 0.0f; }
 static inline clv clv_max(clv bound, clv v) { return v < bound ? bound : v; }
 static inline clv clv_min(clv bound, clv v) { return v > bound ? bound : v; }
 static inline clv clv_select_neg(clv v, clv if_neg) { return v < 0.0f ? if_neg : v; }

@@ -2,7 +2,8 @@
  * x86: scalar, AVX2, AVX-512), against a plain double-precision convolution over a shape set
  * with odd sizes, asymmetric padding, strides, dilation, groups and every activation; and checks
  * that 1 and 3 threads give bit-identical results; and every ISA build of the Winograd tile
- * transforms against the plain matrices (winograd_transforms.c). Built natively, under ASan+UBSan, and cross
+ * transforms against the plain matrices (winograd_transforms.c), and the pools against their
+ * window-by-window reference (pool_cases.c). Built natively, under ASan+UBSan, and cross
  * for aarch64 under qemu by csrc/Makefile. Exit status 1 on any failure.
  *
  * To cover a new kernel: add a row to KERNELS (a run function and which shapes it takes);
@@ -293,7 +294,7 @@ static void check_shape(const shape *t)
             }
             if (compare(what, &s, t->act, y1, exact, absconv, slope, KERNELS[k].error_factor) == 0 &&
                 memcmp(y1, y3, ny * sizeof *y1)) {
-                printf("FAIL %s: 3 threads differ from 1 thread\n", what);
+                printf("FAIL %s c%d->%d %dx%d n%d: 3 threads differ from 1 thread\n", what, s.c_in, s.c_out, s.h, s.w, s.n);
                 failures++;
             }
         }
@@ -463,6 +464,9 @@ static void check_ukernel_asm(void)
         }
 }
 
+/* tests/pool_cases.c */
+void check_pool_cases(int *checks, int *failures);
+
 /* tests/winograd_transforms.c */
 double check_winograd_transforms(int m, int isa, unsigned seed);
 
@@ -523,6 +527,7 @@ int main(void)
         check_gemm_paths(paths[i][0], paths[i][1], paths[i][2], paths[i][3]);
     check_gemm_streamed();
     check_transforms();
+    check_pool_cases(&checks, &failures);
     check_ukernel_asm();
     check_errors();
     printf("%d checks, %d failures\n", checks, failures);

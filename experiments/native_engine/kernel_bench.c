@@ -4,6 +4,7 @@
  *       $(ls csrc/*.c) experiments/native_engine/kernel_bench.c -lm
  *   [ISA=0|1|2] /tmp/kernel_bench dw C H W [stride] [repeats]      depthwise 3x3, pad 1
  *   [ISA=0|1|2] /tmp/kernel_bench stem CIN COUT H W [repeats]       3x3 stride 2, pad 1 (cl_stem_run)
+ *   [ISA=0|1|2] /tmp/kernel_bench ALGO CIN COUT H W PAD [repeats]    3x3 stride 1, ALGO = f23, f43, f63, im2col
  * (ISA: scalar, avx2, avx512.) */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,25 +12,47 @@
 #include "../bench_clock.h"
 #include "cl_common.h"
 #include "cl_conv.h"
+#include "cl_winograd.h"
+
+/* ALGO's prepared state for one 3x3 stride-1 shape: Winograd F(m, 3) (m = 2, 4, 6) or im2col (m = 0). */
+typedef struct {
+    int m;
+    cl_winograd *wino;
+    cl_im2col *im2col;
+} prepared_conv;
+
+static int run_prepared(const prepared_conv *p, const cl_conv_shape *s, const float *x, const float *k, float *y,
+                        const cl_epilogue *ep)
+{
+    return p->m ? cl_winograd_run(p->wino, s, x, y, ep, 1) : cl_im2col_run(p->im2col, s, x, y, ep, 1);
+}
 
 int main(int argc, char **argv)
 {
-    int stem = argc > 1 && !strcmp(argv[1], "stem");
-    if (argc < (stem ? 6 : 5) || (!stem && strcmp(argv[1], "dw"))) {
-        fprintf(stderr, "usage: %s dw C H W [stride] [repeats] | stem CIN COUT H W [repeats]\n", argv[0]);
+    const char *algos[] = {"im2col", "", "f23", "", "f43", "", "f63"};
+    prepared_conv conv = {-1, NULL, NULL};
+    for (int m = 0; m <= 6 && argc > 1; m++)
+        if (*algos[m] && !strcmp(argv[1], algos[m]))
+            conv.m = m;
+    int stem = argc > 1 && !strcmp(argv[1], "stem"), general = conv.m >= 0;
+    if (argc < (general ? 7 : stem ? 6 : 5) || (!stem && !general && strcmp(argv[1], "dw"))) {
+        fprintf(stderr, "usage: %s dw C H W [stride] [repeats] | stem CIN COUT H W [repeats] | "
+                        "f23|f43|f63|im2col CIN COUT H W PAD [repeats]\n", argv[0]);
         return 2;
     }
     if (getenv("ISA") && cl_set_isa(atoi(getenv("ISA"))) != CL_OK) {
         fprintf(stderr, "ISA %s not available here\n", getenv("ISA"));
         return 2;
     }
-    int cin = atoi(argv[2]), cout = stem ? atoi(argv[3]) : cin, h = atoi(argv[stem ? 4 : 3]), w = atoi(argv[stem ? 5 : 4]);
-    int stride = stem ? 2 : argc > 5 ? atoi(argv[5]) : 1, reps = argc > 6 ? atoi(argv[6]) : 1000;
+    int dense = stem || general, cin = atoi(argv[2]), cout = dense ? atoi(argv[3]) : cin;
+    int h = atoi(argv[dense ? 4 : 3]), w = atoi(argv[dense ? 5 : 4]), pad = general ? atoi(argv[6]) : 1;
+    int stride = stem ? 2 : general ? 1 : argc > 5 ? atoi(argv[5]) : 1;
+    int reps = argc > (general ? 7 : 6) ? atoi(argv[general ? 7 : 6]) : 1000;
     cl_conv_shape s = {.n = 1, .c_in = cin, .h = h, .w = w, .c_out = cout, .kh = 3, .kw = 3, .sh = stride, .sw = stride,
-                       .pt = 1, .pl = 1, .pb = 1, .pr = 1, .dh = 1, .dw = 1, .groups = stem ? 1 : cin};
-    s.oh = (h - 1) / stride + 1;
-    s.ow = (w - 1) / stride + 1;
-    size_t nx = (size_t)cin * h * w, ny = (size_t)cout * s.oh * s.ow, nk = (size_t)cout * (stem ? cin : 1) * 9;
+                       .pt = pad, .pl = pad, .pb = pad, .pr = pad, .dh = 1, .dw = 1, .groups = dense ? 1 : cin};
+    s.oh = (h + 2 * pad - 3) / stride + 1;
+    s.ow = (w + 2 * pad - 3) / stride + 1;
+    size_t nx = (size_t)cin * h * w, ny = (size_t)cout * s.oh * s.ow, nk = (size_t)cout * (dense ? cin : 1) * 9;
     float *x = malloc(sizeof(float) * nx), *y = malloc(sizeof(float) * ny), *k = malloc(sizeof(float) * nk);
     float *bias = calloc((size_t)cout, sizeof(float));
     double *t = malloc(sizeof(double) * reps);
@@ -38,9 +61,16 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < nk; i++)
         k[i] = 0.1f;
     cl_epilogue ep = {bias, NULL, CL_ACT_RELU};
+    if (general && (conv.m ? cl_winograd_prepare(conv.m, &s, k, &conv.wino) != CL_OK
+                           : !(conv.im2col = cl_im2col_prepare(&s, k)))) {
+        fprintf(stderr, "%s does not take this shape\n", argv[1]);
+        return 1;
+    }
     for (int r = 0; r < 20 + reps; r++) {
         double t0 = now();
-        int rc = stem ? cl_stem_run(&s, x, k, y, &ep, 1) : cl_dwconv3x3_run(&s, x, k, y, &ep, 1);
+        int rc = general ? run_prepared(&conv, &s, x, k, y, &ep)
+                 : stem  ? cl_stem_run(&s, x, k, y, &ep, 1)
+                         : cl_dwconv3x3_run(&s, x, k, y, &ep, 1);
         if (rc != CL_OK) {
             fprintf(stderr, "kernel failed (%d)\n", rc);
             return 1;
@@ -49,8 +79,10 @@ int main(int argc, char **argv)
             t[r - 20] = now() - t0;
     }
     qsort(t, reps, sizeof *t, cmp);
-    printf("%s %dx%dx%d -> %d s%d [%s]: median %.1f us, min %.1f us\n", stem ? "stem" : "dw3x3", cin, h, w, cout,
-           stride, cl_isa_name(cl_isa()), t[reps / 2] * 1e6, t[0] * 1e6);
+    printf("%s %dx%dx%d -> %d s%d p%d [%s]: median %.1f us, min %.1f us\n", general ? argv[1] : stem ? "stem" : "dw3x3",
+           cin, h, w, cout, stride, pad, cl_isa_name(cl_isa()), t[reps / 2] * 1e6, t[0] * 1e6);
+    cl_winograd_free(conv.wino);
+    cl_im2col_free(conv.im2col);
     free(x), free(y), free(k), free(bias), free(t);
     return 0;
 }

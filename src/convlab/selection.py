@@ -33,6 +33,12 @@ FEATURES = ("c_in", "c_out", "w", "h")
 # at 4x5: im2col 132 -> 62-67 us, F(2,3) 74-94; 64->64 at 4x4: 41 vs 65), so its Winograd picks
 # there are stale.
 MIN_WINOGRAD_SIDE = 8
+# Which C kernels a table measured: `convlab decide` stamps it (`c_kernels`). Bumped when a kernel
+# change makes older tables' picks on maps below MIN_WINOGRAD_SIDE stale; only a table with the
+# current stamp may send such a map to Winograd, by an exact measurement. 2: Winograd multiplies
+# small maps' tiles row-major, without padding them to whole GEMM panels (64->64 F(2,3) at 10x10:
+# 30 -> 20 us), so a table tuned here now finds it winning where the shipped one found im2col.
+C_KERNELS_REVISION = 2
 # A network's first layer (3 input channels): the stem kernel, which no decision table made before it
 # existed could pick (3 -> 32 3x3 s2 on 224x224: stem 0.36 ms, im2col 0.63, onnxruntime 0.55).
 STEM_MAX_C_IN = 4
@@ -236,8 +242,9 @@ def explain(spec: ConvSpec, h: int, w: int, backend: str, threads: int = 1) -> t
     picked = table.choose(spec, h, w, backend, threads) if table else None
     if picked and picked[0] != "stem" and spec.groups == 1 and spec.c_in <= STEM_MAX_C_IN and spec.kh * spec.kw > 1:
         picked = None   # the table predates the stem kernel: its stem shapes were measured without it
-    if picked and backend == "c" and picked[0].startswith("winograd") and min(h, w) < MIN_WINOGRAD_SIDE:
-        picked = None   # measured against the old im2col (see MIN_WINOGRAD_SIDE)
+    if picked and backend == "c" and picked[0].startswith("winograd") and min(h, w) < MIN_WINOGRAD_SIDE \
+            and table.data.get("c_kernels") != C_KERNELS_REVISION:
+        picked = None   # measured on older kernels (see MIN_WINOGRAD_SIDE, C_KERNELS_REVISION)
     return ([picked[0]] if picked else []) + builtin_rule(spec, h, w, backend), picked[1] if picked else "builtin"
 
 

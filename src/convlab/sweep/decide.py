@@ -12,7 +12,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from ..selection import FEATURES, DecisionTable, builtin_rule, family
+from ..selection import C_KERNELS_REVISION, FEATURES, DecisionTable, builtin_rule, family
 from ..spec import ConvSpec
 from .grid import PEER_ALGO
 
@@ -54,7 +54,8 @@ def build(rows: list[dict], device_id: str, sources: list[str]) -> dict:
         rules.append(dict(family=fam, backend=backend, threads=threads, shapes=len(es), tree=tree, ranges=ranges,
                           text=[f"{fam} [{backend}, {threads} thread{'s' if threads > 1 else ''}]: {t}"
                                 for t in rule_text(tree)]))
-    return dict(format=FORMAT, device_id=device_id, sources=sources, features=list(FEATURES), entries=entries,
+    return dict(format=FORMAT, device_id=device_id, sources=sources, c_kernels=C_KERNELS_REVISION,
+                features=list(FEATURES), entries=entries,
                 rules=rules)
 
 

@@ -1,0 +1,130 @@
+/* Pool planes for one ISA (cl_pool.h): included by pool_<isa>.c after cl_vec.h. The loops are
+ * written once with is_max a parameter and instantiated for both by pool_plane at the end, so
+ * no inner loop tests it. */
+#include <math.h>
+
+#define POOL_INLINE static inline __attribute__((always_inline))
+
+POOL_INLINE clv pool_tap(clv acc, clv tap, int is_max)
+{
+    return is_max ? clv_max(tap, acc) : clv_add(acc, tap);   /* clv_max(a, b): a > b ? a : b */
+}
+
+/* v[c] = the combine of x[k * w + c] over rows k < n, c < w. */
+POOL_INLINE void pool_vertical(float *restrict v, const float *restrict x, int n, int w, int is_max)
+{
+    const clv identity = clv_set1(is_max ? -INFINITY : 0.0f);
+    for (int c = 0; c < w; c += CLV_W) {
+        clv_lanes in = clv_lanes_in(0, w - c);
+        clv acc = identity;
+        for (int k = 0; k < n; k++) {
+            const float *row = x + (ptrdiff_t)k * w;
+            clv tap = w - c >= CLV_W ? clv_loadu(row + c) : clv_load_lanes(row, c, in);
+            acc = pool_tap(acc, tap, is_max);
+        }
+        if (w - c >= CLV_W)
+            clv_storeu(v + c, acc);
+        else
+            clv_store_first(v + c, acc, w - c);
+    }
+}
+
+/* Tap t of outputs o..o+CLV_W-1 at stride 2: the even or odd floats of 2 * CLV_W from v + 2o. */
+POOL_INLINE clv pool_tap_s2(const float *v, int o, int t)
+{
+    clv even, odd;
+    clv_load2(v + 2 * o + (t & ~1), &even, &odd);
+    return t & 1 ? odd : even;
+}
+
+/* y[o] = the combine of v[o * sw + t] over t < kw, o < ow; an average then divides by the taps
+ * inside (rows_in * col_count[o]; 0 when none). */
+POOL_INLINE void pool_horizontal(const float *restrict v, float *restrict y, int ow, int kw, int sw, int is_max,
+                                 float rows_in, const float *col_count)
+{
+    if (sw > 2) {   /* rare (no model here has one): plain loops */
+        for (int o = 0; o < ow; o++) {
+            float acc = v[o * sw];
+            for (int t = 1; t < kw; t++) {
+                float tap = v[o * sw + t];
+                acc = is_max ? (tap > acc ? tap : acc) : acc + tap;
+            }
+            y[o] = is_max ? acc : rows_in * col_count[o] > 0.0f ? acc / (rows_in * col_count[o]) : 0.0f;
+        }
+        return;
+    }
+    for (int o = 0; o < ow; o += CLV_W) {
+        clv acc = sw == 2 ? pool_tap_s2(v, o, 0) : clv_loadu(v + o);
+        for (int t = 1; t < kw; t++)
+            acc = pool_tap(acc, sw == 2 ? pool_tap_s2(v, o, t) : clv_loadu(v + o + t), is_max);
+        if (!is_max) {   /* col_count is readable a vector past ow (cl_pool.h) */
+            clv count = clv_mul(clv_set1(rows_in), clv_loadu(col_count + o));
+            acc = clv_div_or_zero(acc, count);
+        }
+        if (ow - o >= CLV_W)
+            clv_storeu(y + o, acc);
+        else
+            clv_store_first(y + o, acc, ow - o);
+    }
+}
+
+/* Rows of the vertical pass for CL_POOL_BAND output rows go to their own lines of v before the
+ * horizontal pass reads any: read straight back, the horizontal pass's loads (2 * CLV_W floats
+ * at odd offsets) would straddle stores still in flight, which cannot be forwarded and stalled
+ * every output row (a quarter of O-Net's first pool). */
+POOL_INLINE void pool_plane_impl(const cl_pool_shape *s, const float *restrict xp, float *restrict yp,
+                                float *restrict v, const float *col_count, int kind, int is_max)
+{
+    const int row = cl_pool_row_floats(s, CLV_W);
+    for (int band = 0; band < s->oh; band += CL_POOL_BAND) {
+        int rows = s->oh - band < CL_POOL_BAND ? s->oh - band : CL_POOL_BAND;
+        for (int r = 0; r < rows; r++) {
+            int y0 = (band + r) * s->sh - s->pt, ky0 = y0 < 0 ? -y0 : 0, ky1 = s->h - y0 < s->kh ? s->h - y0 : s->kh;
+            pool_vertical(v + r * row + s->pl, xp + (ptrdiff_t)(y0 + ky0) * s->w, ky1 - ky0, s->w, is_max);
+        }
+        for (int r = 0; r < rows; r++) {
+            int y0 = (band + r) * s->sh - s->pt, ky0 = y0 < 0 ? -y0 : 0, ky1 = s->h - y0 < s->kh ? s->h - y0 : s->kh;
+            if (kind == CL_POOL_AVG_INCLUDE_PAD) {   /* the rows inside the padded input */
+                ky0 = y0 > -s->pt ? 0 : -s->pt - y0;
+                ky1 = s->h + s->pb - y0 < s->kh ? s->h + s->pb - y0 : s->kh;
+            }
+            pool_horizontal(v + r * row, yp + (ptrdiff_t)(band + r) * s->ow, s->ow, s->kw, s->sw, is_max,
+                            (float)(ky1 > ky0 ? ky1 - ky0 : 0), col_count);
+        }
+    }
+}
+
+/* Whether x[0..n) holds a NaN or an infinity: x * 0 summed, which stays 0 otherwise. Four
+ * accumulators: a single one would be a chain of dependent FMAs, slower than the pool itself. */
+POOL_INLINE int pool_nonfinite(const float *x, int n)
+{
+    const clv zero = clv_set1(0.0f);
+    clv acc[4] = {zero, zero, zero, zero};
+    int i = 0;
+    for (; i + 4 * CLV_W <= n; i += 4 * CLV_W)
+        for (int a = 0; a < 4; a++)
+            acc[a] = clv_fma(clv_loadu(x + i + a * CLV_W), zero, acc[a]);
+    for (; i < n; i += CLV_W)
+        acc[0] = clv_fma(clv_load_lanes(x, i, clv_lanes_in(0, n - i)), zero, acc[0]);
+    float lanes[CLV_W];
+    clv_storeu(lanes, clv_add(clv_add(acc[0], acc[1]), clv_add(acc[2], acc[3])));
+    int bad = 0;
+    for (int l = 0; l < CLV_W; l++)
+        bad |= lanes[l] != 0.0f;
+    return bad;
+}
+
+static int pool_plane(int kind, const cl_pool_shape *s, const float *restrict xp, float *restrict yp,
+                      float *restrict v, const float *col_count)
+{
+    if (kind == CL_POOL_MAX && pool_nonfinite(xp, s->h * s->w))
+        return 1;   /* the vector max would drop a NaN */
+    if (kind != CL_POOL_MAX)
+        pool_plane_impl(s, xp, yp, v, col_count, kind, 0);
+    else if (s->sw == 2 && s->kw == 3)   /* nearly every max pool (MTCNN's, ResNet's stem pool) */
+        pool_plane_impl(&(cl_pool_shape){s->planes, s->h, s->w, s->oh, s->ow, s->kh, 3, s->sh, 2, s->dh, s->dw,
+                                         s->pt, s->pl, s->pb, s->pr}, xp, yp, v, col_count, kind, 1);
+    else
+        pool_plane_impl(s, xp, yp, v, col_count, kind, 1);
+    return 0;
+}
