@@ -16,13 +16,6 @@ const cl_pool_kernel *cl_pool_for_isa(void)
     return k->plane ? k : &cl_pool_scalar;
 }
 
-/* Taps of the window starting at `start` (input coordinates) that fall in [lo, hi). */
-static int taps_inside(int start, int k, int lo, int hi)
-{
-    int a = start > lo ? start : lo, b = start + k < hi ? start + k : hi;
-    return b > a ? b - a : 0;
-}
-
 /* A window's taps outside the input are skipped; the average divides by the taps inside the
  * input (or, counting pads, inside the explicitly padded input, as ONNX's count_include_pad). */
 static void reference_plane(int kind, const cl_pool_shape *s, const float *xp, float *yp)
@@ -80,7 +73,7 @@ static int run_separable(int kind, const cl_pool_shape *s, const float *x, float
         rows[c] = kind == CL_POOL_MAX ? -INFINITY : 0.0f;
     const int include_pad = kind == CL_POOL_AVG_INCLUDE_PAD;
     for (int ox = 0; ox < s->ow; ox++)
-        col_count[ox] = (float)taps_inside(ox * s->sw - s->pl, s->kw, include_pad ? -s->pl : 0,
+        col_count[ox] = (float)cl_pool_taps_inside(ox * s->sw - s->pl, s->kw, include_pad ? -s->pl : 0,
                                            include_pad ? s->w + s->pr : s->w);
     CL_PARALLEL_FOR(nthreads)
     for (int p = 0; p < s->planes; p++) {

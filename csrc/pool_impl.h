@@ -75,21 +75,19 @@ POOL_INLINE void pool_horizontal(const float *restrict v, float *restrict y, int
 POOL_INLINE void pool_plane_impl(const cl_pool_shape *s, const float *restrict xp, float *restrict yp,
                                 float *restrict v, const float *col_count, int kind, int is_max)
 {
-    const int row = cl_pool_row_floats(s, CLV_W);
+    const int row = cl_pool_row_floats(s, CLV_W), include_pad = kind == CL_POOL_AVG_INCLUDE_PAD;
     for (int band = 0; band < s->oh; band += CL_POOL_BAND) {
         int rows = s->oh - band < CL_POOL_BAND ? s->oh - band : CL_POOL_BAND;
         for (int r = 0; r < rows; r++) {
-            int y0 = (band + r) * s->sh - s->pt, ky0 = y0 < 0 ? -y0 : 0, ky1 = s->h - y0 < s->kh ? s->h - y0 : s->kh;
-            pool_vertical(v + r * row + s->pl, xp + (ptrdiff_t)(y0 + ky0) * s->w, ky1 - ky0, s->w, is_max);
+            int y0 = (band + r) * s->sh - s->pt, ky0 = y0 < 0 ? -y0 : 0;
+            pool_vertical(v + r * row + s->pl, xp + (ptrdiff_t)(y0 + ky0) * s->w,
+                          cl_pool_taps_inside(y0, s->kh, 0, s->h), s->w, is_max);
         }
         for (int r = 0; r < rows; r++) {
-            int y0 = (band + r) * s->sh - s->pt, ky0 = y0 < 0 ? -y0 : 0, ky1 = s->h - y0 < s->kh ? s->h - y0 : s->kh;
-            if (kind == CL_POOL_AVG_INCLUDE_PAD) {   /* the rows inside the padded input */
-                ky0 = y0 > -s->pt ? 0 : -s->pt - y0;
-                ky1 = s->h + s->pb - y0 < s->kh ? s->h + s->pb - y0 : s->kh;
-            }
+            int y0 = (band + r) * s->sh - s->pt;
+            int rows_in = cl_pool_taps_inside(y0, s->kh, include_pad ? -s->pt : 0, include_pad ? s->h + s->pb : s->h);
             pool_horizontal(v + r * row, yp + (ptrdiff_t)(band + r) * s->ow, s->ow, s->kw, s->sw, is_max,
-                            (float)(ky1 > ky0 ? ky1 - ky0 : 0), col_count);
+                            (float)rows_in, col_count);
         }
     }
 }

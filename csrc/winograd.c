@@ -170,21 +170,46 @@ static int is_winograd_shape(const cl_conv_shape *s)
            s->dh == 1 && s->dw == 1 && s->groups == 1;
 }
 
+/* The outputs whose window sees two or more input rows and columns, [oy0, oy1) x [ox0, ox1): the
+ * tiles cover them; the rest are direct (direct_border_outputs). Output oy sees input rows
+ * oy - pt .. oy - pt + 2: at least two of them from pt - 1 to h + pt - 2. */
+static void tiled_outputs(const cl_conv_shape *s, int *oy0, int *ox0, int *oy1, int *ox1)
+{
+    *oy0 = s->pt > 1 ? s->pt - 1 : 0, *ox0 = s->pl > 1 ? s->pl - 1 : 0;
+    *oy1 = s->h + s->pt - 1 < s->oh ? s->h + s->pt - 1 : s->oh;
+    *ox1 = s->w + s->pl - 1 < s->ow ? s->w + s->pl - 1 : s->ow;
+    if (s->h < 2)
+        *oy1 = *oy0;   /* no window holds two input rows: every output is direct */
+    if (s->w < 2)
+        *ox1 = *ox0;
+}
+
+static long long tile_count(int m, const cl_conv_shape *s)
+{
+    int oy0, ox0, oy1, ox1;
+    tiled_outputs(s, &oy0, &ox0, &oy1, &ox1);
+    return (long long)s->n * ((oy1 - oy0 + m - 1) / m) * ((ox1 - ox0 + m - 1) / m);
+}
+
+/* Tiles in whole units: whole vectors for the transforms; whole panels, or (row-major) at least 3
+ * columns, so that cl_gemm never takes its GEMV loop for a block (N <= 2 sums in another order,
+ * and a tile's bits must not depend on the block it falls in). */
+static int tile_unit(const cl_winograd *p, int rowmajor)
+{
+    int unit = rowmajor ? p->k->vl : p->nr;
+    while (unit % p->k->vl || unit < 3)
+        unit += rowmajor ? p->k->vl : p->nr;
+    return unit;
+}
+
 /* Whether V goes row-major (v_width): when whole NR panels would hold a quarter or more padding
  * columns. Measured (Zen 5, AVX-512, NR 32): 16 or 36 tiles run 1.4-2.9x faster row-major (64->64
  * on 10x10 F(2,3) 30 -> 21 us, 128->128 on 7x7 F(4,3) 204 -> 70 us); 121 or 196 tiles
  * (3-12% padding) 1.1x faster as panels; 25 and 49 (22-23%) about even. */
-static int rowmajor_pays(int nr, int vl, long long tiles)
+static int rowmajor_pays(const cl_winograd *p, long long tiles)
 {
-    long long unit = nr;
-    while (unit % vl)
-        unit += nr;
+    long long unit = tile_unit(p, 0);
     return (tiles + unit - 1) / unit * unit * 3 >= tiles * 4;
-}
-
-static long long tiles_of(int m, const cl_conv_shape *s)
-{
-    return (long long)s->n * ((s->oh + m - 1) / m) * ((s->ow + m - 1) / m);
 }
 
 int cl_winograd_prepare(int m, const cl_conv_shape *s, const float *w, cl_winograd **out)
@@ -197,7 +222,8 @@ int cl_winograd_prepare(int m, const cl_conv_shape *s, const float *w, cl_winogr
     cl_winograd *p = calloc(1, sizeof *p);
     float *uk = malloc(sizeof(float) * (size_t)s->c_out * s->c_in);
     if (p)
-        *p = (cl_winograd){.m = m, .alpha = a, .c_in = s->c_in, .c_out = s->c_out, .k = kernels_for(isa)};
+        *p = (cl_winograd){.m = m, .alpha = a, .c_in = s->c_in, .c_out = s->c_out, .nr = cl_ukernel_for(isa)->nr,
+                           .k = kernels_for(isa)};
     if (p) {
         p->u = calloc((size_t)a * a, sizeof *p->u);
         p->w = malloc(sizeof(float) * 9 * (size_t)s->c_out * s->c_in);
@@ -210,6 +236,8 @@ int cl_winograd_prepare(int m, const cl_conv_shape *s, const float *w, cl_winogr
         cl_winograd_free(p);
         return CL_ENOMEM;
     }
+    /* A^T too where the shape prepared for runs row-major: cl_gemm's path for narrow B */
+    const int pointwise = rowmajor_pays(p, tile_count(m, s));
     for (int i = 0; i < a; i++)
         for (int j = 0; j < a; j++) {
             for (int co = 0; co < s->c_out; co++)
@@ -221,10 +249,8 @@ int cl_winograd_prepare(int m, const cl_conv_shape *s, const float *w, cl_winogr
                             acc += mat.g[i * 3 + r] * g[r * 3 + c] * mat.g[j * 3 + c];
                     uk[(size_t)co * s->c_in + ci] = (float)acc;
                 }
-            /* A^T too where the shape prepared for runs row-major: cl_gemm's path for narrow B */
-            p->u[i * a + j] = rowmajor_pays(cl_ukernel_for(isa)->nr, p->k->vl, tiles_of(m, s))
-                                  ? cl_gemm_pack_a_pointwise(s->c_out, s->c_in, uk, s->c_in)
-                                  : cl_gemm_pack_a(s->c_out, s->c_in, uk, s->c_in);
+            p->u[i * a + j] = pointwise ? cl_gemm_pack_a_pointwise(s->c_out, s->c_in, uk, s->c_in)
+                                        : cl_gemm_pack_a(s->c_out, s->c_in, uk, s->c_in);
             if (!p->u[i * a + j]) {
                 free(uk);
                 cl_winograd_free(p);
@@ -232,7 +258,6 @@ int cl_winograd_prepare(int m, const cl_conv_shape *s, const float *w, cl_winogr
             }
         }
     free(uk);
-    p->nr = cl_gemm_a_nr(p->u[0]);
     memcpy(p->w, w, sizeof(float) * 9 * (size_t)s->c_out * s->c_in);
     *out = p;
     return CL_OK;
@@ -242,17 +267,6 @@ int cl_winograd_prepare(int m, const cl_conv_shape *s, const float *w, cl_winogr
  * by up to 40% for 16-32 channels (fewer, wider GEMM calls; V and M stream through L2 in order),
  * and by a few % for 64-128, where 4+ MiB starts to lose. */
 enum { BLOCK_BYTES = 2048 * 1024 };
-
-/* Tiles in whole units: whole vectors for the transforms; whole panels, or (row-major) at least 3
- * columns, so that cl_gemm never takes its GEMV loop for a block (N <= 2 sums in another order,
- * and a tile's bits must not depend on the block it falls in). */
-static int tile_unit(const cl_winograd *p, int rowmajor)
-{
-    int unit = rowmajor ? p->k->vl : p->nr;
-    while (unit % p->k->vl || unit < 3)
-        unit += rowmajor ? p->k->vl : p->nr;
-    return unit;
-}
 
 static int block_tiles(const cl_winograd *p, long long tiles, int nthreads, int rowmajor)
 {
@@ -471,16 +485,8 @@ int cl_winograd_run(const cl_winograd *p, const cl_conv_shape *s, const float *x
     if (!p || !s || !x || !y || nthreads < 1 || !is_winograd_shape(s) || s->c_in != p->c_in ||
         s->c_out != p->c_out)
         return CL_EINVAL;
-    int m = p->m;
-    /* Output oy sees input rows oy - pt .. oy - pt + 2: at least two of them from pt - 1 to
-     * h + pt - 2. */
-    int oy0 = s->pt > 1 ? s->pt - 1 : 0, ox0 = s->pl > 1 ? s->pl - 1 : 0;
-    int oy1 = s->h + s->pt - 1 < s->oh ? s->h + s->pt - 1 : s->oh;
-    int ox1 = s->w + s->pl - 1 < s->ow ? s->w + s->pl - 1 : s->ow;
-    if (s->h < 2)
-        oy1 = oy0;   /* no window holds two input rows: every output is direct */
-    if (s->w < 2)
-        ox1 = ox0;
+    int m = p->m, oy0, ox0, oy1, ox1;
+    tiled_outputs(s, &oy0, &ox0, &oy1, &ox1);
     wino_job j = {p, s, x, y, ep, oy0, ox0, oy1, ox1, (oy1 - oy0 + m - 1) / m, (ox1 - ox0 + m - 1) / m, 0, 0,
                   0, NULL, 0, 0};
     if (oy0 > 0 || ox0 > 0 || oy1 < s->oh || ox1 < s->ow)
@@ -490,7 +496,7 @@ int cl_winograd_run(const cl_winograd *p, const cl_conv_shape *s, const float *x
         return CL_OK;
     j.hp = j.tiles_y * m + 2;
     j.lt = j.tiles_x + 1;
-    j.rowmajor = rowmajor_pays(p->nr, p->k->vl, j.tiles);
+    j.rowmajor = rowmajor_pays(p, j.tiles);
     j.tb = block_tiles(p, j.tiles, nthreads, j.rowmajor);
     long long blocks = (j.tiles + j.tb - 1) / j.tb;
     int parts = blocks < nthreads ? (int)blocks : nthreads, rc = CL_OK, kept;

@@ -38,6 +38,13 @@ typedef struct {
 
 enum { CL_POOL_BAND = 8 };
 
+/* Taps of the window starting at `start` (input coordinates, k long) that fall in [lo, hi). */
+static inline int cl_pool_taps_inside(int start, int k, int lo, int hi)
+{
+    int a = start > lo ? start : lo, b = start + k < hi ? start + k : hi;
+    return b > a ? b - a : 0;
+}
+
 static inline int cl_pool_row_floats(const cl_pool_shape *s, int lanes)
 {
     int reach = s->sw * ((s->ow + lanes - 1) / lanes * lanes) + s->kw + 2 * lanes;

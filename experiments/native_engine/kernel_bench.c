@@ -21,7 +21,7 @@ typedef struct {
     cl_im2col *im2col;
 } prepared_conv;
 
-static int run_prepared(const prepared_conv *p, const cl_conv_shape *s, const float *x, const float *k, float *y,
+static int run_prepared(const prepared_conv *p, const cl_conv_shape *s, const float *x, float *y,
                         const cl_epilogue *ep)
 {
     return p->m ? cl_winograd_run(p->wino, s, x, y, ep, 1) : cl_im2col_run(p->im2col, s, x, y, ep, 1);
@@ -68,7 +68,7 @@ int main(int argc, char **argv)
     }
     for (int r = 0; r < 20 + reps; r++) {
         double t0 = now();
-        int rc = general ? run_prepared(&conv, &s, x, k, y, &ep)
+        int rc = general ? run_prepared(&conv, &s, x, y, &ep)
                  : stem  ? cl_stem_run(&s, x, k, y, &ep, 1)
                          : cl_dwconv3x3_run(&s, x, k, y, &ep, 1);
         if (rc != CL_OK) {
