@@ -34,6 +34,14 @@ typedef struct {
 #define FLAT_MAX_PIXELS 4096
 #define GATHER_MAX_OW 16
 #define GATHER_MAX_PIXELS 1024
+/* Up to this many output pixels X_col is gathered whole (K x npix, row-major) and multiplied with
+ * A^T panels on hand (cl_gemm's narrow path: pixels broadcast, output channels on lanes): NR-column
+ * panels would be mostly padding (a 2x2 conv over a 4x4 map: 11 flat columns of 32). kernel_bench,
+ * min us, panels -> narrow, Zen 5 AVX-512: 48->64 2x2 at 4x4 5.6 -> 2.6, 64->128 2x2 at 4x4
+ * 11.7 -> 4.7, 64->64 3x3 at 8x8 28 -> 20, 256->256 at 6x6 173 -> 108, 128->128 at 7x7 pad 1
+ * 94 -> 78; AVX2 alike (0.6-0.8); but 64->64 at 10x10 (64 pixels) 38 -> 55: a 576-deep A^T panel
+ * no longer stays in L1 across the pixel tiles and the gather costs as much as the panels saved. */
+#define NARROW_MAX_PIXELS 49
 
 static int is_plain_gemm(const cl_conv_shape *s)
 {
@@ -211,7 +219,8 @@ cl_im2col *cl_im2col_prepare(const cl_conv_shape *s, const float *w)
         return NULL;
     *p = (cl_im2col){s->c_out, s->c_in / g, s->kh, s->kw, g};
     for (int gi = 0; gi < g; gi++)
-        if (!(p->a[gi] = (is_plain_gemm(s) ? cl_gemm_pack_a_pointwise : cl_gemm_pack_a)(cog, k, w + (ptrdiff_t)gi * cog * k, k))) {
+        if (!(p->a[gi] = (is_plain_gemm(s) || s->oh * s->ow <= NARROW_MAX_PIXELS ? cl_gemm_pack_a_pointwise
+                                                                               : cl_gemm_pack_a)(cog, k, w + (ptrdiff_t)gi * cog * k, k))) {
             cl_im2col_free(p);
             return NULL;
         }
@@ -225,6 +234,30 @@ void cl_im2col_free(cl_im2col *p)
     for (int g = 0; g < p->groups; g++)
         cl_gemm_free_a(p->a[g]);
     free(p);
+}
+
+/* One image and group of a tiny map through the narrow path: X_col gathered whole from zero-bordered
+ * planes, then one cl_gemm. CL_ENOMEM if the buffers cannot be had (the caller packs panels then). */
+static int run_narrow(const cl_gemm_a *a, const cl_conv_shape *s, int cig, const float *xg, float *yg,
+                      const cl_epilogue *ep, int nthreads)
+{
+    int npix = s->oh * s->ow, k = cig * s->kh * s->kw;
+    im2col_ctx ctx = {.s = s};
+    cl_bsrc src = {.K = k, .N = npix, .ctx = &ctx};
+    int *offsets;
+    float *padded = padded_setup(s, xg, cig, 1, &offsets, &ctx.padded_plane);
+    float *xcol = padded ? malloc(sizeof(float) * (size_t)k * (size_t)npix) : NULL;
+    int rc = CL_ENOMEM;
+    if (xcol) {
+        ctx.padded = padded;
+        ctx.offsets = offsets;
+        pack_gathered(&src, 0, k, 0, npix, npix, xcol);
+        rc = cl_gemm(a, npix, xcol, npix, yg, npix, ep, nthreads);
+    }
+    free(xcol);
+    free(padded);
+    free(offsets);
+    return rc;
 }
 
 int cl_im2col_run(const cl_im2col *p, const cl_conv_shape *s, const float *x, float *y,
@@ -243,6 +276,13 @@ int cl_im2col_run(const cl_im2col *p, const cl_conv_shape *s, const float *x, fl
             im2col_ctx ctx = {.s = s, .x = xg};
             cl_bsrc src = {.pack = pack_im2col, .K = k, .N = npix, .data = xg, .ld = in_plane, .ctx = &ctx};
             cl_epilogue e = cl_epilogue_from(ep, gi * cog);
+            if (p->a[gi]->at && !is_plain_gemm(s) && npix <= NARROW_MAX_PIXELS) {
+                int rc = run_narrow(p->a[gi], s, cig, xg, yg, &e, nthreads);
+                if (rc == CL_OK)
+                    continue;
+                if (rc != CL_ENOMEM)
+                    return rc;
+            }
             int *offsets = NULL;
             float *padded = NULL, *flat = NULL;
             int unit = s->sh == 1 && s->sw == 1;

@@ -35,6 +35,7 @@ typedef struct {
     const float *wt, *bias, *slope;   /* per block of CL_STEM_CO channels, zero-padded */
     float *y;                   /* the image's output */
     int act, ntaps, blocks;
+    int flat;                   /* 1: a band's output rows are one run for the row kernel (stem_band_flat) */
 } stem_job;
 
 /* Output rows per band: their input rows (STEM_BAND * sh + kh - sh for 3x3 s2) are copied together. */
@@ -70,17 +71,55 @@ static void copy_row(const stem_job *j, int ci, int pr, float *dst)
     }
 }
 
+/* Stride 1 on a narrow map (R-Net's stem: 22 of 24 columns): the band's padded rows lie back to back
+ * (j->row = the padded width), so output pixel (oy, ox) of the band at flat column oy * row + ox reads
+ * tap (ky, kx) at a fixed offset from it, and the row kernel runs once over all the band's rows, its
+ * full vectors covering row ends, (kw - 1) * dw dropped columns per row computed and thrown away.
+ * Row by row, a 22-wide row took a full and a 6-lane vector, each with its own broadcasts of the
+ * weights. The result goes through `flat` (CL_STEM_CO rows of STEM_BAND * j->row) into the planes. */
+static void stem_band_flat(const stem_job *j, const float *band, const float **tap, float *flat, int b0, int b1, int act)
+{
+    const cl_conv_shape *s = j->s;
+    int n = (b1 - 1 - b0) * (int)j->row + s->ow, k = 0;
+    ptrdiff_t ld = (ptrdiff_t)STEM_BAND * j->row;
+    for (int ci = 0; ci < s->c_in; ci++)
+        for (int ky = 0; ky < s->kh; ky++)
+            for (int kx = 0; kx < s->kw; kx++)
+                tap[k++] = band + ci * j->chan + (ptrdiff_t)ky * s->dh * j->row + kx * s->dw;
+    for (int b = 0; b < j->blocks; b++) {
+        int co0 = b * CL_STEM_CO;
+        float *outs[CL_STEM_CO];
+        for (int c = 0; c < CL_STEM_CO; c++)
+            outs[c] = flat + c * ld;
+        j->k->row(j->ntaps, tap, j->wt + (size_t)b * j->ntaps * CL_STEM_CO, outs, n, j->bias + co0, j->slope + co0, act);
+        for (int c = 0; c < CL_STEM_CO && co0 + c < s->c_out; c++)
+            for (int oy = b0; oy < b1; oy++) {
+                float *y = j->y + ((ptrdiff_t)(co0 + c) * s->oh + oy) * s->ow;
+                memcpy(y, outs[c] + (oy - b0) * j->row, sizeof(float) * (size_t)s->ow);
+                if (j->act == CL_ACT_SIGMOID)
+                    cl_sigmoid_inplace(y, (size_t)s->ow);
+            }
+    }
+}
+
 /* Output rows t0..t1-1, a band at a time into band (j->chan floats per channel, zeroed). A row is
  * done in chunks of STEM_CHUNK columns, every channel block of a chunk before the next chunk, so
  * the chunk's input (ntaps rows of it) stays in L1 while all the blocks read it: on a wide map
  * (CenterFace's 800) whole rows would be re-read from L2 per block. */
 enum { STEM_CHUNK = 128 };
+/* Stride-1 maps up to this padded width run flat (stem_band_flat). kernel_bench stem, min us, rows ->
+ * flat, Zen 5 AVX-512: R-Net's 3->28 at 24x24 12.2 -> 7.4-8.7, 3->10 at 12x12 2.6 -> 2.1, O-Net's
+ * 3->32 at 48x48 and 3->16 at 64x64 within noise (23-25 both); wider rows lose nothing to the row
+ * split and their chunks keep a row's input in L1 (STEM_CHUNK). A whole map in one band (24 rows)
+ * measured no better than 8. */
+enum { FLAT_MAX_WIDTH = 64 };
 
 static int stem_rows(const stem_job *j, float *band, int t0, int t1)
 {
     const cl_conv_shape *s = j->s;
     const float **tap = malloc(sizeof *tap * (size_t)j->ntaps * 2);
-    float *spare = malloc(sizeof(float) * (STEM_CHUNK + STEM_SLACK));   /* rows of padding channels */
+    /* rows of padding channels, or stem_band_flat's output */
+    float *spare = malloc(sizeof(float) * (j->flat ? CL_STEM_CO * STEM_BAND * (size_t)j->row : STEM_CHUNK + STEM_SLACK));
     if (!tap || !spare) {
         free(tap), free(spare);
         return CL_ENOMEM;
@@ -93,6 +132,10 @@ static int stem_rows(const stem_job *j, float *band, int t0, int t1)
         for (int ci = 0; ci < s->c_in; ci++)
             for (int r = 0; r < rows; r++)
                 copy_row(j, ci, first + r, band + ci * j->chan + r * j->row);
+        if (j->flat) {
+            stem_band_flat(j, band, tap, spare, b0, b1, act);
+            continue;
+        }
         for (int oy = b0; oy < b1; oy++) {
             int k = 0;
             for (int ci = 0; ci < s->c_in; ci++)
@@ -131,7 +174,9 @@ int cl_stem_run(const cl_conv_shape *s, const float *x, const float *w, float *y
         return CL_EINVAL;
     int ntaps = s->c_in * s->kh * s->kw, blocks = (s->c_out + CL_STEM_CO - 1) / CL_STEM_CO;
     int pw = s->pl + s->w + s->pr, band_rows = (STEM_BAND - 1) * s->sh + (s->kh - 1) * s->dh + 1;
-    ptrdiff_t phase = (pw + s->sw - 1) / s->sw + STEM_SLACK, row = s->sw * phase, chan = band_rows * row;
+    int flat = s->sh == 1 && s->sw == 1 && pw <= FLAT_MAX_WIDTH;
+    ptrdiff_t phase = (pw + s->sw - 1) / s->sw + (flat ? 0 : STEM_SLACK), row = s->sw * phase;
+    ptrdiff_t chan = band_rows * row + (flat ? STEM_SLACK : 0);
     float *wt = calloc((size_t)blocks * ntaps * CL_STEM_CO, sizeof(float));
     float *bs = calloc((size_t)blocks * CL_STEM_CO * 2, sizeof(float));
     if (!wt || !bs) {
@@ -146,7 +191,7 @@ int cl_stem_run(const cl_conv_shape *s, const float *x, const float *w, float *y
         bs[blocks * CL_STEM_CO + co] = ep && ep->slope ? ep->slope[co] : 0.0f;
     }
     stem_job j = {s, stem_for_isa(), NULL, row, phase, chan, wt, bs, bs + blocks * CL_STEM_CO, NULL,
-                  ep ? ep->act : CL_ACT_NONE, ntaps, blocks};
+                  ep ? ep->act : CL_ACT_NONE, ntaps, blocks, flat};
     int rc = CL_OK;
     for (int n = 0; n < s->n && rc == CL_OK; n++) {
         j.x = x + (ptrdiff_t)n * s->c_in * s->h * s->w;

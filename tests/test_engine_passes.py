@@ -71,6 +71,16 @@ def patterns(opset: int):
     ends.append(op("Mul", [conv("c9", "x"), "not_per_channel"], "mul9"))
     ends.append(op("Identity", [op("Relu", ["x"], "relu_x")], "ident"))
     op("Tanh", [conv("dead", "x")], "dead_end")
+    # fuse_matmul_add: a dense layer as TensorFlow writes it (MatMul + Add of a constant row) becomes a
+    # Gemm; a MatMul whose product is also read elsewhere, or added to a non-constant, does not.
+    n = C * 8 * 8
+    inits.update(dense_w=rand(n, n, seed=98) * 0.05, dense_b=rand(1, n, seed=99), shape=np.array([1, C, 8, 8], np.int64))
+    flat = op("Flatten", ["x"], "flat")
+    dense = op("Add", ["dense_b", op("MatMul", [flat, "dense_w"], "mm1")], "dense1")
+    mm2 = op("MatMul", [flat, "dense_w"], "mm2")
+    twice = op("Add", [mm2, mm2], "twice_mm2")
+    for k, v in enumerate((dense, twice)):
+        ends.append(op("Reshape", [v, "shape"], f"dense_img{k}"))
     # Subnormal weights in one layer: flush_subnormals' count.
     w = rand(C, C, 3, 3, seed=97)
     w.reshape(-1)[:5] = np.float32(1e-39)
@@ -85,7 +95,8 @@ def expected_changes(name: str, passes, opset: int) -> int:
     if name == "fuse_activation":   # c1 and c2 only once fold_bn has removed the BN / Mul / Add between
         return 5 + 2 * ("fold_bn" in passes) - (opset < 14)
     # dead_nodes: the Identity, the dead Conv and its Tanh, the dead conv's two constants.
-    return {"fold_bn": 3, "flush_subnormals": 5, "dead_nodes": 5, "fold_constants": 0, "fold_pad": 1}[name]
+    return {"fold_bn": 3, "flush_subnormals": 5, "dead_nodes": 5, "fold_constants": 0, "fold_pad": 1,
+            "fuse_matmul_add": 1}[name]
 
 
 @pytest.mark.parametrize("opset", [9, 11, 17])
@@ -110,6 +121,7 @@ def test_passes_rewrite_what_they_say():
                      "c6": "hardswish", "c7": "hardswish"}
     assert "dead" not in {n.name for n in m.graph.nodes}
     assert [n.name for n in m.graph.nodes if n.op == "Pad"] == ["pad11"]
+    assert [(n.name, n.op) for n in m.graph.nodes if n.name.startswith("mm")] == [("mm1", "Gemm"), ("mm2", "MatMul")]
     assert next(n for n in m.graph.nodes if n.name == "c10").attrs["pads"] == [0, 1, 2, 1]
     assert {layer["layer"]: layer["conv"].split("+")[-1] for layer in m.layers()}["c2"] == "relu6"
     flush = next(r for r in m.pass_report if r["pass"] == "flush_subnormals")

@@ -44,6 +44,17 @@ static const shape SHAPES[] = {
     {2,   6,   8, 23, 29, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1, CL_ACT_PRELU},
     {1,   5,   7, 20, 31, 3, 3, 1, 1, 2, 1, 2, 3, 2, 2, 1, CL_ACT_RELU},
     {1,   8,   6, 17, 19, 5, 3, 1, 1, 1, 2, 3, 0, 1, 1, 2, CL_ACT_HARDSWISH},
+    /* im2col on maps of <= 49 pixels (X_col whole, cl_gemm's narrow path): 2x2 at 4x4 (MTCNN), K > KC
+     * with M not whole panels, stride 2 with groups and asymmetric pads, dilation down to 2 pixels */
+    {2,  48,  64,  4,  4, 2, 2, 1, 1, 0, 0, 0, 0, 1, 1, 1, CL_ACT_PRELU},
+    {1,  40,  37,  7,  7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, CL_ACT_RELU},
+    {1,  24,  70,  9,  8, 3, 3, 2, 2, 1, 0, 1, 2, 1, 1, 2, CL_ACT_HARDSWISH},
+    {1,  33,  40,  5,  6, 3, 3, 1, 1, 0, 0, 0, 0, 2, 2, 1, CL_ACT_SIGMOID},
+    /* stems (<= 8 input channels): stride 1 on maps up to 64 wide run a band's rows as one (flat), with
+     * 8-channel blocks cut short, sigmoid after the copy out, and two images */
+    {1,   3,  28, 24, 24, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1, CL_ACT_PRELU},
+    {2,   3,  10, 12, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, CL_ACT_SIGMOID},
+    {1,   4,  16, 19, 62, 3, 3, 1, 1, 0, 1, 2, 1, 1, 1, 1, CL_ACT_RELU},
     /* depthwise 3x3: vector interior + scalar edges and tails, s1 and s2 */
     {1,   3,   3,  5,  5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3, CL_ACT_RELU},
     {2,   5,   5, 9, 37, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 5, CL_ACT_PRELU},
@@ -125,6 +136,8 @@ static int is_dw(const cl_conv_shape *s) { return s->groups == s->c_in && s->c_o
 
 static int any_shape(const cl_conv_shape *s) { (void)s; return 1; }
 
+static int is_stem(const cl_conv_shape *s) { return s->groups == 1 && s->c_in <= 8; }
+
 static int run_winograd(int m, const cl_conv_shape *s, const float *x, const float *w, float *y,
                         const cl_epilogue *ep, int nthreads)
 {
@@ -157,6 +170,7 @@ static const struct {
 } KERNELS[] = {
     {"im2col", run_im2col, any_shape, 1},
     {"direct", cl_direct_run, any_shape, 1},
+    {"stem", cl_stem_run, is_stem, 1},
     {"depthwise3x3", cl_dwconv3x3_run, is_dw3x3, 1},
     {"depthwise", cl_dwconv_run, is_dw, 1},
     {"winograd_f23", run_wino2, is_3x3_s1, CL_WINOGRAD_F23_ERROR_FACTOR},

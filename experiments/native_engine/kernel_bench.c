@@ -5,7 +5,8 @@
  *   [ISA=0|1|2] /tmp/kernel_bench dw C H W [stride] [repeats]      depthwise 3x3, pad 1
  *   [ISA=0|1|2] /tmp/kernel_bench stem CIN COUT H W [repeats]       3x3 stride 2, pad 1 (cl_stem_run)
  *   [ISA=0|1|2] /tmp/kernel_bench ALGO CIN COUT H W PAD [repeats]    3x3 stride 1, ALGO = f23, f43, f63, im2col
- * (ISA: scalar, avx2, avx512.) */
+ * (ISA: scalar, avx2, avx512. KSIZE=k: a k x k kernel instead of 3x3 for ALGO and stem; STRIDE=s,
+ * PAD=p: the stem's stride and padding, e.g. MTCNN R-Net's stem: STRIDE=1 PAD=0 ... stem 3 28 24 24.) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,14 +46,16 @@ int main(int argc, char **argv)
         return 2;
     }
     int dense = stem || general, cin = atoi(argv[2]), cout = dense ? atoi(argv[3]) : cin;
-    int h = atoi(argv[dense ? 4 : 3]), w = atoi(argv[dense ? 5 : 4]), pad = general ? atoi(argv[6]) : 1;
-    int stride = stem ? 2 : general ? 1 : argc > 5 ? atoi(argv[5]) : 1;
+    int ks = dense && getenv("KSIZE") ? atoi(getenv("KSIZE")) : 3;
+    int h = atoi(argv[dense ? 4 : 3]), w = atoi(argv[dense ? 5 : 4]);
+    int pad = general ? atoi(argv[6]) : stem && getenv("PAD") ? atoi(getenv("PAD")) : 1;
+    int stride = stem ? (getenv("STRIDE") ? atoi(getenv("STRIDE")) : 2) : general ? 1 : argc > 5 ? atoi(argv[5]) : 1;
     int reps = argc > (general ? 7 : 6) ? atoi(argv[general ? 7 : 6]) : 1000;
-    cl_conv_shape s = {.n = 1, .c_in = cin, .h = h, .w = w, .c_out = cout, .kh = 3, .kw = 3, .sh = stride, .sw = stride,
+    cl_conv_shape s = {.n = 1, .c_in = cin, .h = h, .w = w, .c_out = cout, .kh = ks, .kw = ks, .sh = stride, .sw = stride,
                        .pt = pad, .pl = pad, .pb = pad, .pr = pad, .dh = 1, .dw = 1, .groups = dense ? 1 : cin};
-    s.oh = (h + 2 * pad - 3) / stride + 1;
-    s.ow = (w + 2 * pad - 3) / stride + 1;
-    size_t nx = (size_t)cin * h * w, ny = (size_t)cout * s.oh * s.ow, nk = (size_t)cout * (dense ? cin : 1) * 9;
+    s.oh = (h + 2 * pad - ks) / stride + 1;
+    s.ow = (w + 2 * pad - ks) / stride + 1;
+    size_t nx = (size_t)cin * h * w, ny = (size_t)cout * s.oh * s.ow, nk = (size_t)cout * (dense ? cin : 1) * ks * ks;
     float *x = malloc(sizeof(float) * nx), *y = malloc(sizeof(float) * ny), *k = malloc(sizeof(float) * nk);
     float *bias = calloc((size_t)cout, sizeof(float));
     double *t = malloc(sizeof(double) * reps);
@@ -79,8 +82,8 @@ int main(int argc, char **argv)
             t[r - 20] = now() - t0;
     }
     qsort(t, reps, sizeof *t, cmp);
-    printf("%s %dx%dx%d -> %d s%d p%d [%s]: median %.1f us, min %.1f us\n", general ? argv[1] : stem ? "stem" : "dw3x3",
-           cin, h, w, cout, stride, pad, cl_isa_name(cl_isa()), t[reps / 2] * 1e6, t[0] * 1e6);
+    printf("%s %dx%dx%d -> %d k%d s%d p%d [%s]: median %.1f us, min %.1f us\n", general ? argv[1] : stem ? "stem" : "dw3x3",
+           cin, h, w, cout, ks, stride, pad, cl_isa_name(cl_isa()), t[reps / 2] * 1e6, t[0] * 1e6);
     cl_winograd_free(conv.wino);
     cl_im2col_free(conv.im2col);
     free(x), free(y), free(k), free(bias), free(t);

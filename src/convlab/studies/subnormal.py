@@ -34,7 +34,7 @@ from .images import study_images
 
 FRACTIONS = (0.0, 0.01, 0.1, 0.5)
 BACKENDS = ("numba", "c", "onnxruntime")
-NO_FLUSH = "fold_constants,fold_pad,fold_bn,fuse_activation,dead_nodes"     # every pass but flush_subnormals
+NO_FLUSH = "fold_constants,fold_pad,fold_bn,fuse_matmul_add,fuse_activation,dead_nodes"     # every pass but flush_subnormals
 
 
 def subnormal_bits(a: np.ndarray) -> np.ndarray:

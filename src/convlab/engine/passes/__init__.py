@@ -9,12 +9,13 @@ from __future__ import annotations
 from ..errors import ModelInputError
 from ..graph import Graph
 from .. import shapes
-from . import dead_nodes, flush_subnormals, fold_bn, fold_constants, fold_pad, fuse_activation
+from . import dead_nodes, flush_subnormals, fold_bn, fold_constants, fold_pad, fuse_activation, fuse_matmul_add
 
 PASSES = {
     "fold_constants": fold_constants.run,
     "fold_pad": fold_pad.run,
     "fold_bn": fold_bn.run,
+    "fuse_matmul_add": fuse_matmul_add.run,
     "fuse_activation": fuse_activation.run,
     "flush_subnormals": flush_subnormals.run,
     "dead_nodes": dead_nodes.run,
