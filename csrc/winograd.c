@@ -347,7 +347,7 @@ static void pad_planes(const wino_job *j, long long i0, long long i1)
             int y = y_org + r;
             if (y < 0 || y >= s->h)
                 memset(dst, 0, sizeof(float) * ld);
-            else
+            else if (!j->p->k->split_row || !j->p->k->split_row(m, src + (ptrdiff_t)y * s->w, s->w, x_org, j->lt, dst))
                 split_row(m, src + (ptrdiff_t)y * s->w, s->w, x_org, j->lt, dst);
         }
     }

@@ -62,10 +62,15 @@ typedef void (*cl_wino_input_fn)(const float *plane, ptrdiff_t ld, ptrdiff_t lt,
                                  float *v, ptrdiff_t vstride);
 typedef void (*cl_wino_output_fn)(const float *mv, ptrdiff_t mstride, const cl_wino_tile *t,
                                   float *plane, int ldo, int oh, int ow, float bias, float slope, int act);
+/* split_row: dst[q * lt + i] = row[x_org + i * m + q] (0 outside the row's w values) for q < m,
+ * i < lt, the input's copy split by column phase that input reads; returns 0, and does nothing, for
+ * a row it does not take (then winograd.c's scalar copy does it). */
+typedef int (*cl_wino_split_fn)(int m, const float *row, int w, int x_org, int lt, float *dst);
 typedef struct {
     int vl;                          /* tiles per call: the vector width; 0 if not built */
     cl_wino_input_fn input[3];       /* index m/2 - 1 */
     cl_wino_output_fn output[3];
+    cl_wino_split_fn split_row;      /* NULL: the scalar copy only */
 } cl_wino_kernels;
 
 extern const cl_wino_kernels cl_wino_scalar, cl_wino_avx2, cl_wino_avx512, cl_wino_neon;
