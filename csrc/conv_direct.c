@@ -2,37 +2,27 @@
  *
  * One task is an image and a block of OCB output channels; for each output row, the OCB rows
  * are accumulated in a small buffer over (input channel, tap), each tap an axpy along the output
- * row restricted to the columns whose input is not padding. The axpy loop is plain C that the
- * compiler vectorises (contiguous for stride 1); on x86 it is built for AVX-512, AVX2 and
- * baseline with target_clones and picked by cpuid at load. Every output is summed in the same
- * order (channel, tap row, tap column) whatever the thread count. */
+ * row restricted to the columns whose input is not padding. The axpy loop is plain C compiled per
+ * ISA (conv_direct_<isa>.c) and taken from cl_isa(), so a forced ISA reaches it as it reaches every
+ * other kernel. Every output is summed in the same order (channel, tap row, tap column) whatever the
+ * thread count. */
 #include <stdlib.h>
 #include <string.h>
 #include "cl_conv.h"
+#include "cl_direct.h"
 #include "cl_isa.h"
 
 enum { OCB = 4 };   /* output channels sharing each input row load */
 
-#if CL_X86 && defined(__GNUC__) && !defined(__clang__)
-#define CL_CLONES __attribute__((target_clones("avx512f", "arch=haswell", "default")))
-#else
-#define CL_CLONES
-#endif
-
-/* acc[o][t] += w[o] * row[t * sw] for t in [0, n), o < noc. */
-CL_CLONES static void axpy_rows(int noc, int n, const float *restrict row, int sw,
-                                const float *wv, float *restrict acc, int stride_acc)
+static cl_direct_axpy_fn axpy_for_isa(void)
 {
-    for (int o = 0; o < noc; o++) {
-        float wo = wv[o];
-        float *restrict a = acc + o * stride_acc;
-        if (sw == 1)
-            for (int t = 0; t < n; t++)
-                a[t] += wo * row[t];
-        else
-            for (int t = 0; t < n; t++)
-                a[t] += wo * row[t * sw];
+    cl_direct_axpy_fn f = cl_direct_axpy_scalar;
+    switch (cl_isa()) {
+    case CL_ISA_AVX512: f = cl_direct_axpy_avx512; break;
+    case CL_ISA_AVX2: f = cl_direct_axpy_avx2; break;
+    case CL_ISA_NEON: f = cl_direct_axpy_neon; break;
     }
+    return f ? f : cl_direct_axpy_scalar;
 }
 
 /* Output columns [lo, hi) of a row read input columns inside [0, w) for tap offset `off`. */
@@ -47,8 +37,8 @@ static void valid_cols(int off, int sw, int w, int ow, int *lo, int *hi)
 }
 
 /* Output channels [oc0, oc0 + noc) of image b, all in group gi. */
-static void conv_block(const cl_conv_shape *s, const float *x, const float *w, float *y,
-                       const cl_epilogue *ep, int b, int gi, int oc0, int noc, float *acc)
+static void conv_block(cl_direct_axpy_fn axpy_rows, const cl_conv_shape *s, const float *x, const float *w,
+                       float *y, const cl_epilogue *ep, int b, int gi, int oc0, int noc, float *acc)
 {
     int cig = s->c_in / s->groups;
     ptrdiff_t in_plane = (ptrdiff_t)s->h * s->w, out_plane = (ptrdiff_t)s->oh * s->ow;
@@ -94,6 +84,7 @@ int cl_direct_run(const cl_conv_shape *s, const float *x, const float *w, float 
     /* Blocks of OCB channels within each group, so tasks are independent and group-pure. */
     int cog = s->c_out / s->groups, per_group = (cog + OCB - 1) / OCB;
     int blocks = s->groups * per_group, tasks = s->n * blocks, rc = CL_OK;
+    cl_direct_axpy_fn axpy = axpy_for_isa();
     CL_PARALLEL_FOR(nthreads)
     for (int t = 0; t < tasks; t++) {
         float *acc = malloc(sizeof(float) * OCB * (size_t)s->ow);
@@ -103,7 +94,7 @@ int cl_direct_run(const cl_conv_shape *s, const float *x, const float *w, float 
             continue;
         }
         int blk = t % blocks, gi = blk / per_group, r = blk % per_group * OCB;
-        conv_block(s, x, w, y, ep, t / blocks, gi, gi * cog + r, cog - r < OCB ? cog - r : OCB, acc);
+        conv_block(axpy, s, x, w, y, ep, t / blocks, gi, gi * cog + r, cog - r < OCB ? cog - r : OCB, acc);
         free(acc);
     }
     return rc;

@@ -1,10 +1,5 @@
 """What the generic kernel tests cannot see for backend "c": every micro-kernel this CPU can run
-(the generic tests only exercise the one cpuid picks), and the C side's own argument checks.
-
-`direct` is not per-ISA: its loop is compiled with GCC target_clones and resolved by cpuid when the
-library loads, so cl_set_isa does not reach it. It is tested once per case, and forcing an ISA is
-checked to leave its output bit-identical (when direct starts honouring cl_set_isa, that check fails
-and direct moves into the per-ISA test)."""
+(the generic tests only exercise the one cpuid picks), and the C side's own argument checks."""
 import numpy as np
 import pytest
 
@@ -56,27 +51,13 @@ def _arrays(case):
 def test_every_isa_matches_the_reference(isa, case):
     spec, x, wt, b = _arrays(case)
     c_in, c_out, k, s, p, d, g, h, w, act = case
-    algos = ["im2col"] + (["depthwise"] if g == c_in == c_out else [])   # the kernels cl_set_isa reaches
+    algos = ["im2col", "direct"]   # every kernel cl_set_isa reaches that takes this case
+    algos += ["depthwise"] if g == c_in == c_out else []
+    algos += ["stem"] if g == 1 and c_in <= 8 else []
     for algo in algos:
         y = convlab.conv2d(x, wt, b, stride=s, padding=p, dilation=d, groups=g, activation=act,
                            algo=algo, backend="c", threads=2)
         assert_conv_close(y, x, wt, b, spec, 1.0, label=f"{algo}/c [{isa}]")
-
-
-@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}-{c[1]}k{c[2]}s{c[3]}g{c[6]}")
-def test_direct_matches_the_reference_and_ignores_the_forced_isa(case):
-    spec, x, wt, b = _arrays(case)
-    c_in, c_out, k, s, p, d, g, h, w, act = case
-    plan = convlab.prepare_conv(wt, b, stride=s, padding=p, dilation=d, groups=g, activation=act,
-                                algo="direct", backend="c", threads=2)
-    y = plan(x)
-    assert_conv_close(y, x, wt, b, spec, 1.0, label=f"direct/c [cpuid: {_ffi.isa()}]")
-    try:
-        for isa in _ffi.isa_names():
-            _ffi.set_isa(isa)
-            np.testing.assert_array_equal(plan(x), y, err_msg=f"direct/c changed under a forced {isa}")
-    finally:
-        _ffi.set_isa(None)
 
 
 def test_isa_names_and_forcing():
