@@ -197,6 +197,25 @@ static void gemv_panels(const cl_gemm_a *a, const float *bx, float *sum, float *
     }
 }
 
+/* bx[k * mr + i] = col[k]: the GEMV micro-kernel's layout of B's column. The micro-kernels' row counts
+ * as constants, so each copy is a few vector stores rather than mr scalar ones. */
+static inline __attribute__((always_inline)) void expand_column_mr(const float *col, int K, int mr, float *bx)
+{
+    for (int k = 0; k < K; k++)
+        for (int i = 0; i < mr; i++)
+            bx[(size_t)k * mr + i] = col[k];
+}
+
+static void expand_column(const float *col, int K, int mr, float *bx)
+{
+    switch (mr) {
+    case 4: expand_column_mr(col, K, 4, bx); break;
+    case 6: expand_column_mr(col, K, 6, bx); break;
+    case 8: expand_column_mr(col, K, 8, bx); break;
+    default: expand_column_mr(col, K, mr, bx); break;
+    }
+}
+
 /* Few columns (a 1x1 conv on a 1x1 map: a classifier): an MR x NR tile would compute NR columns
  * to keep N, and a GEMV is bound by streaming A anyway. So each column is a GEMV over the packed
  * panels; threads split the row panels, so each output is still summed by one thread in one order. */
@@ -213,11 +232,13 @@ static int gemv_columns(const cl_gemm_a *a, const cl_bsrc *b, float *C, ptrdiff_
         return CL_ENOMEM;
     }
     for (int j = 0; j < b->N; j++) {
-        for (int k0 = 0; k0 < K; k0 += KC)
-            b->pack(b, k0, K - k0 < KC ? K - k0 : KC, j, 1, 1, col + k0);
-        for (int k = 0; k < K; k++)
-            for (int i = 0; i < mr; i++)
-                bx[(size_t)k * mr + i] = col[k];
+        if (b->pack == pack_matrix)   /* a column of a plain matrix: read in place (pack_matrix would */
+            for (int k = 0; k < K; k++)   /* memcpy it one float at a time: a fifth of a dense layer) */
+                col[k] = b->data[(ptrdiff_t)k * b->ld + j];
+        else
+            for (int k0 = 0; k0 < K; k0 += KC)
+                b->pack(b, k0, K - k0 < KC ? K - k0 : KC, j, 1, 1, col + k0);
+        expand_column(col, K, mr, bx);
         if (parts == 1) {
             gemv_panels(a, bx, sum, C + j, ldc, ep, 0, panels);
             continue;
