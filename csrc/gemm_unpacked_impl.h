@@ -117,35 +117,6 @@ static void long_ukernel(int panels, int kc, const float *a, ptrdiff_t a_panel, 
 #define LONG_UKERNEL 0
 #endif
 
-#ifdef CL_VEC_AVX512
-/* r[i][j] -> r[j][i]: pairs of rows interleaved, then pairs of pairs, then 128-bit quarters
- * gathered in two rounds (64 shuffles). */
-static inline __attribute__((always_inline)) void transpose16(__m512 r[16])
-{
-    __m512 t[16];
-    for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 16; i += 4) {
-        __m512d a = _mm512_castps_pd(t[i]), b = _mm512_castps_pd(t[i + 1]);
-        __m512d c = _mm512_castps_pd(t[i + 2]), d = _mm512_castps_pd(t[i + 3]);
-        r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
-        r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
-        r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
-        r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
-    }
-    for (int i = 0; i < 16; i += 8)
-        for (int k = 0; k < 4; k++) {
-            t[i + k] = _mm512_shuffle_f32x4(r[i + k], r[i + k + 4], 0x88);
-            t[i + k + 4] = _mm512_shuffle_f32x4(r[i + k], r[i + k + 4], 0xdd);
-        }
-    for (int k = 0; k < 8; k++) {
-        r[k] = _mm512_shuffle_f32x4(t[k], t[k + 8], 0x88);
-        r[k + 8] = _mm512_shuffle_f32x4(t[k], t[k + 8], 0xdd);
-    }
-}
-#endif
 
 /* Narrow tile, the transpose: px columns of B are the broadcast operand (read from B's rows, so
  * any px wastes no lane), NARROW_NR rows of C the vector lanes (wt: A^T, k x NARROW_NR, k-major).
@@ -188,7 +159,7 @@ narrow_tile(int px, int kc, const float *x, ptrdiff_t ldx, const float *wt, cons
         clv bv = clv_loadu(bias + v * CLV_W), sv = clv_loadu(slope + v * CLV_W), t[16];
         CL_UNROLL for (int j = 0; j < 16; j++)
             t[j] = j < px && j < NARROW_PX ? clv_act(clv_add(acc[j][v], bv), act, sv) : clv_set1(0.0f);
-        transpose16(t);
+        clv_transpose16(t);
         for (int r = 0; r < CLV_W && v * CLV_W + r < chans; r++)
             _mm512_mask_storeu_ps(c + (v * CLV_W + r) * ldc, (__mmask16)((1u << px) - 1), t[r]);
     }
