@@ -161,7 +161,7 @@ narrow_tile(int px, int kc, const float *x, ptrdiff_t ldx, const float *wt, cons
             t[j] = j < px && j < NARROW_PX ? clv_act(clv_add(acc[j][v], bv), act, sv) : clv_set1(0.0f);
         clv_transpose16(t);
         for (int r = 0; r < CLV_W && v * CLV_W + r < chans; r++)
-            _mm512_mask_storeu_ps(c + (v * CLV_W + r) * ldc, (__mmask16)((1u << px) - 1), t[r]);
+            clv_store_first(c + (v * CLV_W + r) * ldc, t[r], px);
     }
 #else
     float tile[NARROW_PX * NARROW_NR];

@@ -25,6 +25,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from ..bench.timing import time_interleaved
+from ..engine.passes import PASS_ORDER
 from ..errors import ConvlabError
 from ..zoo.subnormal import conv_weight_names, inject_subnormals
 from . import output, subnormal_microbench
@@ -34,7 +35,7 @@ from .images import study_images
 
 FRACTIONS = (0.0, 0.01, 0.1, 0.5)
 BACKENDS = ("numba", "c", "onnxruntime")
-NO_FLUSH = "fold_constants,fold_pad,fold_bn,fuse_matmul_add,fuse_activation,dead_nodes"     # every pass but flush_subnormals
+NO_FLUSH = ",".join(p for p in PASS_ORDER if p != "flush_subnormals")
 
 
 def subnormal_bits(a: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ def _bias(add, mm_out, graph, n_cols):
         return None
     other = add.inputs[1] if add.inputs[0] == mm_out else add.inputs[0]
     c = graph.consts.get(other)
-    if c is None or other == mm_out or c.dtype != np.float32 or c.ndim > 2 or c.size not in (1, n_cols):
+    if c is None or c.dtype != np.float32 or c.ndim > 2 or c.size not in (1, n_cols):
         return None
     return other if c.ndim < 2 or c.shape[0] == 1 else None
 
