@@ -112,6 +112,59 @@ POOL_INLINE int pool_nonfinite(const float *x, int n)
     return bad;
 }
 
+/* Max pool at column stride 2, windows 2 or 3 wide (nearly every max pool: MTCNN's, ResNet's stem
+ * pool): each output vector straight from its window's rows, with no intermediate row. The rows'
+ * max over 2 * CLV_W columns (+ one for kw = 3) first, then one deinterleave: the even columns are
+ * tap 0, the odd ones tap 1, the evens shifted by one lane tap 2. Columns outside the input are
+ * -inf, so padding needs no count. No intermediate row is stored and read back, and no per-row
+ * bookkeeping: MTCNN O-Net's pools, min us (Zen 5, AVX-512), 32x46x46 11.1 -> 9.5, 64x21x21
+ * 7.0 -> 6.4, 2x2 on 64x8x8 2.96 -> 2.58. */
+POOL_INLINE clv max_s2_vector(const float *restrict x, int w, int rows, int c0, int kw)
+{
+    const clv ninf = clv_set1(-INFINITY);
+    clv lo = ninf, hi = ninf, next = ninf;
+    if (c0 >= 0 && c0 + 2 * CLV_W + (kw == 3) <= w) {
+        for (int r = 0; r < rows; r++) {
+            const float *row = x + (ptrdiff_t)r * w + c0;
+            lo = clv_max(clv_loadu(row), lo);
+            hi = clv_max(clv_loadu(row + CLV_W), hi);
+            if (kw == 3)
+                next = clv_max(clv_set1(row[2 * CLV_W]), next);
+        }
+    } else {
+        clv_lanes in_lo = clv_lanes_in(c0, w), in_hi = clv_lanes_in(c0 + CLV_W, w);
+        int next_in = kw == 3 && c0 + 2 * CLV_W >= 0 && c0 + 2 * CLV_W < w;
+        for (int r = 0; r < rows; r++) {
+            const float *row = x + (ptrdiff_t)r * w;
+            lo = clv_max(clv_load_lanes_or(row, c0, in_lo, ninf), lo);
+            hi = clv_max(clv_load_lanes_or(row, c0 + CLV_W, in_hi, ninf), hi);
+            if (next_in)
+                next = clv_max(clv_set1(row[c0 + 2 * CLV_W]), next);
+        }
+    }
+    clv even, odd;
+    clv_deinterleave(lo, hi, &even, &odd);
+    clv acc = clv_max(odd, even);
+    return kw == 3 ? clv_max(clv_shift_next(even, next), acc) : acc;
+}
+
+POOL_INLINE void max_s2_plane_impl(const cl_pool_shape *s, const float *restrict xp, float *restrict yp, int kw)
+{
+    for (int oy = 0; oy < s->oh; oy++) {
+        int y0 = oy * s->sh - s->pt, top = y0 < 0 ? 0 : y0;
+        int rows = cl_pool_taps_inside(y0, s->kh, 0, s->h);
+        const float *x = xp + (ptrdiff_t)top * s->w;
+        float *y = yp + (ptrdiff_t)oy * s->ow;
+        for (int o = 0; o < s->ow; o += CLV_W) {
+            clv v = max_s2_vector(x, s->w, rows, 2 * o - s->pl, kw);
+            if (s->ow - o >= CLV_W)
+                clv_storeu(y + o, v);
+            else
+                clv_store_first(y + o, v, s->ow - o);
+        }
+    }
+}
+
 static int pool_plane(int kind, const cl_pool_shape *s, const float *restrict xp, float *restrict yp,
                       float *restrict v, const float *col_count)
 {
@@ -119,9 +172,10 @@ static int pool_plane(int kind, const cl_pool_shape *s, const float *restrict xp
         return 1;   /* the vector max would drop a NaN */
     if (kind != CL_POOL_MAX)
         pool_plane_impl(s, xp, yp, v, col_count, kind, 0);
-    else if (s->sw == 2 && s->kw == 3)   /* nearly every max pool (MTCNN's, ResNet's stem pool) */
-        pool_plane_impl(&(cl_pool_shape){s->planes, s->h, s->w, s->oh, s->ow, s->kh, 3, s->sh, 2, s->dh, s->dw,
-                                         s->pt, s->pl, s->pb, s->pr}, xp, yp, v, col_count, kind, 1);
+    else if (s->sw == 2 && s->kw == 3)
+        max_s2_plane_impl(s, xp, yp, 3);
+    else if (s->sw == 2 && s->kw == 2)
+        max_s2_plane_impl(s, xp, yp, 2);
     else
         pool_plane_impl(s, xp, yp, v, col_count, kind, 1);
     return 0;

@@ -37,7 +37,8 @@ static inline clv clv_rot(clv v, int j)
 }
 /* Row edges (padding columns, tails, rows narrower than a vector): clv_lanes_in(col, w) names the
  * lanes i with 0 <= col + i < w; clv_load_lanes(row, col, m) gives row[col + i] in those lanes and
- * zeros elsewhere, reading nothing outside them (masked-off lanes do not fault). */
+ * zeros elsewhere (clv_load_lanes_or: fill's lanes), reading nothing outside them (masked-off lanes
+ * do not fault). */
 typedef __mmask16 clv_lanes;
 static inline clv_lanes clv_lanes_in(ptrdiff_t col, ptrdiff_t w)
 {
@@ -46,12 +47,21 @@ static inline clv_lanes clv_lanes_in(ptrdiff_t col, ptrdiff_t w)
     return (clv_lanes)(((1u << hi) - 1) & ~((1u << lo) - 1));
 }
 static inline clv clv_load_lanes(const float *row, ptrdiff_t col, clv_lanes m) { return _mm512_maskz_loadu_ps(m, row + col); }
+static inline clv clv_load_lanes_or(const float *row, ptrdiff_t col, clv_lanes m, clv fill)
+{
+    return _mm512_mask_loadu_ps(fill, m, row + col);
+}
 /* Lanes 0..n-1 only (0 <= n <= CLV_W): nothing is written past p + n. */
 static inline void clv_store_first(float *p, clv v, int n) { _mm512_mask_storeu_ps(p, (__mmask16)((1u << n) - 1), v); }
 /* Lane 0 takes prev's last lane, lane i cur[i - 1]: a row shifted right by one, continuing prev. */
 static inline clv clv_shift_in(clv prev, clv cur)
 {
     return _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(cur), _mm512_castps_si512(prev), CLV_W - 1));
+}
+/* Lane i takes cur[i + 1], the last lane next's lane 0: a row shifted left by one, continued by next. */
+static inline clv clv_shift_next(clv cur, clv next)
+{
+    return _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(next), _mm512_castps_si512(cur), 1));
 }
 /* A store that bypasses the caches (p aligned to the vector): for outputs far larger than the caches,
  * it saves reading each line in before it is overwritten. Weakly ordered: fence before others read. */
@@ -134,12 +144,22 @@ static inline clv_lanes clv_lanes_in(ptrdiff_t col, ptrdiff_t w)
                                _mm256_cmpgt_epi32(_mm256_set1_epi32((int)hi), lane));
 }
 static inline clv clv_load_lanes(const float *row, ptrdiff_t col, clv_lanes m) { return _mm256_maskload_ps(row + col, m); }
+static inline clv clv_load_lanes_or(const float *row, ptrdiff_t col, clv_lanes m, clv fill)
+{
+    return _mm256_blendv_ps(fill, _mm256_maskload_ps(row + col, m), _mm256_castsi256_ps(m));
+}
 static inline void clv_store_first(float *p, clv v, int n) { _mm256_maskstore_ps(p, clv_mask_first(n), v); }
 static inline clv clv_shift_in(clv prev, clv cur)
 {
     /* per 128-bit half: (cur0..3 : prev4..7) and (cur4..7 : cur0..3), shifted by three floats */
     __m256 mid = _mm256_permute2f128_ps(prev, cur, 0x21);
     return _mm256_castsi256_ps(_mm256_alignr_epi8(_mm256_castps_si256(cur), _mm256_castps_si256(mid), 12));
+}
+static inline clv clv_shift_next(clv cur, clv next)
+{
+    /* per 128-bit half: (cur4..7 : cur0..3) and (next0..3 : cur4..7), shifted by one float */
+    __m256 mid = _mm256_permute2f128_ps(cur, next, 0x21);
+    return _mm256_castsi256_ps(_mm256_alignr_epi8(_mm256_castps_si256(mid), _mm256_castps_si256(cur), 4));
 }
 static inline void clv_stream(float *p, clv v) { _mm256_stream_ps(p, v); }
 #define CLV_BROADCAST_FROM_REGISTER 0
@@ -173,12 +193,18 @@ static inline clv clv_select_neg(clv v, clv if_neg)
 static inline clv clv_rot(clv v, int j) { return j == 1 ? vextq_f32(v, v, 1) : vextq_f32(v, v, 2); }
 typedef struct { ptrdiff_t lo, hi; } clv_lanes;
 static inline clv_lanes clv_lanes_in(ptrdiff_t col, ptrdiff_t w) { return (clv_lanes){-col, w - col}; }
-static inline clv clv_load_lanes(const float *row, ptrdiff_t col, clv_lanes m)
+static inline clv clv_load_lanes_or(const float *row, ptrdiff_t col, clv_lanes m, clv fill)
 {
     float t[4];
+    vst1q_f32(t, fill);
     for (int i = 0; i < 4; i++)
-        t[i] = i >= m.lo && i < m.hi ? row[col + i] : 0.0f;
+        if (i >= m.lo && i < m.hi)
+            t[i] = row[col + i];
     return vld1q_f32(t);
+}
+static inline clv clv_load_lanes(const float *row, ptrdiff_t col, clv_lanes m)
+{
+    return clv_load_lanes_or(row, col, m, vdupq_n_f32(0.0f));
 }
 static inline void clv_store_first(float *p, clv v, int n)
 {
@@ -188,6 +214,7 @@ static inline void clv_store_first(float *p, clv v, int n)
         p[i] = t[i];
 }
 static inline clv clv_shift_in(clv prev, clv cur) { return vextq_f32(prev, cur, 3); }
+static inline clv clv_shift_next(clv cur, clv next) { return vextq_f32(cur, next, 1); }
 static inline void clv_stream(float *p, clv v) { vst1q_f32(p, v); }
 #define CLV_BROADCAST_FROM_REGISTER 1
 static inline clv clv_dup_lane(clv v, int lane) { return vdupq_laneq_f32(v, lane); }
@@ -223,7 +250,9 @@ static inline clv clv_rot(clv v, int j) { return v; }
 typedef int clv_lanes;
 static inline clv_lanes clv_lanes_in(ptrdiff_t col, ptrdiff_t w) { return col >= 0 && col < w; }
 static inline clv clv_load_lanes(const float *row, ptrdiff_t col, clv_lanes m) { return m ? row[col] : 0.0f; }
+static inline clv clv_load_lanes_or(const float *row, ptrdiff_t col, clv_lanes m, clv fill) { return m ? row[col] : fill; }
 static inline clv clv_shift_in(clv prev, clv cur) { return prev; }
+static inline clv clv_shift_next(clv cur, clv next) { return next; }
 static inline void clv_store_first(float *p, clv v, int n)
 {
     if (n > 0)
