@@ -3,27 +3,15 @@
  * One task is an image and a block of OCB output channels; for each output row, the OCB rows
  * are accumulated in a small buffer over (input channel, tap), each tap an axpy along the output
  * row restricted to the columns whose input is not padding. The axpy loop is plain C compiled per
- * ISA (conv_direct_<isa>.c) and taken from cl_isa(), so a forced ISA reaches it as it reaches every
- * other kernel. Every output is summed in the same order (channel, tap row, tap column) whatever the
- * thread count. */
+ * ISA (conv_direct_<isa>.c) and taken from the kernel table (cl_kernels.h), so a forced ISA reaches it as
+ * it reaches every other kernel. Every output is summed in the same order (channel, tap row, tap column)
+ * whatever the thread count. */
 #include <stdlib.h>
 #include <string.h>
 #include "cl_conv.h"
-#include "cl_direct.h"
-#include "cl_isa.h"
+#include "cl_kernels.h"
 
 enum { OCB = 4 };   /* output channels sharing each input row load */
-
-static cl_direct_axpy_fn axpy_for_isa(void)
-{
-    cl_direct_axpy_fn f = cl_direct_axpy_scalar;
-    switch (cl_isa()) {
-    case CL_ISA_AVX512: f = cl_direct_axpy_avx512; break;
-    case CL_ISA_AVX2: f = cl_direct_axpy_avx2; break;
-    case CL_ISA_NEON: f = cl_direct_axpy_neon; break;
-    }
-    return f ? f : cl_direct_axpy_scalar;
-}
 
 /* Output columns [lo, hi) of a row read input columns inside [0, w) for tap offset `off`. */
 static void valid_cols(int off, int sw, int w, int ow, int *lo, int *hi)
@@ -84,7 +72,7 @@ int cl_direct_run(const cl_conv_shape *s, const float *x, const float *w, float 
     /* Blocks of OCB channels within each group, so tasks are independent and group-pure. */
     int cog = s->c_out / s->groups, per_group = (cog + OCB - 1) / OCB;
     int blocks = s->groups * per_group, tasks = s->n * blocks, rc = CL_OK;
-    cl_direct_axpy_fn axpy = axpy_for_isa();
+    cl_direct_axpy_fn axpy = *cl_kernels()->direct_axpy;
     CL_PARALLEL_FOR(nthreads)
     for (int t = 0; t < tasks; t++) {
         float *acc = malloc(sizeof(float) * OCB * (size_t)s->ow);

@@ -12,20 +12,9 @@
 #include <string.h>
 
 #include "cl_conv.h"
-#include "cl_stem.h"
+#include "cl_kernels.h"
 
 enum { STEM_SLACK = 16 };   /* floats past each phase row: the row kernel's last vector */
-
-static const cl_stem_kernel *stem_for_isa(void)
-{
-    const cl_stem_kernel *k = &cl_stem_scalar;
-    switch (cl_isa()) {
-    case CL_ISA_AVX512: k = &cl_stem_avx512; break;
-    case CL_ISA_AVX2: k = &cl_stem_avx2; break;
-    case CL_ISA_NEON: k = &cl_stem_neon; break;
-    }
-    return k->row ? k : &cl_stem_scalar;
-}
 
 typedef struct {
     const cl_conv_shape *s;
@@ -190,7 +179,7 @@ int cl_stem_run(const cl_conv_shape *s, const float *x, const float *w, float *y
         bs[co] = ep && ep->bias ? ep->bias[co] : 0.0f;
         bs[blocks * CL_STEM_CO + co] = ep && ep->slope ? ep->slope[co] : 0.0f;
     }
-    stem_job j = {s, stem_for_isa(), NULL, row, phase, chan, wt, bs, bs + blocks * CL_STEM_CO, NULL,
+    stem_job j = {s, cl_kernels()->stem, NULL, row, phase, chan, wt, bs, bs + blocks * CL_STEM_CO, NULL,
                   ep ? ep->act : CL_ACT_NONE, ntaps, blocks, flat};
     int rc = CL_OK;
     for (int n = 0; n < s->n && rc == CL_OK; n++) {

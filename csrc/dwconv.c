@@ -2,31 +2,9 @@
  * stride 1/2 to the vectorised 3x3 kernel (dwconv3x3.c) and every other kernel size, stride,
  * padding and dilation (MobileFaceNet's global 7x7, 5x5 layers) to the general kernel
  * (dwconv_kxk.c). Both split (image, channel) planes between threads the same way (cl_dw_split)
- * and take their ISA's kernel from here; neither calls the other. */
+ * and take their ISA's kernel from the kernel table (cl_kernels.h); neither calls the other. */
 #include "cl_conv.h"
 #include "cl_dwconv.h"
-
-const cl_dw3x3_kernel *cl_dw3x3_for_isa(void)
-{
-    const cl_dw3x3_kernel *k = &cl_dw3x3_scalar;
-    switch (cl_isa()) {
-    case CL_ISA_AVX512: k = &cl_dw3x3_avx512; break;
-    case CL_ISA_AVX2: k = &cl_dw3x3_avx2; break;
-    case CL_ISA_NEON: k = &cl_dw3x3_neon; break;
-    }
-    return k->channel ? k : &cl_dw3x3_scalar;
-}
-
-const cl_dw_kxk_kernel *cl_dw_kxk_for_isa(void)
-{
-    const cl_dw_kxk_kernel *k = &cl_dw_kxk_scalar;
-    switch (cl_isa()) {
-    case CL_ISA_AVX512: k = &cl_dw_kxk_avx512; break;
-    case CL_ISA_AVX2: k = &cl_dw_kxk_avx2; break;
-    case CL_ISA_NEON: k = &cl_dw_kxk_neon; break;
-    }
-    return k->row ? k : &cl_dw_kxk_scalar;
-}
 
 int cl_dw_split(const cl_conv_shape *s, const float *x, const float *w, float *y, const cl_epilogue *ep,
                 int nthreads, cl_dw_planes_fn planes, const void *ctx)

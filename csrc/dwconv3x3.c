@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include "cl_conv.h"
 #include "cl_dwconv.h"
+#include "cl_kernels.h"
 
 static int planes(const cl_conv_shape *s, const float *x, const float *w, float *y,
                   const cl_epilogue *ep, int t0, int t1, const void *ctx)
@@ -35,5 +36,5 @@ int cl_dwconv3x3_run(const cl_conv_shape *s, const float *x, const float *w, flo
         s->groups != s->c_in || s->c_out != s->c_in || s->kh != 3 || s->kw != 3 ||
         s->sh != s->sw || (s->sh != 1 && s->sh != 2) || s->dh != 1 || s->dw != 1)
         return CL_EINVAL;
-    return cl_dw_split(s, x, w, y, ep, nthreads, planes, cl_dw3x3_for_isa());
+    return cl_dw_split(s, x, w, y, ep, nthreads, planes, cl_kernels()->dw3x3);
 }

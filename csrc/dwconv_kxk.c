@@ -10,6 +10,7 @@
 #include <string.h>
 #include "cl_conv.h"
 #include "cl_dwconv.h"
+#include "cl_kernels.h"
 
 /* The zero-bordered plane of one channel, its columns split by phase so that every tap is a
  * unit-stride load: padded column c of padded row r is at r * row + (c % sw) * phase + c / sw.
@@ -80,5 +81,5 @@ static int kxk_planes(const cl_conv_shape *s, const float *x, const float *w, fl
 int cl_dwconv_kxk_run(const cl_conv_shape *s, const float *x, const float *w, float *y,
                       const cl_epilogue *ep, int nthreads)
 {
-    return cl_dw_split(s, x, w, y, ep, nthreads, kxk_planes, cl_dw_kxk_for_isa());
+    return cl_dw_split(s, x, w, y, ep, nthreads, kxk_planes, cl_kernels()->dw_kxk);
 }

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cl_gemm.h"
+#include "cl_kernels.h"
 
 enum {
     KC = CL_GEMM_KC, /* depth of one block: an NR-wide B panel (KC x NR) stays in L1 */
@@ -10,26 +11,6 @@ enum {
     MR_MAX = 16, NR_MAX = 32,
     GEMV_MAX_N = 2,  /* up to this many columns, one GEMV per column beats an NR-wide tile */
 };
-
-const cl_ukernel *cl_ukernel_for(int isa)
-{
-    switch (isa) {
-    case CL_ISA_AVX512: return cl_ukernel_avx512.fn ? &cl_ukernel_avx512 : &cl_ukernel_scalar;
-    case CL_ISA_AVX2: return cl_ukernel_avx2.fn ? &cl_ukernel_avx2 : &cl_ukernel_scalar;
-    case CL_ISA_NEON: return cl_ukernel_neon.fn ? &cl_ukernel_neon : &cl_ukernel_scalar;
-    default: return &cl_ukernel_scalar;
-    }
-}
-
-static const cl_unpacked_ukernel *unpacked_for(int isa)
-{
-    switch (isa) {
-    case CL_ISA_AVX512: return &cl_unpacked_avx512;
-    case CL_ISA_AVX2: return &cl_unpacked_avx2;
-    case CL_ISA_NEON: return &cl_unpacked_neon;
-    default: return &cl_unpacked_scalar;
-    }
-}
 
 static void *aligned(size_t nfloats)
 {
@@ -42,7 +23,8 @@ cl_gemm_a *cl_gemm_pack_a(int M, int K, const float *A, int lda)
 {
     if (M < 1 || K < 1 || lda < K || !A)
         return NULL;
-    const cl_ukernel *uk = cl_ukernel_for(cl_isa());
+    const cl_kernel_table *kt = cl_kernels();
+    const cl_ukernel *uk = kt->gemm;
     int mr = uk->mr, mp = (M + mr - 1) / mr * mr;
     cl_gemm_a *a = malloc(sizeof *a);
     float *d = aligned((size_t)mp * K);
@@ -51,7 +33,7 @@ cl_gemm_a *cl_gemm_pack_a(int M, int K, const float *A, int lda)
         free(d);
         return NULL;
     }
-    *a = (cl_gemm_a){M, K, mp, uk, unpacked_for(uk->isa), d, NULL};
+    *a = (cl_gemm_a){M, K, mp, uk, kt->gemm_unpacked, d, NULL};
     for (int k0 = 0; k0 < K; k0 += KC) {
         int kc = K - k0 < KC ? K - k0 : KC;
         for (int i0 = 0; i0 < mp; i0 += mr)

@@ -3,18 +3,8 @@
  * between threads; no output's combine is split. */
 #include <math.h>
 #include <stdlib.h>
+#include "cl_kernels.h"
 #include "cl_pool.h"
-
-const cl_pool_kernel *cl_pool_for_isa(void)
-{
-    const cl_pool_kernel *k = &cl_pool_scalar;
-    switch (cl_isa()) {
-    case CL_ISA_AVX512: k = &cl_pool_avx512; break;
-    case CL_ISA_AVX2: k = &cl_pool_avx2; break;
-    case CL_ISA_NEON: k = &cl_pool_neon; break;
-    }
-    return k->plane ? k : &cl_pool_scalar;
-}
 
 /* A window's taps outside the input are skipped; the average divides by the taps inside the
  * input (or, counting pads, inside the explicitly padded input, as ONNX's count_include_pad). */
@@ -60,7 +50,7 @@ void cl_pool_reference(int kind, const cl_pool_shape *s, const float *x, float *
  * the rows cannot be allocated. */
 static int run_separable(int kind, const cl_pool_shape *s, const float *x, float *y, int nthreads)
 {
-    const cl_pool_kernel *k = cl_pool_for_isa();
+    const cl_pool_kernel *k = cl_kernels()->pool;
     int row = cl_pool_row_floats(s, k->lanes) * CL_POOL_BAND;
     float *rows = malloc(sizeof(float) * (size_t)row * (size_t)nthreads);
     float *col_count = calloc((size_t)(s->ow + k->lanes), sizeof(float));

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cl_gemm.h"
+#include "cl_kernels.h"
 #include "cl_winograd.h"
 
 /* The matrices, exact. Points 0, +-1, +-2 (F(4,3)) and 0, +-1, +-1/2, +-2 (F(6,3)) plus infinity;
@@ -95,14 +96,6 @@ int cl_winograd_matrices(int m, double *at, double *g, double *bt)
     memcpy(g, mat.g, sizeof(double) * a * 3);
     memcpy(bt, mat.bt, sizeof(double) * a * a);
     return CL_OK;
-}
-
-static const cl_wino_kernels *kernels_for(int isa)
-{
-    const cl_wino_kernels *k = isa == CL_ISA_AVX512 ? &cl_wino_avx512
-                             : isa == CL_ISA_AVX2 ? &cl_wino_avx2
-                             : isa == CL_ISA_NEON ? &cl_wino_neon : &cl_wino_scalar;
-    return k->vl ? k : &cl_wino_scalar;
 }
 
 /* The run's scratch memory (padded input, per thread V and M), kept by the plan between runs:
@@ -218,12 +211,13 @@ int cl_winograd_prepare(int m, const cl_conv_shape *s, const float *w, cl_winogr
     if (!out || !w || matrices_for(m, &mat) != CL_OK || !s || !is_winograd_shape(s))
         return CL_EINVAL;
     *out = NULL;
-    int a = m + 2, isa = cl_isa();
+    int a = m + 2;
+    const cl_kernel_table *kt = cl_kernels();
     cl_winograd *p = calloc(1, sizeof *p);
     float *uk = malloc(sizeof(float) * (size_t)s->c_out * s->c_in);
     if (p)
-        *p = (cl_winograd){.m = m, .alpha = a, .c_in = s->c_in, .c_out = s->c_out, .nr = cl_ukernel_for(isa)->nr,
-                           .k = kernels_for(isa)};
+        *p = (cl_winograd){.m = m, .alpha = a, .c_in = s->c_in, .c_out = s->c_out, .nr = kt->gemm->nr,
+                           .k = kt->winograd};
     if (p) {
         p->u = calloc((size_t)a * a, sizeof *p->u);
         p->w = malloc(sizeof(float) * 9 * (size_t)s->c_out * s->c_in);

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import convlab
+from convlab import registry
 from convlab.errors import ConvlabError
 from convlab.kernels.c import _ffi
 from convlab.spec import ConvSpec
@@ -51,13 +52,35 @@ def _arrays(case):
 def test_every_isa_matches_the_reference(isa, case):
     spec, x, wt, b = _arrays(case)
     c_in, c_out, k, s, p, d, g, h, w, act = case
-    algos = ["im2col", "direct"]   # every kernel cl_set_isa reaches that takes this case
-    algos += ["depthwise"] if g == c_in == c_out else []
-    algos += ["stem"] if g == 1 and c_in <= 8 else []
-    for algo in algos:
+    # every C kernel built from the kernel table's per-ISA code that takes this case
+    entries = [e for e in registry.entries("c") if e.table_ops and e.supports(spec)]
+    assert {"im2col", "direct"} <= {e.algo for e in entries}
+    for e in entries:
         y = convlab.conv2d(x, wt, b, stride=s, padding=p, dilation=d, groups=g, activation=act,
-                           algo=algo, backend="c", threads=2)
-        assert_conv_close(y, x, wt, b, spec, 1.0, label=f"{algo}/c [{isa}]")
+                           algo=e.algo, backend="c", threads=2)
+        assert_conv_close(y, x, wt, b, spec, e.error_factor, label=f"{e.name} [{isa}]")
+
+
+def test_the_kernel_table_has_a_row_per_isa_and_every_c_kernel_names_its_ops():
+    tables = {name: _ffi.kernel_table(name) for name in _ffi.isa_names()}
+    ops = [r["op"] for r in tables["scalar"]]
+    assert len(ops) == len(set(ops)) and {"gemm", "winograd", "stem", "pool", "direct"} <= set(ops)
+    for name, rows in tables.items():
+        assert [r["op"] for r in rows] == ops and {r["isa"] for r in rows} == {name}
+        assert all(r["tile"] for r in rows)
+    if "avx512" in tables:   # a wider vector shows in the tiles
+        assert tables["avx512"] != tables["scalar"]
+    for e in registry.entries("c"):
+        assert set(e.table_ops) <= set(ops), e.name
+    assert {e.algo for e in registry.entries("c") if e.table_ops} >= {"im2col", "direct", "depthwise", "stem",
+                                                                      "winograd_f23"}
+    _ffi.set_isa("scalar")
+    try:
+        assert _ffi.kernel_table() == tables["scalar"]
+    finally:
+        _ffi.set_isa(None)
+    with pytest.raises(ConvlabError, match="not available"):
+        _ffi.kernel_table("sve2")
 
 
 def test_isa_names_and_forcing():

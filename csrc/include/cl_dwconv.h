@@ -33,9 +33,6 @@ typedef struct {
     int width;              /* floats per vector; 0 if not built */
 } cl_dw_kxk_kernel;
 
-/* The ISA's kernels (cl_isa()), scalar when this build has none for it (dwconv.c). */
-const cl_dw3x3_kernel *cl_dw3x3_for_isa(void);
-const cl_dw_kxk_kernel *cl_dw_kxk_for_isa(void);
 
 extern const cl_dw3x3_kernel cl_dw3x3_scalar, cl_dw3x3_avx2, cl_dw3x3_avx512, cl_dw3x3_neon;
 extern const cl_dw_kxk_kernel cl_dw_kxk_scalar, cl_dw_kxk_avx2, cl_dw_kxk_avx512, cl_dw_kxk_neon;

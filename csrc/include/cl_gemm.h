@@ -71,9 +71,8 @@ typedef struct {
 /* Every micro-kernel this build has (x86: scalar, avx2, avx512; aarch64: scalar, neon). */
 extern const cl_ukernel cl_ukernel_scalar, cl_ukernel_avx2, cl_ukernel_avx512, cl_ukernel_neon;
 /* The NEON micro-kernel in intrinsics: what the assembly of cl_ukernel_neon must match bit for bit
- * (csrc/tests/test_kernels.c); never chosen by cl_ukernel_for. */
+ * (csrc/tests/test_kernels.c); never in the kernel table (cl_kernels.h). */
 extern const cl_ukernel cl_ukernel_neon_c;
-const cl_ukernel *cl_ukernel_for(int isa);
 
 /* The micro-kernels that read a plain B (K x N, row stride ldb) where it lies (gemm_unpacked_impl.h).
  * Wide: C rows = panels * MR (A panel p at a + p * a_panel, 1 <= panels <= wide_panels) by cols <=

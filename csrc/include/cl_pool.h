@@ -53,6 +53,5 @@ static inline int cl_pool_row_floats(const cl_pool_shape *s, int lanes)
 }
 
 extern const cl_pool_kernel cl_pool_avx512, cl_pool_avx2, cl_pool_neon, cl_pool_scalar;
-const cl_pool_kernel *cl_pool_for_isa(void);
 
 #endif

@@ -15,6 +15,7 @@
 #include <string.h>
 #include "cl_conv.h"
 #include "cl_gemm.h"
+#include "cl_kernels.h"
 #include "cl_winograd.h"
 
 typedef struct {
@@ -501,6 +502,45 @@ static void check_transforms(void)
         }
 }
 
+/* The kernel table: forcing an ISA gives its own row (every kernel of that ISA, none of another's),
+ * and the row's text form has every op once. */
+static void check_kernel_table(void)
+{
+    for (int isa = 0; isa < 4; isa++) {
+        if (cl_set_isa(isa) != CL_OK)
+            continue;
+        const cl_kernel_table *t = cl_kernels();
+        const cl_kernel_table *scalar = cl_kernels_for(CL_ISA_SCALAR);
+        int own = t->isa == isa && t->gemm->isa == isa;
+        if (isa != CL_ISA_SCALAR)   /* a vector ISA's row shares no kernel with the scalar row */
+            own = own && t->gemm != scalar->gemm && t->gemm_unpacked != scalar->gemm_unpacked &&
+                  t->winograd != scalar->winograd && t->stem != scalar->stem && t->dw3x3 != scalar->dw3x3 &&
+                  t->dw_kxk != scalar->dw_kxk && t->pool != scalar->pool && *t->direct_axpy != *scalar->direct_axpy;
+        const char *op, *seen[16];
+        char tile[96];
+        int rows = 0, unique = 1;
+        while (rows < 16 && cl_kernel_row(isa, rows, &op, tile, (int)sizeof tile)) {
+            for (int r = 0; r < rows; r++)
+                unique = unique && strcmp(seen[r], op) != 0;
+            seen[rows++] = op;
+        }
+        checks++;
+        if (!own || rows != 9 || !unique) {
+            printf("FAIL kernel table/%s: own kernels %d, %d rows, ops unique %d\n", cl_isa_name(isa), own, rows, unique);
+            failures++;
+        }
+    }
+    cl_set_isa(-1);
+    const char *op;
+    char tile[8];
+    checks++;
+    if (cl_kernel_row(4, 0, &op, tile, 8) || cl_kernel_row(-1, 0, &op, tile, 8) ||
+        cl_kernel_row(0, 0, NULL, tile, 8) || cl_kernels_for(7) != cl_kernels_for(CL_ISA_SCALAR)) {
+        printf("FAIL kernel table: an unknown ISA or a NULL argument was not refused\n");
+        failures++;
+    }
+}
+
 static void check_errors(void)
 {
     cl_conv_shape s = make_shape(&SHAPES[4]);
@@ -543,6 +583,7 @@ int main(void)
     check_transforms();
     check_pool_cases(&checks, &failures);
     check_ukernel_asm();
+    check_kernel_table();
     check_errors();
     printf("%d checks, %d failures\n", checks, failures);
     return failures ? 1 : 0;

@@ -11,6 +11,7 @@ from importlib import metadata
 from pathlib import Path
 
 from ..device import cpu_model, isa_flags
+from ..kernels.c import _ffi
 
 LIBRARIES = ("numpy", "numba", "llvmlite", "onnxruntime", "ncnn", "torch")
 
@@ -61,4 +62,6 @@ def machine_info(threads: int | None = None) -> dict:
         "os": platform.platform(),
         "versions": library_versions(),
         "git": git_revision(),
+        # which C micro-kernels (and tiles) ran: the kernel table's row for the active instruction set
+        "c_kernels": None if _ffi.unavailable() else _ffi.kernel_table(),
     }

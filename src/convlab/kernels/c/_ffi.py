@@ -67,11 +67,27 @@ def isa() -> str:
     return ffi.string(lib.cl_isa_name(lib.cl_isa())).decode()
 
 
+ISA_CODES = {"scalar": 0, "avx2": 1, "avx512": 2, "neon": 3}
+GEMM_OPS = ("gemm", "gemm_wide", "gemm_narrow")   # cl_gemm picks one of its tiles per call
+
+
 def set_isa(name: str | None) -> None:
     """Force an instruction set (None: back to the cpuid choice). Not thread-safe: for tests and studies."""
-    code = -1 if name is None else {"scalar": 0, "avx2": 1, "avx512": 2, "neon": 3}.get(name, 99)
+    code = -1 if name is None else ISA_CODES.get(name, 99)
     if lib.cl_set_isa(code) != lib.CL_OK:
         raise ConvlabError(f"instruction set {name!r} is not available here; have: {', '.join(isa_names())}")
+
+
+def kernel_table(isa_name: str | None = None) -> list[dict]:
+    """The C kernel table's row for an instruction set (default: the active one), one dict per op:
+    {"op", "isa", "tile"}. csrc/include/cl_kernels.h: every per-ISA kernel, switched together by set_isa."""
+    name = isa() if isa_name is None else isa_name
+    if name not in isa_names():
+        raise ConvlabError(f"instruction set {name!r} is not available here; have: {', '.join(isa_names())}")
+    op, tile, rows = ffi.new("const char **"), ffi.new("char[]", 128), []
+    while lib.cl_kernel_row(ISA_CODES[name], len(rows), op, tile, len(tile)):
+        rows.append({"op": ffi.string(op[0]).decode(), "isa": name, "tile": ffi.string(tile).decode()})
+    return rows
 
 
 def conv_shape(spec, x_shape):

@@ -10,4 +10,4 @@ register(KernelEntry("depthwise", "c", _ffi.weights_as_is("cl_dwconv_run", "dept
                      "C: depthwise; 3x3 s1: zero-bordered row ring, s2: rows in place, split in registers; vector "
                      "kernels (AVX-512/AVX2/NEON); "
                      "any other KxK/stride/dilation: zero-bordered plane, row accumulation; fused epilogue",
-                     unavailable=_ffi.unavailable))
+                     unavailable=_ffi.unavailable, table_ops=("depthwise3x3", "depthwise_kxk")))

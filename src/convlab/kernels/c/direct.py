@@ -3,5 +3,5 @@ from ...registry import Constraints, KernelEntry, register
 from . import _ffi
 
 register(KernelEntry("direct", "c", _ffi.weights_as_is("cl_direct_run", "direct/c"), Constraints(),
-                     "C: direct convolution, output rows accumulated tap by tap (compiler-vectorised, "
-                     "multiversioned on x86), fused epilogue", unavailable=_ffi.unavailable))
+                     "C: direct convolution, output rows accumulated tap by tap (plain C compiled per ISA), "
+                     "fused epilogue", unavailable=_ffi.unavailable, table_ops=("direct",)))

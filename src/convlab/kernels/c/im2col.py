@@ -31,4 +31,4 @@ def prepare(spec, w, b, threads):
 register(KernelEntry("im2col", "c", prepare, Constraints(),
                      "C: im2col packed straight into the panels of a BLIS-style GEMM (AVX-512/AVX2/NEON "
                      "micro-kernel by cpuid), fused epilogue; 1x1 s1 p0 is a plain GEMM",
-                     unavailable=_ffi.unavailable))
+                     unavailable=_ffi.unavailable, table_ops=_ffi.GEMM_OPS))

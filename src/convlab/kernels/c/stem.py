@@ -11,4 +11,4 @@ register(KernelEntry("stem", "c", _ffi.weights_as_is("cl_stem_run", "stem/c"),
                      Constraints(groups="one", max_c_in=MAX_C_IN),
                      "C: direct conv for <= 8 input channels (network stems): vectors over output columns, "
                      "8 output channels in registers, taps from a stride-phase-split zero-bordered copy; "
-                     "fused epilogue", unavailable=_ffi.unavailable))
+                     "fused epilogue", unavailable=_ffi.unavailable, table_ops=("stem",)))

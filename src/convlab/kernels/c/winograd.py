@@ -82,4 +82,5 @@ for _m in (2, 4, 6):
         Constraints(kernel_sizes=pairs(3), strides=pairs(1), dilations=pairs(1), groups="one"),
         f"C: Winograd F({_m}x{_m},3x3), tile transforms over the vector layer (AVX-512/AVX2/NEON), "
         f"{(_m + 2) ** 2} packed GEMMs over channels, fused epilogue",
-        error_factor=ERROR_FACTORS.get(_m, 1.0), unavailable=_ffi.unavailable))
+        error_factor=ERROR_FACTORS.get(_m, 1.0), unavailable=_ffi.unavailable,
+        table_ops=("winograd",) + _ffi.GEMM_OPS))
