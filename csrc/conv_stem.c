@@ -52,6 +52,10 @@ static void copy_row(const stem_job *j, int ci, int pr, float *dst)
             pe[(s->pl + c) / 2] = src[c];
         return;
     }
+    if (s->sw == 1) {
+        memcpy(dst + s->pl, src, sizeof(float) * (size_t)s->w);
+        return;
+    }
     for (int ph = 0; ph < s->sw; ph++) {   /* the input columns c with (pl + c) % sw == ph */
         int c0 = ((ph - s->pl) % s->sw + s->sw) % s->sw;
         float *d = dst + ph * j->phase + (s->pl + c0) / s->sw;
@@ -81,13 +85,12 @@ static void stem_band_flat(const stem_job *j, const float *band, const float **t
         for (int c = 0; c < CL_STEM_CO; c++)
             outs[c] = flat + c * ld;
         j->k->row(j->ntaps, tap, j->wt + (size_t)b * j->ntaps * CL_STEM_CO, outs, n, j->bias + co0, j->slope + co0, act);
-        for (int c = 0; c < CL_STEM_CO && co0 + c < s->c_out; c++)
-            for (int oy = b0; oy < b1; oy++) {
-                float *y = j->y + ((ptrdiff_t)(co0 + c) * s->oh + oy) * s->ow;
-                memcpy(y, outs[c] + (oy - b0) * j->row, sizeof(float) * (size_t)s->ow);
-                if (j->act == CL_ACT_SIGMOID)
-                    cl_sigmoid_inplace(y, (size_t)s->ow);
-            }
+        for (int c = 0; c < CL_STEM_CO && co0 + c < s->c_out; c++) {
+            float *y = j->y + ((ptrdiff_t)(co0 + c) * s->oh + b0) * s->ow;
+            j->k->copy_rows(outs[c], j->row, y, s->ow, b1 - b0, s->ow);
+            if (j->act == CL_ACT_SIGMOID)
+                cl_sigmoid_inplace(y, (size_t)(b1 - b0) * s->ow);
+        }
     }
 }
 
@@ -107,8 +110,8 @@ static int stem_rows(const stem_job *j, float *band, int t0, int t1)
 {
     const cl_conv_shape *s = j->s;
     const float **tap = malloc(sizeof *tap * (size_t)j->ntaps * 2);
-    /* rows of padding channels, or stem_band_flat's output */
-    float *spare = malloc(sizeof(float) * (j->flat ? CL_STEM_CO * STEM_BAND * (size_t)j->row : STEM_CHUNK + STEM_SLACK));
+    /* rows of padding channels, or stem_band_flat's output (copy_rows reads a vector past its end) */
+    float *spare = malloc(sizeof(float) * ((j->flat ? CL_STEM_CO * STEM_BAND * (size_t)j->row : STEM_CHUNK) + STEM_SLACK));
     if (!tap || !spare) {
         free(tap), free(spare);
         return CL_ENOMEM;

@@ -12,9 +12,12 @@ enum { CL_STEM_CO = 8 };   /* output channels per row-kernel call */
  * up to one vector past ow (the driver leaves that slack). Sigmoid is left to the caller. */
 typedef void (*cl_stem_row_fn)(int ntaps, const float *const *tap, const float *wt, float *const *y, int ow,
                                const float *bias, const float *slope, int act);
+/* rows x n floats from src (row stride sld, readable a vector past n) to dst (row stride dld). */
+typedef void (*cl_stem_copy_fn)(const float *src, ptrdiff_t sld, float *dst, ptrdiff_t dld, int rows, int n);
 typedef struct {
     cl_stem_row_fn row;
     int width;            /* floats per vector */
+    cl_stem_copy_fn copy_rows;   /* the flat path's rows out to the planes */
 } cl_stem_kernel;
 
 extern const cl_stem_kernel cl_stem_scalar, cl_stem_avx2, cl_stem_avx512, cl_stem_neon;
