@@ -10,5 +10,5 @@ CL_ISA_BEGIN_AVX2
 CL_ISA_END
 const cl_stem_kernel cl_stem_avx2 = {stem_row, CLV_W, stem_copy_rows};
 #else
-const cl_stem_kernel cl_stem_avx2 = {0, 0};
+const cl_stem_kernel cl_stem_avx2 = {0, 0, 0};
 #endif

@@ -10,5 +10,5 @@ CL_ISA_BEGIN_AVX512
 CL_ISA_END
 const cl_stem_kernel cl_stem_avx512 = {stem_row, CLV_W, stem_copy_rows};
 #else
-const cl_stem_kernel cl_stem_avx512 = {0, 0};
+const cl_stem_kernel cl_stem_avx512 = {0, 0, 0};
 #endif

@@ -8,5 +8,5 @@
 #include "conv_stem_impl.h"
 const cl_stem_kernel cl_stem_neon = {stem_row, CLV_W, stem_copy_rows};
 #else
-const cl_stem_kernel cl_stem_neon = {0, 0};
+const cl_stem_kernel cl_stem_neon = {0, 0, 0};
 #endif

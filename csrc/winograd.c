@@ -100,7 +100,9 @@ int cl_winograd_matrices(int m, double *at, double *g, double *bt)
 
 /* The run's scratch memory (padded input, per thread V and M), kept by the plan between runs:
  * fresh pages for a few MB per run cost more than the transforms. A run that finds it busy (the
- * same plan run concurrently) allocates its own. */
+ * same plan run concurrently) allocates its own. Zeroed: the output transform reads M in whole
+ * vectors, and a partial block's columns past its tiles are never written (run_block), so those
+ * lanes hold zeros or an earlier product, never uninitialised bits (NaN or denormal arithmetic). */
 typedef struct {
     atomic_flag busy;
     void *buf;
@@ -113,7 +115,7 @@ static void *scratch_get(wino_scratch *sc, size_t bytes, int *kept)
     if (!atomic_flag_test_and_set(&sc->busy)) {
         if (sc->bytes < bytes) {
             free(sc->buf);
-            sc->buf = malloc(bytes);
+            sc->buf = calloc(1, bytes);
             sc->bytes = sc->buf ? bytes : 0;
         }
         if (sc->buf) {
@@ -122,7 +124,7 @@ static void *scratch_get(wino_scratch *sc, size_t bytes, int *kept)
         }
         atomic_flag_clear(&sc->busy);
     }
-    return malloc(bytes);
+    return calloc(1, bytes);
 }
 
 static void scratch_put(wino_scratch *sc, void *buf, int kept)
@@ -400,15 +402,18 @@ static int run_block(const wino_job *j, long long t0, cl_wino_tile *t, float *v,
     const cl_conv_shape *s = j->s;
     const cl_wino_kernels *k = p->k;
     int tb = j->tb, vl = k->vl, pw = v_width(j), a2 = p->alpha * p->alpha, fn = p->m / 2 - 1;
-    int unit = tile_unit(p, j->rowmajor), real = j->tiles - t0 < tb ? (int)(j->tiles - t0) : tb;
-    int columns = (real + unit - 1) / unit * unit;   /* row-major: the GEMM's N */
+    int real = j->tiles - t0 < tb ? (int)(j->tiles - t0) : tb;
+    /* Row-major: the GEMM's N, the real tiles only (at least 3: no GEMV). Every path but the GEMV
+     * sums each output in the same order, so N does not change a tile's bits. O-Net's 36 F(4,3)
+     * tiles were multiplied as 48, a quarter of the GEMM on lanes no output reads. */
+    int columns = real < 3 ? 3 : real;
     ptrdiff_t vpos = v_pos(j), vpanel = a2 * vpos, pos = m_row(tb), chan = a2 * pos;
     locate_tiles(j, t0, t);
     for (int c = 0; c < p->c_in; c++)
         for (int g = 0; g < tb; g += vl)
             k->input[fn](j->xp + (ptrdiff_t)c * j->hp * p->m * j->lt, p->m * j->lt, j->lt, t + g,
                          v + g / pw * vpanel + (ptrdiff_t)c * pw + g % pw, vpos);
-    for (int q = 0; q < a2; q++) {   /* M's columns past `columns` stay unwritten: no tile of y reads them */
+    for (int q = 0; q < a2; q++) {   /* M's columns past `columns` keep older values: no tile of y reads them */
         int rc = j->rowmajor ? cl_gemm(p->u[q], columns, v + q * vpos, tb, mm + q * pos, (int)chan, NULL, 1)
                              : cl_gemm_panels(p->u[q], tb, v + q * vpos, vpanel, mm + q * pos, chan, NULL, 1);
         if (rc != CL_OK)
