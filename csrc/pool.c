@@ -83,23 +83,46 @@ static int is_global(const cl_pool_shape *s)
     return s->oh == 1 && s->ow == 1 && s->kh == s->h && s->kw == s->w && !s->pt && !s->pl && !s->pb && !s->pr;
 }
 
-static void run_global(int kind, const cl_pool_shape *s, const float *x, float *y, int nthreads)
+/* GLOBAL_PLANES planes at a time, their sums interleaved: each plane's sum is one chain of dependent
+ * double adds, so one plane at a time waited on the adder's latency. Each plane still adds its values
+ * in order, so the bits do not change. Min us, Zen 5: MobileNetV1's 1024 planes of 7x7 15.7 -> 8.1
+ * (onnxruntime's in-model: 8), MobileNetV2's 1280 20.7 -> 10.1; 4 planes at a time: 8.5 and 11.2. */
+enum { GLOBAL_PLANES = 8 };
+
+static void global_planes(int kind, const float *x, int64_t n, int planes, float *y)
 {
-    int64_t n = (int64_t)s->h * s->w;
-    CL_PARALLEL_FOR(nthreads)
-    for (int p = 0; p < s->planes; p++) {
-        const float *xp = x + p * n;
-        if (kind == CL_POOL_MAX) {
+    if (kind == CL_POOL_MAX) {
+        for (int p = 0; p < planes; p++) {
+            const float *xp = x + p * n;
             float m = -INFINITY;
             for (int64_t k = 0; k < n; k++)
                 m = (xp[k] > m || isnan(xp[k])) && !isnan(m) ? xp[k] : m;
             y[p] = m;
-        } else {
-            double acc = 0.0;   /* a whole plane: double keeps the mean's error at float rounding */
-            for (int64_t k = 0; k < n; k++)
-                acc += xp[k];
-            y[p] = (float)(acc / (double)n);
         }
+        return;
+    }
+    double acc[GLOBAL_PLANES] = {0};   /* a whole plane: double keeps the mean's error at float rounding */
+    if (planes == GLOBAL_PLANES) {     /* constant trip count: the compiler keeps acc in registers */
+        for (int64_t k = 0; k < n; k++)
+            for (int p = 0; p < GLOBAL_PLANES; p++)
+                acc[p] += x[p * n + k];
+    } else {
+        for (int p = 0; p < planes; p++)
+            for (int64_t k = 0; k < n; k++)
+                acc[p] += x[p * n + k];
+    }
+    for (int p = 0; p < planes; p++)
+        y[p] = (float)(acc[p] / (double)n);
+}
+
+static void run_global(int kind, const cl_pool_shape *s, const float *x, float *y, int nthreads)
+{
+    int64_t n = (int64_t)s->h * s->w;
+    int groups = (s->planes + GLOBAL_PLANES - 1) / GLOBAL_PLANES;
+    CL_PARALLEL_FOR(nthreads)
+    for (int g = 0; g < groups; g++) {
+        int p = g * GLOBAL_PLANES, planes = s->planes - p < GLOBAL_PLANES ? s->planes - p : GLOBAL_PLANES;
+        global_planes(kind, x + p * n, n, planes, y + p);
     }
 }
 

@@ -92,4 +92,23 @@ void check_pool_cases(int *checks, int *failures)
         cl_set_isa(-1);
         free(x);
     }
+    /* global pools (the window is the whole plane: run_global), plane counts around its groups */
+    for (int planes = 1; planes <= 19; planes += 3) {
+        int h = planes % 4 + 1, w = planes % 9 + 1;
+        cl_pool_shape s = {planes, h, w, 1, 1, h, w, 1, 1, 1, 1, 0, 0, 0, 0};
+        float *x = malloc((size_t)planes * h * w * sizeof *x);
+        for (int i = 0; i < planes * h * w; i++)
+            x[i] = (float)draw(-1000, 1000) / 997.0f;
+        if (planes == 10)
+            x[draw(0, planes * h * w - 1)] = NAN;
+        for (int kind = CL_POOL_MAX; kind <= CL_POOL_AVG_INCLUDE_PAD; kind++) {
+            const char *why = check_case(kind, &s, x);
+            ++*checks;
+            if (why) {
+                ++*failures;
+                printf("FAIL global pool kind %d %dx%dx%d: %s\n", kind, planes, h, w, why);
+            }
+        }
+        free(x);
+    }
 }
