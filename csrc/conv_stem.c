@@ -41,13 +41,14 @@ static void copy_row(const stem_job *j, int ci, int pr, float *dst)
         return;
     }
     const float *src = j->x + ((ptrdiff_t)ci * s->h + r) * s->w;
-    if (s->sw == 2) {   /* the common stem: one pass, pairs (even, odd) the compiler vectorises */
+    if (s->sw == 2) {   /* the common stem: pairs (even, odd) split by the ISA's kernel */
         float *pe = dst, *po = dst + j->phase;
         int c = 0;
         if (s->pl & 1)
             po[s->pl / 2] = src[0], c = 1;
-        for (int k = (s->pl + c) / 2; c + 1 < s->w; c += 2, k++)
-            pe[k] = src[c], po[k] = src[c + 1];
+        int k0 = (s->pl + c) / 2, pairs = (s->w - c) / 2;
+        j->k->split_pairs(src + c, pairs, pe + k0, po + k0);
+        c += 2 * pairs;
         if (c < s->w)
             pe[(s->pl + c) / 2] = src[c];
         return;

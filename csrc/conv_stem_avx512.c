@@ -8,7 +8,7 @@ CL_ISA_BEGIN_AVX512
 #include "cl_vec.h"
 #include "conv_stem_impl.h"
 CL_ISA_END
-const cl_stem_kernel cl_stem_avx512 = {stem_row, CLV_W, stem_copy_rows};
+const cl_stem_kernel cl_stem_avx512 = {stem_row, CLV_W, stem_copy_rows, stem_split_pairs};
 #else
-const cl_stem_kernel cl_stem_avx512 = {0, 0, 0};
+const cl_stem_kernel cl_stem_avx512 = {0, 0, 0, 0};
 #endif

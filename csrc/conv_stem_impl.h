@@ -62,3 +62,19 @@ static void stem_copy_rows(const float *src, ptrdiff_t sld, float *dst, ptrdiff_
             clv_store_first(dst + c, clv_loadu(src + c), n - c);
     }
 }
+
+/* Stride 2's input row split into its even and odd columns, a vector of each per load pair (AVX-512:
+ * two permutes; NEON: one ld2). The scalar pair loop was a fifth of a stride-2 stem (the zoo
+ * detector's 3->16 at 240x320). */
+static void stem_split_pairs(const float *src, int pairs, float *pe, float *po)
+{
+    int k = 0;
+    for (; k + CLV_W <= pairs; k += CLV_W) {
+        clv even, odd;
+        clv_load2(src + 2 * k, &even, &odd);
+        clv_storeu(pe + k, even);
+        clv_storeu(po + k, odd);
+    }
+    for (; k < pairs; k++)
+        pe[k] = src[2 * k], po[k] = src[2 * k + 1];
+}

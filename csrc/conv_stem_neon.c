@@ -6,7 +6,7 @@
 #define CL_VEC_NEON
 #include "cl_vec.h"
 #include "conv_stem_impl.h"
-const cl_stem_kernel cl_stem_neon = {stem_row, CLV_W, stem_copy_rows};
+const cl_stem_kernel cl_stem_neon = {stem_row, CLV_W, stem_copy_rows, stem_split_pairs};
 #else
-const cl_stem_kernel cl_stem_neon = {0, 0, 0};
+const cl_stem_kernel cl_stem_neon = {0, 0, 0, 0};
 #endif

@@ -4,4 +4,4 @@
 #include "cl_vec.h"
 #include "conv_stem_impl.h"
 
-const cl_stem_kernel cl_stem_scalar = {stem_row, CLV_W, stem_copy_rows};
+const cl_stem_kernel cl_stem_scalar = {stem_row, CLV_W, stem_copy_rows, stem_split_pairs};
