@@ -117,34 +117,43 @@ POOL_INLINE int pool_nonfinite(const float *x, int n)
  * max over 2 * CLV_W columns (+ one for kw = 3) first, then one deinterleave: the even columns are
  * tap 0, the odd ones tap 1, the evens shifted by one lane tap 2. Columns outside the input are
  * -inf, so padding needs no count. No intermediate row is stored and read back, and no per-row
- * bookkeeping: MTCNN O-Net's pools, min us (Zen 5, AVX-512), 32x46x46 11.1 -> 8.3, 64x21x21
- * 7.0 -> 5.9, 2x2 on 64x8x8 2.96 -> 2.33. */
-POOL_INLINE clv max_s2_vector(const float *restrict x, int w, int rows, int c0, int kw)
+ * bookkeeping: MTCNN O-Net's pools, min us (Zen 5, AVX-512), 32x46x46 11.1 -> 7.7, 64x21x21
+ * 7.0 -> 5.0, 2x2 on 64x8x8 2.96 -> 2.0. */
+typedef struct {   /* one vector of outputs' input columns, the same for every output row */
+    int c0, inside, upper, next_in;   /* upper: columns c0 + CLV_W.. reach into the row */
+    clv_lanes in_lo, in_hi;
+} max_s2_columns;
+
+POOL_INLINE max_s2_columns max_s2_columns_at(int c0, int w, int kw)
+{
+    max_s2_columns c = {c0, c0 >= 0 && c0 + 2 * CLV_W + (kw == 3) <= w, c0 + CLV_W < w,
+                        kw == 3 && c0 + 2 * CLV_W >= 0 && c0 + 2 * CLV_W < w,
+                        clv_lanes_in(c0, w), clv_lanes_in(c0 + CLV_W, w)};
+    return c;
+}
+
+POOL_INLINE clv max_s2_vector(const float *restrict x, int w, int rows, const max_s2_columns *c, int kw)
 {
     const clv ninf = clv_set1(-INFINITY);
     clv lo = ninf, hi = ninf, next = ninf;
-    if (c0 >= 0 && c0 + 2 * CLV_W + (kw == 3) <= w) {
+    if (c->inside) {
         for (int r = 0; r < rows; r++) {
-            const float *row = x + (ptrdiff_t)r * w + c0;
+            const float *row = x + (ptrdiff_t)r * w + c->c0;
             lo = clv_max(clv_loadu(row), lo);
             hi = clv_max(clv_loadu(row + CLV_W), hi);
             if (kw == 3)
                 next = clv_max(clv_set1(row[2 * CLV_W]), next);
         }
+    } else if (!c->upper) {   /* the right edge's last vector: its upper half lies past the row */
+        for (int r = 0; r < rows; r++)
+            lo = clv_max(clv_load_lanes_or(x + (ptrdiff_t)r * w, c->c0, c->in_lo, ninf), lo);
     } else {
-        clv_lanes in_lo = clv_lanes_in(c0, w), in_hi = clv_lanes_in(c0 + CLV_W, w);
-        int next_in = kw == 3 && c0 + 2 * CLV_W >= 0 && c0 + 2 * CLV_W < w;
-        if (c0 + CLV_W >= w) {   /* the right edge's last vector: its upper half lies past the row */
-            for (int r = 0; r < rows; r++)
-                lo = clv_max(clv_load_lanes_or(x + (ptrdiff_t)r * w, c0, in_lo, ninf), lo);
-        } else {
-            for (int r = 0; r < rows; r++) {
-                const float *row = x + (ptrdiff_t)r * w;
-                lo = clv_max(clv_load_lanes_or(row, c0, in_lo, ninf), lo);
-                hi = clv_max(clv_load_lanes_or(row, c0 + CLV_W, in_hi, ninf), hi);
-                if (next_in)
-                    next = clv_max(clv_set1(row[c0 + 2 * CLV_W]), next);
-            }
+        for (int r = 0; r < rows; r++) {
+            const float *row = x + (ptrdiff_t)r * w;
+            lo = clv_max(clv_load_lanes_or(row, c->c0, c->in_lo, ninf), lo);
+            hi = clv_max(clv_load_lanes_or(row, c->c0 + CLV_W, c->in_hi, ninf), hi);
+            if (c->next_in)
+                next = clv_max(clv_set1(row[c->c0 + 2 * CLV_W]), next);
         }
     }
     clv even, odd;
@@ -153,19 +162,19 @@ POOL_INLINE clv max_s2_vector(const float *restrict x, int w, int rows, int c0, 
     return kw == 3 ? clv_max(clv_shift_next(even, next), acc) : acc;
 }
 
+/* A vector of columns at a time down all output rows: the columns' masks are worked out once. */
 POOL_INLINE void max_s2_plane_impl(const cl_pool_shape *s, const float *restrict xp, float *restrict yp, int kw)
 {
-    for (int oy = 0; oy < s->oh; oy++) {
-        int y0 = oy * s->sh - s->pt, top = y0 < 0 ? 0 : y0;
-        int rows = cl_pool_taps_inside(y0, s->kh, 0, s->h);
-        const float *x = xp + (ptrdiff_t)top * s->w;
-        float *y = yp + (ptrdiff_t)oy * s->ow;
-        for (int o = 0; o < s->ow; o += CLV_W) {
-            clv v = max_s2_vector(x, s->w, rows, 2 * o - s->pl, kw);
-            if (s->ow - o >= CLV_W)
-                clv_storeu(y + o, v);
+    for (int o = 0; o < s->ow; o += CLV_W) {
+        max_s2_columns c = max_s2_columns_at(2 * o - s->pl, s->w, kw);
+        int n = s->ow - o < CLV_W ? s->ow - o : CLV_W;
+        for (int oy = 0; oy < s->oh; oy++) {
+            int y0 = oy * s->sh - s->pt, top = y0 < 0 ? 0 : y0;
+            clv v = max_s2_vector(xp + (ptrdiff_t)top * s->w, s->w, cl_pool_taps_inside(y0, s->kh, 0, s->h), &c, kw);
+            if (n == CLV_W)
+                clv_storeu(yp + (ptrdiff_t)oy * s->ow + o, v);
             else
-                clv_store_first(y + o, v, s->ow - o);
+                clv_store_first(yp + (ptrdiff_t)oy * s->ow + o, v, n);
         }
     }
 }
