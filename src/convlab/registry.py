@@ -73,7 +73,7 @@ class KernelEntry:
     error_factor: float = 1.0
     # Returns None when the kernel can run here, else the reason it cannot (e.g. extension not built).
     unavailable: Callable[[], "str | None"] = field(default=lambda: None)
-    # The ops of the C kernel table (csrc/include/cl_kernels.h, kernels.c._ffi.kernel_table) this
+    # The ops of the C kernel table (csrc/include/cl_kernels.h, convlab.kernels.c.kernel_table) this
     # kernel runs: code compiled per instruction set, which the tests run under every ISA the CPU has.
     table_ops: tuple[str, ...] = ()
 

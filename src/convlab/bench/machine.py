@@ -11,7 +11,7 @@ from importlib import metadata
 from pathlib import Path
 
 from ..device import cpu_model, isa_flags
-from ..kernels.c import _ffi
+from ..kernels import c as c_kernels
 
 LIBRARIES = ("numpy", "numba", "llvmlite", "onnxruntime", "ncnn", "torch")
 
@@ -63,5 +63,5 @@ def machine_info(threads: int | None = None) -> dict:
         "versions": library_versions(),
         "git": git_revision(),
         # which C micro-kernels (and tiles) ran: the kernel table's row for the active instruction set
-        "c_kernels": None if _ffi.unavailable() else _ffi.kernel_table(),
+        "c_kernels": None if c_kernels.unavailable() else c_kernels.kernel_table(),
     }
