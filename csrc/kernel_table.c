@@ -10,8 +10,8 @@ static const cl_kernel_table TABLES[] = {
     ROW(CL_ISA_SCALAR, scalar), ROW(CL_ISA_AVX2, avx2), ROW(CL_ISA_AVX512, avx512), ROW(CL_ISA_NEON, neon),
 };
 
-/* A row whose ISA this build did not compile is all empty kernels: every per-ISA file has the same
- * guard (CL_X86 or aarch64), so one empty kernel means the whole row is. */
+/* A row whose ISA this build did not compile holds empty kernels (every per-ISA file has the same
+ * guard, CL_X86 or aarch64); a row is used only whole, never mixed with the scalar one. */
 static int built(const cl_kernel_table *t)
 {
     return t->gemm->fn && t->gemm_unpacked->narrow && t->winograd->vl && t->stem->row && t->dw3x3->channel &&

@@ -5,9 +5,10 @@
  * row: a vertical combine of the window's input rows into one identity-padded row, then a
  * horizontal combine along it at the stride, both the ISA's vector loops (pool_<isa>.c,
  * pool_impl.h); max pools 2 or 3 wide at column stride 2 (nearly all of them) skip the
- * intermediate row and deinterleave each output vector's window columns in registers. Dilated windows, and any plane of a max pool that holds a NaN or an infinity,
- * take cl_pool_reference, the plain window-by-window loop, which is exact (a NaN in a window
- * wins, as ONNX's MaxPool). Every output is combined in the same order whatever nthreads. */
+ * intermediate row and deinterleave each output vector's window columns in registers. Dilated
+ * windows, and any plane of a max pool that holds a NaN or an infinity, take cl_pool_reference,
+ * the plain window-by-window loop, which is exact (a NaN in a window wins, as ONNX's MaxPool).
+ * Every output is combined in the same order whatever nthreads. */
 #ifndef CL_POOL_H
 #define CL_POOL_H
 
