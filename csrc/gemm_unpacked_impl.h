@@ -117,7 +117,6 @@ static void long_ukernel(int panels, int kc, const float *a, ptrdiff_t a_panel, 
 #define LONG_UKERNEL 0
 #endif
 
-
 /* Narrow tile, the transpose: px columns of B are the broadcast operand (read from B's rows, so
  * any px wastes no lane), NARROW_NR rows of C the vector lanes (wt: A^T, k x NARROW_NR, k-major).
  * Every output row gets its bias and activation on its lane; the tile goes out through a stack

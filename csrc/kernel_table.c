@@ -26,50 +26,28 @@ const cl_kernel_table *cl_kernels_for(int isa)
 
 const cl_kernel_table *cl_kernels(void) { return cl_kernels_for(cl_isa()); }
 
+static const char *const OPS[] = {"gemm", "gemm_wide", "gemm_narrow", "winograd", "stem", "depthwise3x3",
+                                  "depthwise_kxk", "pool", "direct"};
+
 int cl_kernel_row(int isa, int k, const char **op, char *tile, int len)
 {
-    if (isa < 0 || isa >= (int)(sizeof TABLES / sizeof TABLES[0]) || !op || !tile || len < 1)
+    if (isa < 0 || isa >= (int)(sizeof TABLES / sizeof TABLES[0]) || k < 0 || k >= (int)(sizeof OPS / sizeof OPS[0]) ||
+        !op || !tile || len < 1)
         return 0;
     const cl_kernel_table *t = cl_kernels_for(isa);
     const cl_unpacked_ukernel *u = t->gemm_unpacked;
+    size_t n = (size_t)len;
+    *op = OPS[k];
     switch (k) {
-    case 0:
-        *op = "gemm";
-        snprintf(tile, (size_t)len, "%dx%d (MR x NR, packed A and B)", t->gemm->mr, t->gemm->nr);
-        return 1;
-    case 1:
-        *op = "gemm_wide";
-        snprintf(tile, (size_t)len, "%dx%d (rows x columns, B in place)", u->wide_panels * t->gemm->mr, u->wide_nr);
-        return 1;
-    case 2:
-        *op = "gemm_narrow";
-        snprintf(tile, (size_t)len, "%d pixels x %d rows (A^T, pixels broadcast)", u->narrow_px, u->narrow_nr);
-        return 1;
-    case 3:
-        *op = "winograd";
-        snprintf(tile, (size_t)len, "%d tiles per transform (a tile per lane)", t->winograd->vl);
-        return 1;
-    case 4:
-        *op = "stem";
-        snprintf(tile, (size_t)len, "%d channels x %d-float vectors per row", CL_STEM_CO, t->stem->width);
-        return 1;
-    case 5:
-        *op = "depthwise3x3";
-        snprintf(tile, (size_t)len, "%d-float vectors per row", t->dw3x3->width);
-        return 1;
-    case 6:
-        *op = "depthwise_kxk";
-        snprintf(tile, (size_t)len, "%d-float vectors per row", t->dw_kxk->width);
-        return 1;
-    case 7:
-        *op = "pool";
-        snprintf(tile, (size_t)len, "%d-float vectors per row", t->pool->lanes);
-        return 1;
-    case 8:
-        *op = "direct";
-        snprintf(tile, (size_t)len, "row update in plain C, compiled for %s", cl_isa_name(t->isa));
-        return 1;
-    default:
-        return 0;
+    case 0: snprintf(tile, n, "%dx%d (MR x NR, packed A and B)", t->gemm->mr, t->gemm->nr); break;
+    case 1: snprintf(tile, n, "%dx%d (rows x columns, B in place)", u->wide_panels * t->gemm->mr, u->wide_nr); break;
+    case 2: snprintf(tile, n, "%d pixels x %d rows (A^T, pixels broadcast)", u->narrow_px, u->narrow_nr); break;
+    case 3: snprintf(tile, n, "%d tiles per transform (a tile per lane)", t->winograd->vl); break;
+    case 4: snprintf(tile, n, "%d channels x %d-float vectors per row", CL_STEM_CO, t->stem->width); break;
+    case 5: snprintf(tile, n, "%d-float vectors per row", t->dw3x3->width); break;
+    case 6: snprintf(tile, n, "%d-float vectors per row", t->dw_kxk->width); break;
+    case 7: snprintf(tile, n, "%d-float vectors per row", t->pool->lanes); break;
+    default: snprintf(tile, n, "row update in plain C, compiled for %s", cl_isa_name(t->isa)); break;
     }
+    return 1;
 }

@@ -7,7 +7,6 @@
  * The 1D transforms are the matrices of winograd.c (the plain versions) factored by hand: rows of
  * B^T and A^T for the points +p and -p share their even and odd parts, so each pair costs one
  * add and one subtract of shared sums (as in ncnn and Lavin & Gray). */
-#include <stdint.h>
 #include "cl_winograd.h"
 
 /* cl_vec.h has no subtract; an FMA by -1 rounds once, so it is exactly a - b. */
@@ -189,16 +188,12 @@ static int split_short_row(int m, const float *row, int w, int x_org, int lt, fl
 {
     if (m * lt > 2 * CLV_W)
         return 0;
-    int lo = x_org < 0 ? -x_org : 0, hi = w - x_org;   /* split columns c reading inside: [lo, hi) */
-    hi = hi < 2 * CLV_W ? hi : 2 * CLV_W;
-    uint32_t inside = lo < hi ? (hi == 32 ? ~0u : (1u << hi) - 1) & ~((1u << lo) - 1) : 0;
-    __m512 r0 = _mm512_maskz_loadu_ps((__mmask16)inside, row + x_org);
-    __m512 r1 = _mm512_maskz_loadu_ps((__mmask16)(inside >> 16), row + x_org + CLV_W);
+    clv r0 = clv_load_lanes(row, x_org, clv_lanes_in(x_org, w));   /* zeros outside the row */
+    clv r1 = clv_load_lanes(row, x_org + CLV_W, clv_lanes_in(x_org + CLV_W, w));
     __m512i col = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                      _mm512_set1_epi32(m));
     for (int q = 0; q < m; q++)   /* lanes past lt wrap around in the permute and are not stored */
-        _mm512_mask_storeu_ps(dst + q * lt, (__mmask16)((1u << lt) - 1),
-                              _mm512_permutex2var_ps(r0, _mm512_add_epi32(col, _mm512_set1_epi32(q)), r1));
+        clv_store_first(dst + q * lt, _mm512_permutex2var_ps(r0, _mm512_add_epi32(col, _mm512_set1_epi32(q)), r1), lt);
     return 1;
 }
 #define W_SPLIT_ROW split_short_row

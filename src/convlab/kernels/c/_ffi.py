@@ -71,21 +71,24 @@ ISA_CODES = {"scalar": 0, "avx2": 1, "avx512": 2, "neon": 3}
 GEMM_OPS = ("gemm", "gemm_wide", "gemm_narrow")   # cl_gemm picks one of its tiles per call
 
 
+def _isa_code(name: str) -> int:
+    if name not in isa_names():
+        raise ConvlabError(f"instruction set {name!r} is not available here; have: {', '.join(isa_names())}")
+    return ISA_CODES[name]
+
+
 def set_isa(name: str | None) -> None:
     """Force an instruction set (None: back to the cpuid choice). Not thread-safe: for tests and studies."""
-    code = -1 if name is None else ISA_CODES.get(name, 99)
-    if lib.cl_set_isa(code) != lib.CL_OK:
-        raise ConvlabError(f"instruction set {name!r} is not available here; have: {', '.join(isa_names())}")
+    check(lib.cl_set_isa(-1 if name is None else _isa_code(name)), "cl_set_isa")
 
 
 def kernel_table(isa_name: str | None = None) -> list[dict]:
     """The C kernel table's row for an instruction set (default: the active one), one dict per op:
     {"op", "isa", "tile"}. csrc/include/cl_kernels.h: every per-ISA kernel, switched together by set_isa."""
     name = isa() if isa_name is None else isa_name
-    if name not in isa_names():
-        raise ConvlabError(f"instruction set {name!r} is not available here; have: {', '.join(isa_names())}")
+    code = _isa_code(name)
     op, tile, rows = ffi.new("const char **"), ffi.new("char[]", 128), []
-    while lib.cl_kernel_row(ISA_CODES[name], len(rows), op, tile, len(tile)):
+    while lib.cl_kernel_row(code, len(rows), op, tile, len(tile)):
         rows.append({"op": ffi.string(op[0]).decode(), "isa": name, "tile": ffi.string(tile).decode()})
     return rows
 
